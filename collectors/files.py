@@ -1,0 +1,266 @@
+"""File ingest: JSONL (NDJSON), JSON arrays, CSV and Parquet, plain or gzip, or stdin.
+
+JSONL is streamed in chunks of lines (bounded memory, one commit per chunk, so a file that
+breaks half way keeps what came before); CSV and Parquet are read by DuckDB and each row
+becomes one JSON object for the same validation. Gzip is recognised by its magic bytes,
+whatever the file is called.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from collectors.pipeline import IngestOptions, IngestResult, IngestSession
+from genobs.store import Store
+
+FORMATS = ("jsonl", "json", "csv", "parquet")
+CHUNK_BYTES = 32 * 1024 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+
+
+class InputError(Exception):
+    """The input as a whole cannot be read (missing file, unknown format, empty file)."""
+
+
+@dataclass
+class FileReport:
+    path: str
+    result: IngestResult = field(default_factory=IngestResult)
+    problem: str | None = None      # a whole-file problem (the file could not be read, or not all of it)
+    columns: list[str] | None = None  # CSV / Parquet: the columns the file has
+
+
+ProgressHook = Callable[[int], None]   # called with the number of bytes just read
+
+
+def detect_format(name: str, head: bytes, forced: str | None) -> str:
+    """--format wins; then the name's extension (under .gz); then the first bytes."""
+    if forced:
+        if forced not in FORMATS:
+            raise InputError(f"unknown format {forced!r}: use one of {', '.join(FORMATS)}")
+        return forced
+    base = name.lower().removesuffix(".gz").removesuffix(".gzip")
+    for suffix, fmt in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"),
+                        (".csv", "csv"), (".tsv", "csv"), (".parquet", "parquet")):
+        if base.endswith(suffix):
+            return fmt
+    if head.startswith(PARQUET_MAGIC):
+        return "parquet"
+    return "jsonl"
+
+
+def _open_binary(path: str) -> tuple[BinaryIO, int | None]:
+    """The file (or stdin for '-') as a binary stream, and its size when known."""
+    if path == "-":
+        return sys.stdin.buffer, None
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file")
+    if p.is_dir():
+        raise InputError(f"{path}: is a directory, not a file")
+    try:
+        return open(p, "rb"), p.stat().st_size
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open ({exc.strerror})") from None
+
+
+class _Peekable(io.RawIOBase):
+    """Lets us read the first bytes (format/gzip detection) of a stream that cannot seek."""
+
+    def __init__(self, stream: BinaryIO, head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class _CountingReader(io.RawIOBase):
+    def __init__(self, stream: BinaryIO, hook: ProgressHook | None) -> None:
+        self._stream = stream
+        self._hook = hook
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        if self._hook and data:
+            self._hook(len(data))
+        return len(data)
+
+
+def _line_chunks(stream: BinaryIO) -> Iterator[list[bytes]]:
+    """Complete lines in chunks; the bytes after the last newline come as a last chunk."""
+    rest = b""
+    while True:
+        block = stream.read(CHUNK_BYTES)
+        if not block:
+            break
+        block = rest + block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            rest = block
+            continue
+        rest = block[cut + 1:]
+        lines = block[:cut].split(b"\n")
+        yield lines
+    if rest:
+        yield [rest]
+
+
+def ingest_file(
+    store: Store,
+    path: str,
+    *,
+    fmt: str | None = None,
+    options: IngestOptions | None = None,
+    progress: ProgressHook | None = None,
+) -> FileReport:
+    """Ingest one file ('-' = stdin). Whole-file problems go in ``report.problem``;
+    record problems in ``report.result.errors`` and ``dead_letter``."""
+    report = FileReport(path)
+    raw, _size = _open_binary(path)
+    source = "stdin" if path == "-" else f"file:{os.path.abspath(path)}"
+    try:
+        head = raw.read(4)
+        compressed = head.startswith(GZIP_MAGIC)
+        stream: BinaryIO = io.BufferedReader(_CountingReader(_Peekable(raw, head), progress))  # type: ignore[arg-type]
+        if compressed:
+            stream = gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[assignment]
+        try:
+            first = stream.peek(8)[:8] if hasattr(stream, "peek") else b""
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: not a readable gzip file ({exc})") from None
+        kind = detect_format(path, first, fmt)
+        if not first:
+            raise InputError(f"{path}: empty file, nothing to ingest")
+        session = IngestSession(store, source, options)
+        try:
+            if kind == "jsonl":
+                _ingest_jsonl(session, stream, report, compressed)
+            elif kind == "json":
+                _ingest_json_document(session, stream, report)
+            else:
+                _ingest_tabular(session, stream, report, kind, path)
+        finally:
+            report.result = session.finish()
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+    return report
+
+
+def _ingest_jsonl(session: IngestSession, stream: BinaryIO, report: FileReport, compressed: bool) -> None:
+    line_no = 1
+    chunks = _line_chunks(stream)
+    while True:
+        try:
+            lines = next(chunks)
+        except StopIteration:
+            break
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+            what = "truncated gzip stream" if isinstance(exc, EOFError) else f"corrupt gzip stream ({exc})"
+            report.problem = (
+                f"{report.path}: {what}: stopped after line {line_no - 1}; "
+                "the lines before were ingested, the rest of the file is missing"
+            )
+            session.add_problem(line_no, None, report.problem)
+            return
+        if lines and lines[0].startswith(b"\xef\xbb\xbf") and line_no == 1:
+            lines[0] = lines[0][3:]  # a UTF-8 byte-order mark
+        session.add_lines([line.rstrip(b"\r") for line in lines], line_no)
+        line_no += len(lines)
+
+
+def _ingest_json_document(session: IngestSession, stream: BinaryIO, report: FileReport) -> None:
+    """A .json file: one object, an array of objects, or (if it parses as neither) JSONL."""
+    data = stream.read()
+    stripped = data.lstrip()
+    if not stripped.startswith(b"["):
+        session.add_lines([line.rstrip(b"\r") for line in data.split(b"\n")], 1)
+        return
+    try:
+        items = json.loads(data)
+    except ValueError as exc:
+        report.problem = f"{report.path}: invalid JSON array: {exc}"
+        session.add_problem(None, data[:65536].decode("utf-8", "replace"), report.problem)
+        return
+    lines = [json.dumps(item, ensure_ascii=False).encode() for item in items]
+    session.add_lines(lines, 1)
+
+
+def _ingest_tabular(session: IngestSession, stream: BinaryIO, report: FileReport, kind: str, path: str) -> None:
+    """CSV / Parquet through DuckDB's readers (spooled to a temp file when compressed or stdin)."""
+    suffix = ".csv" if kind == "csv" else ".parquet"
+    with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as tmp:
+        try:
+            shutil.copyfileobj(stream, tmp, CHUNK_BYTES)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            report.problem = f"{path}: truncated or corrupt gzip stream ({exc}); ingested what came before"
+        spooled = tmp.name
+    try:
+        if report.problem:
+            session.add_problem(None, None, report.problem)
+        cur = session.store.cursor()
+        if kind == "csv":
+            delim = "\t" if path.lower().removesuffix(".gz").endswith(".tsv") else ","
+            reader = ("read_csv(?, header = true, all_varchar = true, delim = ?, "
+                      "null_padding = true, strict_mode = false)")
+            reader_params: list[object] = [spooled, delim]
+            first_line = 2
+        else:
+            reader = "read_parquet(?)"
+            reader_params = [spooled]
+            first_line = 1
+        try:
+            columns = [row[0] for row in cur.execute(f"DESCRIBE SELECT * FROM {reader}", reader_params).fetchall()]
+        except Exception as exc:  # DuckDB's reader errors name the problem well
+            raise InputError(f"{path}: cannot read as {kind}: {str(exc).splitlines()[0]}") from None
+        report.columns = columns
+        session.add_relation_sql(
+            f"SELECT CAST(row_number() OVER () AS BIGINT) + {first_line - 1} AS line, "
+            f"CAST(to_json(t) AS VARCHAR) AS text FROM {reader} t",
+            reader_params,
+        )
+    finally:
+        os.unlink(spooled)
+
+
+def missing_required_columns(columns: list[str], options: IngestOptions) -> list[str]:
+    """Required sample fields that no column (or --map / --set) provides."""
+    from genobs.records import REQUIRED_SAMPLE_FIELDS
+    from collectors.validation import DERIVED_TIME_FIELDS, ROW_HASH
+
+    mapping = options.mapping
+    missing = []
+    for name in REQUIRED_SAMPLE_FIELDS:
+        key = mapping.source_key(name)
+        if key == ROW_HASH or name in mapping.constants or key in columns:
+            continue
+        if name == "timestamp" and all(d in mapping.columns for d in DERIVED_TIME_FIELDS):
+            continue
+        missing.append(name)
+    return missing

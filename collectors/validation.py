@@ -1,0 +1,311 @@
+"""Vectorised validation of samples: one DuckDB query turns JSON texts into typed sample
+rows plus, per row, the list of what is wrong with it.
+
+The query reads ``_genobs_input(line BIGINT, text VARCHAR)``, one JSON object per row
+(``text`` NULL when the input line was not valid UTF-8). Each object is read three times
+by DuckDB's JSON reader, never by Python: once into a struct of typed values
+(``json_transform``), once for the JSON type of every field (``json_type`` with a list of
+paths), once for its keys (``json_keys``, to keep unknown keys as attributes). Every check
+is then a SQL expression over those columns, so a file ingests at DuckDB's speed.
+
+Lenient where it is unambiguous (a number given as a numeric string, a version given as a
+number, ``"OK"`` for ``"ok"``), strict where it is not (a word where a number belongs, an
+object where text belongs, a negative latency, an unknown status).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from collectors.redaction import ANY_PATTERN_SQL
+from genobs.records import (
+    REDACTED_LIST_FIELDS,
+    REDACTED_TEXT_FIELDS,
+    SAMPLE_FIELDS,
+    FieldSpec,
+    Kind,
+)
+
+# Pseudo-fields a user may map (with --map) to derive timestamp and latency_ms from an
+# export that records each call's start and end times.
+DERIVED_TIME_FIELDS = ("start_time", "end_time")
+ROW_HASH = "@row_hash"  # --map request_id=@row_hash: a stable id made from the row's content
+
+NUMERIC = "('UBIGINT', 'BIGINT', 'DOUBLE', 'HUGEINT')"
+
+# How json_transform reads each kind; the JSON type column says whether that was right.
+_TRANSFORM_TYPE = {
+    Kind.STRING: "VARCHAR",
+    Kind.ENUM: "VARCHAR",
+    Kind.TIMESTAMP: "VARCHAR",
+    Kind.BOOLEAN: "VARCHAR",
+    Kind.NUMBER: "DOUBLE",
+    Kind.INTEGER: "DOUBLE",
+    Kind.FEEDBACK: "DOUBLE",
+    Kind.STRING_LIST: "VARCHAR[]",
+    Kind.OBJECT: "JSON",
+}
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Where each sample field comes from in the input (``--map`` and ``--set``)."""
+
+    columns: dict[str, str] = field(default_factory=dict)    # sample field -> input key
+    constants: dict[str, str] = field(default_factory=dict)  # sample field -> value when absent
+
+    def source_key(self, name: str) -> str:
+        return self.columns.get(name, name)
+
+
+class SqlParams:
+    """Collects named parameters so user-supplied values are never spliced into SQL."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def add(self, value: object) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"${name}"
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal, for the few places DuckDB needs a constant (JSON paths and
+    structures): quotes are doubled, so any text is safe."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class _Field:
+    """SQL for one field: its converted value and its checks (messages or NULL)."""
+
+    value: str
+    errors: list[str]
+
+
+def _raw(path: str) -> str:
+    # The field as written, for error messages only (evaluated on failing rows).
+    return f"left(CAST(json_extract(text, {sql_literal(path)}) AS VARCHAR), 80)"
+
+
+def _timestamp(v: str) -> str:
+    """RFC 3339 text, or epoch seconds/milliseconds as a number or numeric text."""
+    return (
+        f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), list_transform([TRY_CAST(trim({v}) AS DOUBLE)], x -> "
+        f"CASE WHEN x BETWEEN -1e13 AND 1e14 THEN "
+        f"to_timestamp(CASE WHEN abs(x) >= 1e11 THEN x / 1000.0 ELSE x END) END)[1])"
+    )
+
+
+def _field_sql(spec: FieldSpec, v: str, t: str, path: str) -> _Field:
+    """``v``: the value as json_transform read it; ``t``: its JSON type (NULL if absent)."""
+    name = spec.name
+    present = f"({t} IS NOT NULL)"
+    errors: list[str] = []
+    kind = spec.kind
+
+    if kind in (Kind.STRING, Kind.ENUM):
+        value = f"CASE WHEN {t} NOT IN ('OBJECT', 'ARRAY') THEN {v} END"
+        errors.append(f"CASE WHEN {t} IN ('OBJECT', 'ARRAY') THEN '{name}: expected a string, got ' || lower({t}) END")
+        if spec.max_length:
+            errors.append(
+                f"CASE WHEN strlen({v}) > {spec.max_length} AND length({v}) > {spec.max_length} THEN "
+                f"'{name}: ' || length({v}) || ' characters, over the limit of {spec.max_length}' END"
+            )
+        if kind is Kind.ENUM:
+            choices = "[" + ", ".join(sql_literal(c) for c in spec.choices) + "]"
+            errors.append(
+                f"CASE WHEN {present} AND NOT list_contains({choices}, lower({v})) THEN "
+                f"'{name}: ' || {_raw(path)} || ' is not one of {', '.join(spec.choices)}' END"
+            )
+            value = f"CASE WHEN list_contains({choices}, lower({v})) THEN lower({v}) END"
+        if spec.required:
+            errors.append(f"CASE WHEN NOT {present} THEN '{name}: missing (required)' "
+                          f"WHEN {v} = '' THEN '{name}: empty (required)' END")
+        return _Field(value, errors)
+
+    if kind in (Kind.NUMBER, Kind.INTEGER, Kind.FEEDBACK):
+        number = f"CASE WHEN {t} IN {NUMERIC} OR {t} = 'VARCHAR' THEN {v} END"
+        errors.append(f"CASE WHEN {present} AND ({number}) IS NULL THEN "
+                      f"'{name}: expected a number, got ' || {_raw(path)} END")
+        errors.append(f"CASE WHEN NOT isfinite({v}) THEN '{name}: not a finite number' END")
+        if kind is Kind.INTEGER:
+            errors.append(f"CASE WHEN {v} <> floor({v}) THEN '{name}: expected an integer, got ' || {v} END")
+            value = f"CASE WHEN {v} = floor({v}) AND abs({v}) < 9e18 THEN CAST(({number}) AS BIGINT) END"
+        elif kind is Kind.FEEDBACK:
+            errors.append(f"CASE WHEN {v} NOT IN (-1, 0, 1) THEN '{name}: must be -1, 0 or 1, got ' || {v} END")
+            value = f"CASE WHEN {v} IN (-1, 0, 1) THEN CAST(({number}) AS TINYINT) END"
+        else:
+            value = f"CASE WHEN isfinite({v}) THEN {number} END"
+        if spec.minimum is not None:
+            errors.append(f"CASE WHEN {v} < {spec.minimum} THEN '{name}: must be >= {spec.minimum:g}, got ' || {v} END")
+        if spec.required:
+            errors.append(f"CASE WHEN NOT {present} THEN '{name}: missing (required)' END")
+        return _Field(value, errors)
+
+    if kind is Kind.BOOLEAN:
+        value = (f"CASE WHEN {t} = 'BOOLEAN' THEN {v} = 'true' "
+                 f"WHEN lower(trim({v})) IN ('true', 'yes', '1', '1.0') THEN true "
+                 f"WHEN lower(trim({v})) IN ('false', 'no', '0', '0.0') THEN false END")
+        errors.append(f"CASE WHEN {present} AND ({value}) IS NULL THEN "
+                      f"'{name}: expected true or false, got ' || {_raw(path)} END")
+        return _Field(value, errors)
+
+    if kind is Kind.TIMESTAMP:
+        value = f"CASE WHEN {t} = 'VARCHAR' OR {t} IN {NUMERIC} THEN {_timestamp(v)} END"
+        errors.append(f"CASE WHEN {present} AND ({value}) IS NULL THEN '{name}: ' || {_raw(path)} "
+                      f"|| ' is not an RFC 3339 time or epoch seconds/milliseconds' END")
+        if spec.required:
+            errors.append(f"CASE WHEN NOT {present} THEN '{name}: missing (required)' END")
+        return _Field(value, errors)
+
+    if kind is Kind.STRING_LIST:
+        # A JSON array of strings; a single string is a one-element list; a string that
+        # holds a JSON array (a CSV cell) is that array.
+        text = f"json_extract_string(text, {sql_literal(path)})"
+        value = (f"CASE WHEN {t} = 'ARRAY' THEN {v} WHEN {t} = 'VARCHAR' THEN CASE "
+                 f"WHEN json_valid({text}) AND json_type(CAST({text} AS JSON)) = 'ARRAY' "
+                 f"THEN try(json_transform(CAST({text} AS JSON), '[\"VARCHAR\"]')) ELSE [{text}] END END")
+        errors.append(f"CASE WHEN {present} AND ({value}) IS NULL THEN '{name}: expected a list of strings' END")
+        if spec.max_length:
+            total = f"list_sum(list_transform({v}, x -> strlen(x)))"
+            errors.append(f"CASE WHEN {total} > {spec.max_length} THEN '{name}: ' || {total} "
+                          f"|| ' bytes in all, over the limit of {spec.max_length}' END")
+        return _Field(value, errors)
+
+    if kind is Kind.OBJECT:
+        # An object, or (a CSV cell) a string holding one.
+        text = f"json_extract_string(text, {sql_literal(path)})"
+        value = (f"CASE WHEN {t} = 'OBJECT' THEN {v} WHEN {t} = 'VARCHAR' AND json_valid({text}) "
+                 f"AND json_type(CAST({text} AS JSON)) = 'OBJECT' THEN CAST({text} AS JSON) END")
+        errors.append(f"CASE WHEN {present} AND ({value}) IS NULL THEN "
+                      f"'{name}: expected an object, got ' || lower({t}) END")
+        return _Field(value, errors)
+
+    raise AssertionError(f"unhandled kind {kind}")
+
+
+def build_validation_sql(
+    mapping: FieldMapping, params: SqlParams, with_prices: bool, detect_pii: bool = True
+) -> str:
+    """The query that checks and types every row of ``_genobs_input(line, text)``.
+
+    Output: line, request_id... (one column per samples field, defaults applied, cost
+    computed from ``_genobs_prices(model, input_per_mtok, output_per_mtok)`` when
+    ``with_prices``), ``errors`` (VARCHAR[], empty when the row is good) and ``pii``
+    (whether a text field may hold PII, so redaction only touches those rows).
+    """
+    specs: dict[str, FieldSpec] = {spec.name: spec for spec in SAMPLE_FIELDS}
+    derived = all(d in mapping.columns for d in DERIVED_TIME_FIELDS)
+    if derived:
+        for name in DERIVED_TIME_FIELDS:
+            specs[name] = FieldSpec(name, Kind.TIMESTAMP)
+    row_hash = mapping.source_key("request_id") == ROW_HASH
+    read = {name: mapping.source_key(name) for name in specs if not (name == "request_id" and row_hash)}
+
+    # One struct entry per input key.
+    keys = sorted(set(read.values()))
+    kind_of_key = {read[name]: _TRANSFORM_TYPE[specs[name].kind] for name in read}
+    structure = json.dumps({f"{key}": kind_of_key[key] for key in keys})
+    paths = "[" + ", ".join(sql_literal(_json_path(k)) for k in keys) + "]"
+    known = "[" + ", ".join(params.add(k) for k in keys) + "]::VARCHAR[]"
+
+    def value_of(name: str) -> str:
+        if name == "request_id" and row_hash:
+            return "md5(text)"
+        expr = f"s[{sql_literal(read[name])}]"
+        if name in mapping.constants:
+            expr = f"coalesce({expr}, {params.add(mapping.constants[name])})"
+        return expr
+
+    def type_of(name: str) -> str:
+        if name == "request_id" and row_hash:
+            return "'VARCHAR'"
+        expr = f"nullif(t[{keys.index(read[name]) + 1}], 'NULL')"
+        if name in mapping.constants:
+            expr = f"coalesce({expr}, 'VARCHAR')"
+        return expr
+
+    a_cols = [f'{value_of(n)} AS "v_{n}", {type_of(n)} AS "t_{n}"' for n in specs]
+
+    fields = {
+        name: _field_sql(spec, f'"v_{name}"', f'"t_{name}"', _json_path(read.get(name, name)))
+        for name, spec in specs.items()
+    }
+    finals = {name: f.value for name, f in fields.items()}
+    errors = [e for f in fields.values() for e in f.errors]
+
+    if derived:
+        errors.append(f"CASE WHEN ({finals['end_time']}) < ({finals['start_time']}) "
+                      "THEN 'end_time: before start_time' END")
+        if "timestamp" not in mapping.columns:
+            errors = [e for e in errors if "'timestamp: missing (required)'" not in e]
+            errors.append("CASE WHEN \"t_timestamp\" IS NULL AND \"t_start_time\" IS NULL "
+                          "THEN 'timestamp: missing (required; or map start_time)' END")
+            finals["timestamp"] = f"coalesce({finals['timestamp']}, {finals['start_time']})"
+        if "latency_ms" not in mapping.columns:
+            finals["latency_ms"] = (
+                f"coalesce({finals['latency_ms']}, "
+                f"(epoch_us({finals['end_time']}) - epoch_us({finals['start_time']})) / 1000.0)"
+            )
+
+    # Unknown top-level keys are kept, as attributes.
+    finals["attributes"] = (
+        f"CASE WHEN len(extra_keys) = 0 THEN {finals['attributes']} ELSE json_merge_patch("
+        f"coalesce({finals['attributes']}, '{{}}'::JSON), to_json(map_from_entries(list_transform(extra_keys, "
+        "k -> {'k': k, 'v': json_extract(text, '$.\"' || replace(replace(k, '\\', '\\\\'), '\"', '\\\"') "
+        "|| '\"')})))) END"
+    )
+    if with_prices:
+        finals["cost_usd"] = (
+            f"coalesce({finals['cost_usd']}, CASE WHEN \"v_input_tokens\" IS NOT NULL "
+            "OR \"v_output_tokens\" IS NOT NULL THEN (coalesce(\"v_input_tokens\", 0) * pr.input_per_mtok "
+            "+ coalesce(\"v_output_tokens\", 0) * pr.output_per_mtok) / 1e6 END)"
+        )
+
+    out_cols = []
+    for spec in SAMPLE_FIELDS:
+        expr = finals[spec.name]
+        if spec.default is not None:
+            expr = f"coalesce({expr}, {sql_literal(spec.default)})"
+        out_cols.append(f'{expr} AS "{spec.name}"')
+
+    pii = "false"
+    if detect_pii:
+        pii = " OR ".join(
+            [f'coalesce(regexp_matches("v_{n}", {ANY_PATTERN_SQL}), false)' for n in REDACTED_TEXT_FIELDS]
+            + [f'coalesce(list_bool_or(list_transform("v_{n}", x -> regexp_matches(x, {ANY_PATTERN_SQL}))), false)'
+               for n in REDACTED_LIST_FIELDS]
+        )
+    errors_list = "list_filter([\n            " + ",\n            ".join(errors) + "]::VARCHAR[], e -> e IS NOT NULL)"
+    prices_join = 'LEFT JOIN _genobs_prices pr ON pr.model = fields."v_model"' if with_prices else ""
+    out = ",\n    ".join(out_cols)
+    return f"""
+SELECT line,
+    {out},
+    CASE WHEN text IS NULL THEN ['line is not valid UTF-8']
+         WHEN s IS NULL THEN [CASE WHEN NOT json_valid(text) THEN 'invalid JSON'
+                                   WHEN json_type(text) <> 'OBJECT'
+                                   THEN 'expected a JSON object, got ' || lower(json_type(text))
+                                   ELSE 'invalid JSON object' END]
+         ELSE {errors_list} END AS errors,
+    {pii} AS pii
+FROM (
+    SELECT line, text, s, {", ".join(a_cols)},
+        CASE WHEN s IS NULL THEN [] ELSE list_filter(json_keys(text), k -> NOT list_contains({known}, k)) END
+            AS extra_keys
+    FROM (
+        SELECT line, text,
+            CASE WHEN regexp_matches(text, '^\\s*[{{]') THEN try(json_transform(text, {sql_literal(structure)})) END
+                AS s,
+            CASE WHEN regexp_matches(text, '^\\s*[{{]') THEN try(json_type(text, {paths})) END AS t
+        FROM _genobs_input
+    )
+) fields {prices_join}
+"""

@@ -1,0 +1,101 @@
+"""genobs.yaml: every key optional, defaults documented here and in docs/config.md.
+
+Looked up at --config, then GENOBS_CONFIG, then ./genobs.yaml. Secrets never come from
+this file: tokens and routing keys are read from the environment variables it names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_CONFIG_FILE = "genobs.yaml"
+
+
+class ConfigError(Exception):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelPriceConfig(_Section):
+    input_per_mtok: float = Field(ge=0, description="USD per million input tokens")
+    output_per_mtok: float = Field(ge=0, description="USD per million output tokens")
+
+
+class IngestConfig(_Section):
+    redact: bool = True
+    prices: dict[str, ModelPriceConfig] = Field(
+        default_factory=dict, description="per model; used when a sample has no cost_usd"
+    )
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 32 * 1024 * 1024
+    ingest_token_env: str = "GENOBS_INGEST_TOKEN"
+    evaluate_interval_s: float = 60.0
+    gpu_poll_interval_s: float = 15.0
+    poll_nvml: bool = False
+    dcgm_urls: list[str] = Field(default_factory=list)
+    max_label_series: int = Field(
+        default=2000, ge=1, description="label sets per Prometheus metric family before folding into __other__"
+    )
+
+
+class ImagesConfig(_Section):
+    root: str | None = Field(default=None, description="where relative image paths point; default: the DB's folder")
+    max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+
+
+class GenobsConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")  # sections of later features stay readable
+
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
+    evaluators: dict[str, Any] = Field(default_factory=dict)
+
+    source: Path | None = Field(default=None, exclude=True)
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("GENOBS_CONFIG")
+    if env:
+        return Path(env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> GenobsConfig:
+    """The config at --config / GENOBS_CONFIG / ./genobs.yaml, or the defaults."""
+    path = config_path(explicit)
+    if path is None:
+        return GenobsConfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    try:
+        config = GenobsConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None
+    config.source = path
+    return config

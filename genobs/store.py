@@ -1,0 +1,517 @@
+"""The DuckDB store: schema, migrations, connections.
+
+Every read and write of genobs goes through this module, so a second backend (DuckLake)
+can be put behind the same interface later (DESIGN §9).
+
+DuckDB allows one read-write process per database file (DESIGN §2). Inside a process,
+``Store.open(path)`` returns one shared instance per file and ``store.cursor()`` gives
+each thread its own cursor on that one database instance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import duckdb
+import pyarrow as pa
+
+DEFAULT_DB = "genobs.duckdb"
+SERVER_INFO_SUFFIX = ".server.json"
+
+
+class StoreError(Exception):
+    """A store problem the user can act on (message is shown as is)."""
+
+
+class DatabaseLockedError(StoreError):
+    """Another process holds the database file (DuckDB allows one writer per file)."""
+
+    def __init__(self, path: Path, server_url: str | None, detail: str) -> None:
+        self.path = path
+        self.server_url = server_url
+        hint = (
+            f"a genobs server at {server_url} holds it: pass --server {server_url} "
+            "(commands that support it use the server automatically)"
+            if server_url
+            else "another process holds it (a running `genobs serve`?): stop it, or use --server URL"
+        )
+        super().__init__(f"database {path} is in use: {hint}. ({detail.splitlines()[0]})")
+
+
+def resolve_db_path(db: str | os.PathLike[str] | None = None) -> Path:
+    """--db, then GENOBS_DB, then ./genobs.duckdb."""
+    chosen = db if db not in (None, "") else os.environ.get("GENOBS_DB") or DEFAULT_DB
+    return Path(chosen).expanduser().resolve()
+
+
+def server_info_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + SERVER_INFO_SUFFIX)
+
+
+def recorded_server_url(db_path: Path) -> str | None:
+    """The URL a running `genobs serve` recorded next to the database file, if any."""
+    info = server_info_path(db_path)
+    try:
+        data = json.loads(info.read_text())
+    except (OSError, ValueError):
+        return None
+    url = data.get("url")
+    return url if isinstance(url, str) else None
+
+
+# --------------------------------------------------------------------------- schema
+
+SAMPLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("request_id", "VARCHAR PRIMARY KEY"),
+    ("timestamp", "TIMESTAMPTZ NOT NULL"),
+    ("service", "VARCHAR NOT NULL"),
+    ("model", "VARCHAR NOT NULL"),
+    ("model_version", "VARCHAR NOT NULL"),
+    ("variant", "VARCHAR NOT NULL"),
+    ("modality", "VARCHAR NOT NULL"),
+    ("prompt", "VARCHAR"),
+    ("response", "VARCHAR"),
+    ("image", "VARCHAR"),
+    ("context", "VARCHAR[]"),
+    ("reference", "VARCHAR"),
+    ("status", "VARCHAR NOT NULL"),
+    ("error_type", "VARCHAR"),
+    ("latency_ms", "DOUBLE"),
+    ("ttft_ms", "DOUBLE"),
+    ("input_tokens", "BIGINT"),
+    ("output_tokens", "BIGINT"),
+    ("cost_usd", "DOUBLE"),
+    ("safety_flagged", "BOOLEAN"),
+    ("cache_hit", "BOOLEAN"),
+    ("feedback", "TINYINT"),
+    ("tenant", "VARCHAR"),
+    ("region", "VARCHAR"),
+    ("attributes", "JSON"),
+    ("source", "VARCHAR"),
+    ("ingested_at", "TIMESTAMPTZ NOT NULL"),
+)
+
+GPU_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("timestamp", "TIMESTAMPTZ NOT NULL"),
+    ("host", "VARCHAR NOT NULL"),
+    ("gpu_index", "INTEGER NOT NULL"),
+    ("gpu_uuid", "VARCHAR"),
+    ("gpu_name", "VARCHAR"),
+    ("utilization_pct", "DOUBLE"),
+    ("memory_used_mib", "DOUBLE"),
+    ("memory_total_mib", "DOUBLE"),
+    ("power_w", "DOUBLE"),
+    ("temperature_c", "DOUBLE"),
+    ("sm_clock_mhz", "DOUBLE"),
+    ("throttle_reasons", "VARCHAR"),
+    ("ecc_uncorrected", "BIGINT"),
+    ("source", "VARCHAR"),
+    ("attributes", "JSON"),
+)
+
+
+def _columns_sql(columns: Sequence[tuple[str, str]]) -> str:
+    return ",\n    ".join(f'"{name}" {decl}' for name, decl in columns)
+
+
+# Each migration is applied once, in order, inside one transaction; the schema_version
+# table records which ones ran. Never edit a released migration: add a new one.
+MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (
+        1,
+        "initial schema (DESIGN §3)",
+        (
+            f"CREATE TABLE samples (\n    {_columns_sql(SAMPLE_COLUMNS)}\n)",
+            "CREATE INDEX samples_ts ON samples (timestamp)",
+            f"""CREATE TABLE gpu_telemetry (
+    {_columns_sql(GPU_COLUMNS)},
+    PRIMARY KEY (host, gpu_index, timestamp)
+)""",
+            """CREATE TABLE scores (
+    request_id VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    value DOUBLE,
+    label VARCHAR,
+    details JSON,
+    evaluator VARCHAR NOT NULL,
+    reference_model VARCHAR NOT NULL,
+    evaluated_at TIMESTAMPTZ NOT NULL,
+    error VARCHAR,
+    PRIMARY KEY (request_id, metric, reference_model)
+)""",
+            """CREATE TABLE drift_results (
+    run_id VARCHAR NOT NULL,
+    computed_at TIMESTAMPTZ NOT NULL,
+    service VARCHAR,
+    reference VARCHAR,
+    "current" VARCHAR,
+    feature VARCHAR NOT NULL,
+    feature_type VARCHAR,
+    method VARCHAR,
+    statistic DOUBLE,
+    p_value DOUBLE,
+    threshold DOUBLE,
+    drifted BOOLEAN,
+    drift_score DOUBLE,
+    details JSON
+)""",
+            """CREATE TABLE alerts (
+    fingerprint VARCHAR PRIMARY KEY,
+    slo VARCHAR NOT NULL,
+    service VARCHAR,
+    severity VARCHAR NOT NULL,
+    state VARCHAR NOT NULL,
+    starts_at TIMESTAMPTZ NOT NULL,
+    ends_at TIMESTAMPTZ,
+    last_notified_at TIMESTAMPTZ,
+    burn_rate_long DOUBLE,
+    burn_rate_short DOUBLE,
+    labels JSON,
+    annotations JSON
+)""",
+            "CREATE SEQUENCE notifications_id",
+            """CREATE TABLE notifications (
+    id BIGINT PRIMARY KEY DEFAULT nextval('notifications_id'),
+    created_at TIMESTAMPTZ NOT NULL,
+    receiver VARCHAR NOT NULL,
+    dedup_key VARCHAR,
+    payload JSON NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMPTZ,
+    delivered_at TIMESTAMPTZ,
+    last_error VARCHAR
+)""",
+            "CREATE SEQUENCE silences_id",
+            """CREATE TABLE silences (
+    id BIGINT PRIMARY KEY DEFAULT nextval('silences_id'),
+    matchers JSON NOT NULL,
+    starts_at TIMESTAMPTZ NOT NULL,
+    ends_at TIMESTAMPTZ NOT NULL,
+    created_by VARCHAR,
+    comment VARCHAR
+)""",
+            "CREATE SEQUENCE canary_verdicts_id",
+            """CREATE TABLE canary_verdicts (
+    id BIGINT PRIMARY KEY DEFAULT nextval('canary_verdicts_id'),
+    created_at TIMESTAMPTZ NOT NULL,
+    service VARCHAR,
+    baseline VARCHAR NOT NULL,
+    canary VARCHAR NOT NULL,
+    window_start TIMESTAMPTZ,
+    window_end TIMESTAMPTZ,
+    score DOUBLE,
+    verdict VARCHAR NOT NULL,
+    details JSON
+)""",
+            "CREATE SEQUENCE dead_letter_id",
+            """CREATE TABLE dead_letter (
+    id BIGINT PRIMARY KEY DEFAULT nextval('dead_letter_id'),
+    received_at TIMESTAMPTZ NOT NULL,
+    source VARCHAR NOT NULL,
+    line BIGINT,
+    raw VARCHAR,
+    error VARCHAR NOT NULL
+)""",
+        ),
+    ),
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    inserted: int
+    updated: int
+
+
+# --------------------------------------------------------------------------- store
+
+
+class Store:
+    """One DuckDB database instance per file per process, a cursor per thread."""
+
+    _instances: dict[Path, "Store"] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+        self.path = path
+        self._connection = connection
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._closed = False
+
+    # -- opening ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, db: str | os.PathLike[str] | None = None) -> "Store":
+        """Open (creating and migrating if needed) the database at ``db``.
+
+        Raises DatabaseLockedError, naming the server that holds the file, if another
+        process has it open.
+        """
+        path = resolve_db_path(db)
+        with cls._instances_lock:
+            existing = cls._instances.get(path)
+            if existing is not None and not existing._closed:
+                return existing
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                connection = duckdb.connect(str(path))
+            except duckdb.IOException as exc:
+                if "lock" in str(exc).lower():
+                    raise DatabaseLockedError(path, recorded_server_url(path), str(exc)) from None
+                raise StoreError(f"cannot open database {path}: {exc}") from None
+            store = cls(path, connection)
+            store._migrate()
+            cls._instances[path] = store
+            return store
+
+    @classmethod
+    def memory(cls) -> "Store":
+        """A throw-away in-memory store (benchmarks, scratch work)."""
+        store = cls(Path(":memory:"), duckdb.connect(":memory:"))
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        with Store._instances_lock:
+            if self._closed:
+                return
+            self._closed = True
+            Store._instances.pop(self.path, None)
+            self._connection.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- connections -----------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the shared database instance."""
+        if self._closed:
+            raise StoreError(f"store {self.path} is closed")
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._connection.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.cursor = cur
+        return cur
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        return self.cursor().execute(sql, params) if params is not None else self.cursor().execute(sql)
+
+    def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.execute(sql, params).fetchall()
+
+    def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple[Any, ...] | None:
+        return self.execute(sql, params).fetchone()
+
+    def transaction(self) -> "_Transaction":
+        """``with store.transaction() as cur:`` — commit on success, roll back on error."""
+        return _Transaction(self)
+
+    # -- schema ----------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        row = self.fetchone("SELECT coalesce(max(version), 0) FROM schema_version")
+        return int(row[0]) if row else 0
+
+    def _migrate(self) -> None:
+        self._connection.execute("SET TimeZone = 'UTC'")
+        cur = self._connection.cursor()
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)"
+        )
+        current = cur.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} has schema version {current}, newer than this genobs "
+                f"({SCHEMA_VERSION}): upgrade genobs"
+            )
+        for version, description, statements in MIGRATIONS:
+            if version <= current:
+                continue
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for statement in statements:
+                    cur.execute(statement)
+                cur.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, now())", [version, description]
+                )
+                cur.execute("COMMIT")
+            except Exception:
+                cur.execute("ROLLBACK")
+                raise
+        cur.close()
+
+    # -- writes ----------------------------------------------------------------
+
+    def upsert_samples(self, rows: pa.Table | str, params: Sequence[Any] | None = None) -> UpsertCounts:
+        """Insert or update samples by request_id (re-ingesting updates, never duplicates).
+
+        ``rows`` is an Arrow table with the samples columns, or a SQL SELECT (with
+        ``params``) producing them, run inside this store's transaction (so it may read
+        the caller's temp tables); request_ids must be unique within ``rows``.
+        """
+        names = [name for name, _ in SAMPLE_COLUMNS]
+        column_list = ", ".join(f'"{n}"' for n in names)
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n != "request_id")
+        source_params: list[Any] = list(params or [])
+        with self.transaction() as cur:
+            registered = isinstance(rows, pa.Table)
+            if registered:
+                cur.register("_genobs_incoming", rows)
+                source_sql = f"SELECT {column_list} FROM _genobs_incoming"
+            else:
+                source_sql = str(rows)
+            try:
+                # Only request_id is read here, so DuckDB skips the other columns' work.
+                total, existing = cur.execute(
+                    f"SELECT count(*), count(s.request_id) FROM ({source_sql}) b "
+                    "LEFT JOIN samples s ON s.request_id = b.request_id",
+                    source_params,
+                ).fetchone()
+                cur.execute(
+                    f"INSERT INTO samples ({column_list}) SELECT {column_list} FROM ({source_sql}) "
+                    f"ON CONFLICT (request_id) DO UPDATE SET {updates}",
+                    source_params,
+                )
+            finally:
+                if registered:
+                    cur.unregister("_genobs_incoming")
+        return UpsertCounts(inserted=int(total - existing), updated=int(existing))
+
+    def add_dead_letters(self, rows: Iterable[tuple[str, int | None, str | None, str]]) -> int:
+        """Store rejected input: (source, line, raw, error) per row. Returns the count."""
+        batch = list(rows)
+        if not batch:
+            return 0
+        table = pa.table(
+            {
+                "source": [r[0] for r in batch],
+                "line": pa.array([r[1] for r in batch], type=pa.int64()),
+                "raw": [r[2] for r in batch],
+                "error": [r[3] for r in batch],
+            }
+        )
+        with self.transaction() as cur:
+            cur.register("_genobs_dead", table)
+            try:
+                cur.execute(
+                    "INSERT INTO dead_letter (received_at, source, line, raw, error) "
+                    "SELECT now(), source, line, raw, error FROM _genobs_dead"
+                )
+            finally:
+                cur.unregister("_genobs_dead")
+        return len(batch)
+
+    def upsert_gpu_telemetry(self, rows: pa.Table) -> int:
+        """Insert or update GPU readings by (host, gpu_index, timestamp)."""
+        names = [name for name, _ in GPU_COLUMNS]
+        present = [n for n in names if n in rows.column_names]
+        column_list = ", ".join(f'"{n}"' for n in present)
+        keys = {"host", "gpu_index", "timestamp"}
+        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in present if n not in keys)
+        with self.transaction() as cur:
+            cur.register("_genobs_gpu", rows)
+            try:
+                cur.execute(
+                    f"INSERT INTO gpu_telemetry ({column_list}) "
+                    f"SELECT {column_list} FROM (SELECT *, row_number() OVER "
+                    f"(PARTITION BY host, gpu_index, timestamp) AS _rn FROM _genobs_gpu) WHERE _rn = 1 "
+                    f"ON CONFLICT (host, gpu_index, timestamp) DO UPDATE SET {updates}"
+                )
+            finally:
+                cur.unregister("_genobs_gpu")
+        return rows.num_rows
+
+    def write_scores(self, rows: pa.Table | Sequence[dict[str, Any]]) -> int:
+        """Upsert score rows on (request_id, metric, reference_model).
+
+        Columns: request_id, metric, value, label, details (dict or JSON text), evaluator,
+        reference_model, error; evaluated_at defaults to now.
+        """
+        if not isinstance(rows, pa.Table):
+            records = list(rows)
+            if not records:
+                return 0
+            rows = pa.table(
+                {
+                    "request_id": [r["request_id"] for r in records],
+                    "metric": [r["metric"] for r in records],
+                    "value": pa.array([r.get("value") for r in records], type=pa.float64()),
+                    "label": pa.array([r.get("label") for r in records], type=pa.string()),
+                    "details": pa.array(
+                        [
+                            None if r.get("details") is None
+                            else r["details"] if isinstance(r["details"], str)
+                            else json.dumps(r["details"], default=str)
+                            for r in records
+                        ],
+                        type=pa.string(),
+                    ),
+                    "evaluator": [r["evaluator"] for r in records],
+                    "reference_model": [r["reference_model"] for r in records],
+                    "error": pa.array([r.get("error") for r in records], type=pa.string()),
+                }
+            )
+        if rows.num_rows == 0:
+            return 0
+        with self.transaction() as cur:
+            cur.register("_genobs_scores", rows)
+            try:
+                cur.execute(
+                    "INSERT INTO scores (request_id, metric, value, label, details, evaluator, "
+                    "reference_model, evaluated_at, error) "
+                    "SELECT request_id, metric, value, label, CAST(details AS JSON), evaluator, "
+                    "reference_model, now(), error FROM _genobs_scores "
+                    "ON CONFLICT (request_id, metric, reference_model) DO UPDATE SET "
+                    "value = excluded.value, label = excluded.label, details = excluded.details, "
+                    "evaluator = excluded.evaluator, evaluated_at = excluded.evaluated_at, "
+                    "error = excluded.error"
+                )
+            finally:
+                cur.unregister("_genobs_scores")
+        return rows.num_rows
+
+
+class _Transaction:
+    """Re-entrant per thread: an inner ``with store.transaction()`` joins the outer one.
+
+    Writes are serialised by the store's write lock, so concurrent writers in one process
+    (HTTP handlers, the scheduler) never hit DuckDB's write-write conflicts.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cur: duckdb.DuckDBPyConnection | None = None
+
+    def __enter__(self) -> duckdb.DuckDBPyConnection:
+        store = self._store
+        store._write_lock.acquire()
+        self._cur = store.cursor()
+        depth = getattr(store._local, "tx_depth", 0)
+        if depth == 0:
+            self._cur.execute("BEGIN TRANSACTION")
+        store._local.tx_depth = depth + 1
+        return self._cur
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        store = self._store
+        assert self._cur is not None
+        try:
+            store._local.tx_depth -= 1
+            if store._local.tx_depth == 0:
+                self._cur.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            store._write_lock.release()
