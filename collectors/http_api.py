@@ -1,0 +1,555 @@
+"""The collector HTTP API (FastAPI): samples, GPU readings, OTLP traces, health, metrics.
+
+Every ingest endpoint answers only after its records are committed to DuckDB, so an
+acknowledged record survives a crash of the server (DESIGN §10). Bodies may be gzip
+(``Content-Encoding: gzip``); the size limit applies to the body as sent and as
+decompressed. When ``GENOBS_INGEST_TOKEN`` is set, POST endpoints need
+``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import logging
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.background import BackgroundTask
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from collectors import otlp
+from collectors.gpu_dcgm import parse_dcgm_metrics
+from collectors.gpu_records import store_readings, validate_readings
+from collectors.gpu_smi import SmiCsvError, parse_smi_csv
+from collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
+from collectors.pipeline import IngestOptions, IngestResult, ingest_lines, ingest_records
+from genobs.store import Store, StoreError
+
+log = logging.getLogger("genobs.server")
+
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_DEAD_LETTER_RAW = 64 * 1024
+NDJSON_TYPES = {
+    "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonl",
+    "application/jsonlines", "application/x-jsonlines", "application/json-lines", "text/jsonl",
+    "text/x-ndjson",
+}
+JSON_TYPES = {"application/json", "text/json"}
+_SOURCE_OK = re.compile(r"^[\w.:/@+=,\- ]{1,200}$")
+
+
+@dataclass
+class ApiSettings:
+    """What the API needs to know; built from genobs config by collectors.server."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    ingest_token: str | None = None          # from GENOBS_INGEST_TOKEN only; never logged
+    ingest_options: IngestOptions = field(default_factory=IngestOptions)
+    max_label_series: int = 2000
+    # Ingest calls run in worker threads; more than a few at once only makes them contend
+    # for the cores and DuckDB's locks (each call is vectorised inside DuckDB already).
+    max_concurrent_writes: int = 2
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers
+
+
+# ----------------------------------------------------------------------------- docs models
+
+
+class RecordErrorModel(BaseModel):
+    line: int | None = None
+    request_id: str | None = None
+    error: str
+
+
+class SampleIngestAnswer(BaseModel):
+    received: int
+    accepted: int
+    inserted: int
+    updated: int
+    rejected: int
+    redactions: dict[str, int]
+    errors: list[RecordErrorModel]
+
+
+class GpuErrorModel(BaseModel):
+    line: int | None = None
+    message: str
+
+
+class GpuIngestAnswer(BaseModel):
+    received: int
+    accepted: int
+    rejected: int
+    errors: list[GpuErrorModel]
+
+
+class ErrorAnswer(BaseModel):
+    detail: str
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+    schema_version: int
+
+
+_ERRORS = {
+    401: {"model": ErrorAnswer, "description": "GENOBS_INGEST_TOKEN is set and the bearer token is missing or wrong"},
+    413: {"model": ErrorAnswer, "description": "body (or decompressed body) over the configured limit"},
+    415: {"model": ErrorAnswer, "description": "unsupported Content-Type or Content-Encoding"},
+}
+
+_SAMPLE_EXAMPLE = {
+    "request_id": "req-0001",
+    "timestamp": "2025-01-15T10:00:00Z",
+    "service": "chat-api",
+    "model": "chat-large",
+    "model_version": "2025-01-01",
+    "prompt": "What is the capital of France?",
+    "response": "Paris.",
+    "latency_ms": 812.5,
+    "input_tokens": 12,
+    "output_tokens": 3,
+}
+
+
+# ----------------------------------------------------------------------------- body handling
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    out: list[bytes] = []
+    size = 0
+    data = body
+    while data:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = decompressor.decompress(data, limit + 1 - size)
+        except zlib.error as exc:
+            raise ApiError(400, f"body: invalid gzip data: {exc}") from None
+        size += len(chunk)
+        out.append(chunk)
+        if size > limit or decompressor.unconsumed_tail:
+            raise ApiError(413, f"body: decompressed size is over the limit of {limit} bytes")
+        if not decompressor.eof:
+            raise ApiError(400, "body: truncated gzip data")
+        data = decompressor.unused_data
+    return b"".join(out)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, size-limited, gzip-decoded when Content-Encoding says so."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise ApiError(413, f"body: {length} bytes is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"body: over the limit of {limit} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding in ("gzip", "x-gzip"):
+        return _gunzip(body, limit)
+    raise ApiError(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+
+
+def _split_lines(body: bytes) -> list[bytes]:
+    lines = body.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def _json_document(body: bytes) -> Any:
+    """Parse a whole-body JSON document; ``None`` when it is several documents (NDJSON)."""
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"body: not UTF-8 text: {exc}") from None
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            return None
+        raise ApiError(400, f"body: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+
+
+# ----------------------------------------------------------------------------- app
+
+
+class _HttpMetricsMiddleware:
+    """Counts requests and times them per endpoint (pure ASGI: cheap, streaming-safe)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics, endpoints: set[str]) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        endpoint = path if path in self.endpoints else "other"
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self.metrics.http_requests.labels(endpoint, str(status["code"])).inc()
+            self.metrics.http_duration.labels(endpoint).observe(time.perf_counter() - started)
+
+
+def create_app(store: Store, settings: ApiSettings | None = None, metrics: ServerMetrics | None = None) -> FastAPI:
+    """The FastAPI application serving ``store``."""
+    settings = settings or ApiSettings()
+    metrics = metrics or ServerMetrics(settings.max_label_series)
+    app = FastAPI(
+        title="genobs collector API",
+        version="1",
+        description=(
+            "Ingest model-call samples, GPU telemetry and OpenTelemetry GenAI traces into genobs. "
+            "Ingest answers only after the records are committed. When GENOBS_INGEST_TOKEN is set "
+            "on the server, POST endpoints need `Authorization: Bearer <token>`."
+        ),
+    )
+    app.state.store = store
+    app.state.settings = settings
+    app.state.metrics = metrics
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
+        log.error("store error: %s", exc)
+        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        # uvicorn logs the traceback (Starlette re-raises after this answer is sent)
+        return JSONResponse({"detail": f"internal error: {exc.__class__.__name__}: {exc}"}, status_code=500)
+
+    limiter: list[anyio.CapacityLimiter] = []
+
+    async def run_in_threadpool(func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking store call in a worker thread, at most max_concurrent_writes at once."""
+        if not limiter:
+            limiter.append(anyio.CapacityLimiter(max(1, settings.max_concurrent_writes)))
+        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=limiter[0])
+
+    def check_token(request: Request) -> None:
+        token = settings.ingest_token
+        if not token:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            raise ApiError(401, "missing bearer token (Authorization: Bearer <GENOBS_INGEST_TOKEN>)",
+                           {"WWW-Authenticate": "Bearer"})
+        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise ApiError(401, "invalid bearer token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    def source_of(request: Request, default: str) -> str:
+        given = request.headers.get("x-genobs-source")
+        if given and _SOURCE_OK.match(given):
+            return given
+        agent = request.headers.get("user-agent", "")
+        if agent.startswith("genobs-sdk/"):
+            return "sdk"
+        return default
+
+    def dead_letter_body(source: str, body: bytes, message: str) -> None:
+        raw = body[:MAX_DEAD_LETTER_RAW].decode("utf-8", errors="replace")
+        try:
+            store.add_dead_letters([(source, None, raw, message)])
+        except Exception:  # noqa: BLE001 - the answer already says what was wrong
+            log.exception("could not write a dead letter")
+
+    def observe_accepted(request_ids: list[Any]) -> None:
+        """Update model-call metrics from the accepted rows (runs after the answer is sent).
+
+        ``request_ids``: the ids, or the NDJSON lines they are read from."""
+        if request_ids and isinstance(request_ids[0], bytes):
+            request_ids = _ids_of_lines(request_ids)
+        ids = [str(r) for r in request_ids if isinstance(r, (str, int, float)) and not isinstance(r, bool)]
+        if not ids:
+            return
+        try:
+            columns = ", ".join(f'"{c}"' for c in SAMPLE_METRIC_COLUMNS)
+            rows = store.fetchall(
+                f"SELECT {columns} FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+            )
+            metrics.observe_samples(rows)
+        except Exception:  # noqa: BLE001 - metrics must never break ingest
+            log.exception("could not update sample metrics")
+
+    # -- samples ---------------------------------------------------------------
+
+    @app.post(
+        "/v1/samples",
+        summary="Ingest samples (one object, an array, or NDJSON)",
+        response_model=SampleIngestAnswer,
+        responses={400: {"model": SampleIngestAnswer, "description": "no valid record in the body"}, **_ERRORS},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
+                        "example": _SAMPLE_EXAMPLE,
+                    },
+                    "application/x-ndjson": {"schema": {"type": "string"},
+                                             "example": json.dumps(_SAMPLE_EXAMPLE) + "\n"},
+                },
+            }
+        },
+    )
+    async def post_samples(request: Request) -> Response:
+        """Validates and redacts like `genobs ingest`; answers after commit with accepted/rejected
+        counts and per-record errors (line = 1-based position in the array or NDJSON body)."""
+        check_token(request)
+        media = _media_type(request)
+        if media not in JSON_TYPES and media not in NDJSON_TYPES and not media.endswith("+json"):
+            raise ApiError(415, f"Content-Type {media or '(none)'!r} is not supported: "
+                                "use application/json (object or array) or application/x-ndjson")
+        body = await read_body(request, settings.max_body_bytes)
+        source = source_of(request, "http")
+        request_ids: list[Any]
+        if media in NDJSON_TYPES:
+            document = None
+        else:
+            try:
+                document = _json_document(body)
+            except ApiError as exc:
+                await run_in_threadpool(dead_letter_body, source, body, exc.detail)
+                raise
+        if document is None:
+            lines = _split_lines(body)
+            if not any(line.strip() for line in lines):
+                raise ApiError(400, "body: no records")
+            result: IngestResult = await run_in_threadpool(
+                ingest_lines, store, lines, source=source, options=settings.ingest_options
+            )
+            request_ids = lines   # parsed for their ids after the answer is sent
+        elif isinstance(document, dict):
+            result = await run_in_threadpool(
+                ingest_lines, store, [body], source=source, options=settings.ingest_options
+            )
+            request_ids = [document.get("request_id")]
+        elif isinstance(document, list):
+            if not document:
+                raise ApiError(400, "body: empty array, no records")
+            result = await run_in_threadpool(
+                ingest_records, store, document, source=source, options=settings.ingest_options
+            )
+            request_ids = [r.get("request_id") for r in document if isinstance(r, dict)]
+        else:
+            message = f"body: expected a JSON object or an array of objects, got {type(document).__name__}"
+            await run_in_threadpool(dead_letter_body, source, body, message)
+            raise ApiError(400, message)
+        metrics.observe_ingest("samples", result.accepted, result.rejected)
+        status = 200 if result.accepted else 400
+        response = JSONResponse(result.as_dict(), status_code=status)
+        if result.accepted:
+            response.background = BackgroundTask(observe_accepted, request_ids)
+        return response
+
+    # -- GPU -------------------------------------------------------------------
+
+    @app.post(
+        "/v1/gpu",
+        summary="Ingest GPU telemetry readings",
+        response_model=GpuIngestAnswer,
+        responses={400: {"model": GpuIngestAnswer, "description": "no valid reading in the body"}, **_ERRORS},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array"}]},
+                                         "example": {"timestamp": "2025-01-15T10:00:00Z", "host": "gpu-node-1",
+                                                     "gpu_index": 0, "utilization_pct": 87.0, "power_w": 301.5}},
+                    "application/x-ndjson": {"schema": {"type": "string"}},
+                    "text/csv": {"schema": {"type": "string"},
+                                 "description": "nvidia-smi --query-gpu=... --format=csv output (?host=NAME)"},
+                    "text/plain": {"schema": {"type": "string"},
+                                   "description": "a DCGM exporter /metrics scrape (?host=NAME when it has no Hostname label)"},
+                },
+            }
+        },
+    )
+    async def post_gpu(request: Request) -> Response:
+        """JSON readings with the DESIGN §3 GPU fields (one object, an array or NDJSON), an
+        nvidia-smi CSV (`text/csv`) or a DCGM exporter scrape (`text/plain`)."""
+        check_token(request)
+        media = _media_type(request)
+        host = request.query_params.get("host") or None
+        body = await read_body(request, settings.max_body_bytes)
+        source = source_of(request, "http-gpu")
+        if media == "text/csv":
+            try:
+                parsed = parse_smi_csv(body.decode("utf-8", errors="replace"), host=host, name="body")
+            except SmiCsvError as exc:
+                raise ApiError(400, str(exc)) from None
+            readings: list[Any] = parsed.readings
+            problems = [(f"line {line}: {message}", line) for line, message in parsed.errors]
+        elif media == "text/plain":
+            try:
+                readings = parse_dcgm_metrics(body.decode("utf-8", errors="replace"), default_host=host).readings
+            except ValueError as exc:
+                raise ApiError(400, f"body: not Prometheus text format: {exc}") from None
+            problems = []
+        elif media in JSON_TYPES or media in NDJSON_TYPES or media.endswith("+json"):
+            document = None if media in NDJSON_TYPES else _json_document(body)
+            if document is None:
+                readings = []
+                problems = []
+                for number, line in enumerate(_split_lines(body), start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        readings.append(json.loads(line))
+                    except ValueError as exc:
+                        problems.append((f"line {number}: invalid JSON: {exc}", number))
+            else:
+                readings = document if isinstance(document, list) else [document]
+                problems = []
+        else:
+            raise ApiError(415, f"Content-Type {media or '(none)'!r} is not supported: use application/json, "
+                                "application/x-ndjson, text/csv (nvidia-smi) or text/plain (DCGM exporter)")
+        result = await run_in_threadpool(store_readings, store, readings, source=source)
+        if problems:
+            await run_in_threadpool(
+                store.add_dead_letters, [(source, line, None, message) for message, line in problems]
+            )
+            result.received += len(problems)
+            result.rejected += len(problems)
+            result.errors = [{"line": line, "message": message} for message, line in problems] + result.errors
+        if result.accepted:
+            metrics.observe_gpu(validate_readings(readings)[0])
+        metrics.observe_ingest("gpu", result.accepted, result.rejected)
+        if result.received == 0:
+            raise ApiError(400, "body: no readings")
+        return JSONResponse(result.as_dict(), status_code=200 if result.accepted else 400)
+
+    # -- OTLP ------------------------------------------------------------------
+
+    @app.post(
+        "/v1/traces",
+        summary="OTLP/HTTP trace export (protobuf or JSON); GenAI spans become samples",
+        responses={200: {"description": "ExportTraceServiceResponse (partial_success names rejected spans)"},
+                   400: {"model": ErrorAnswer}, **_ERRORS},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": {"type": "object"}},
+                },
+            }
+        },
+    )
+    async def post_traces(request: Request) -> Response:
+        """Point an OpenTelemetry OTLP/HTTP exporter at `http://HOST:PORT/v1/traces`. Spans with
+        `gen_ai.*` attributes that name a model become samples (see docs/http-api.md for the
+        mapping); other spans are ignored and counted (header X-Genobs-Spans-Ignored)."""
+        check_token(request)
+        media = _media_type(request)
+        if media not in (otlp.PROTOBUF, otlp.JSON):
+            raise ApiError(415, f"Content-Type {media or '(none)'!r} is not supported: "
+                                "OTLP/HTTP uses application/x-protobuf or application/json")
+        body = await read_body(request, settings.max_body_bytes)
+        try:
+            export = otlp.decode_request(body, media)
+        except otlp.OtlpDecodeError as exc:
+            raise ApiError(400, str(exc)) from None
+        mapping = otlp.map_request(export)
+        rejected = 0
+        message = ""
+        if mapping.samples:
+            result = await run_in_threadpool(
+                ingest_records, store, mapping.samples, source=source_of(request, "otlp"),
+                options=settings.ingest_options,
+            )
+            rejected = result.rejected
+            message = "; ".join(str(e) for e in result.errors[:5])
+            metrics.observe_ingest("spans", result.accepted, result.rejected)
+            accepted_ids = [s["request_id"] for s in mapping.samples]
+        else:
+            accepted_ids = []
+        accepted = len(mapping.samples) - rejected
+        metrics.otlp_spans.labels("accepted").inc(accepted)
+        metrics.otlp_spans.labels("rejected").inc(rejected)
+        metrics.otlp_spans.labels("ignored").inc(mapping.ignored)
+        response = Response(
+            otlp.encode_response(media, rejected, message),
+            media_type=media,
+            headers={
+                "X-Genobs-Spans-Accepted": str(accepted),
+                "X-Genobs-Spans-Rejected": str(rejected),
+                "X-Genobs-Spans-Ignored": str(mapping.ignored),
+            },
+        )
+        if accepted:
+            response.background = BackgroundTask(observe_accepted, accepted_ids)
+        return response
+
+    # -- health and metrics ----------------------------------------------------
+
+    @app.get("/healthz", summary="Liveness and database check", response_model=Health,
+             responses={503: {"model": ErrorAnswer}})
+    def healthz() -> Response:
+        version = store.schema_version()
+        return JSONResponse({"status": "ok", "database": str(store.path), "schema_version": version})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    def prometheus_metrics() -> Response:
+        data, content_type = metrics.exposition()
+        return Response(data, media_type=content_type)
+
+    endpoints = {"/v1/samples", "/v1/gpu", "/v1/traces", "/healthz", "/metrics"}
+    app.add_middleware(_HttpMetricsMiddleware, metrics=metrics, endpoints=endpoints)
+    return app
+
+
+def _ids_of_lines(lines: list[bytes]) -> list[Any]:
+    ids: list[Any] = []
+    for line in lines:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            ids.append(value.get("request_id"))
+    return ids
+
