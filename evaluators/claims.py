@@ -1,0 +1,284 @@
+"""Split text into claims and tokens, with character offsets into the original text.
+
+Used by the hallucination evaluator for both the response (claims to check) and the grounding
+(context documents and reference answer, which claims are checked against). Pure Python, no model.
+
+A *claim* is a sentence or a semicolon-separated clause. A *token* is a run of letters/digits
+with its normalized form (lower case, accents folded, possessive dropped, Porter-stemmed), so
+"published" in a response matches "publishes" in a context document.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+import Stemmer  # PyStemmer: the Snowball/Porter stemmers in C (nltk's pure-Python Porter is ~50x slower)
+
+# Function words: never count as claim content. Deliberately hand-written rather than taken from
+# scikit-learn's list, which also holds content words ("system", "fire", "bill") and the number
+# words that the number check needs.
+STOPWORDS: frozenset[str] = frozenset(
+    """
+    a an the and or but if then else so because as than that this these those there here
+    of in on at to from by for with about into onto over under between among through during
+    before after above below up down out off again further once also too very just only even
+    still yet already ever both each either neither all any some such own same other another
+    is am are was were be been being have has had having do does did doing done
+    will would shall should can could may might must ought
+    i me my mine myself we us our ours ourselves you your yours yourself yourselves
+    he him his himself she her hers herself it its itself they them their theirs themselves
+    what which who whom whose when where why how whatever whoever whichever
+    not no nor never none nothing nobody cannot n't
+    yes yeah yep okay ok oh ah um uh well hi hello hey thanks thank please sorry
+    s t d ll m re ve
+    actually really quite rather perhaps maybe probably certainly indeed simply basically
+    much many more most less least few several lot lots
+    while whereas although though however therefore thus hence since until unless
+    into via per upon within without toward towards against across along around
+    let lets get gets got make makes made like one ones
+    """.split()
+)
+
+# Conversational and opinion words: a dialogue response uses them without asserting a checkable
+# fact ("I really love that movie, it's great"). They are neither support nor evidence of
+# hallucination.
+DISCOURSE_WORDS: frozenset[str] = frozenset(
+    """
+    think thought know knew known believe guess suppose imagine hope wish wonder feel felt
+    say said tell told mean means meant sound sounds seem seems seemed
+    love loved loves like liked likes enjoy enjoyed enjoys prefer favorite favourite fan fans
+    great good nice cool awesome amazing interesting fun funny wonderful fantastic excellent
+    pretty kind sort thing things stuff something anything everything way ways
+    sure true right wow definitely absolutely totally
+    """.split()
+)
+
+NEGATIONS: frozenset[str] = frozenset(
+    {"not", "no", "never", "nobody", "neither", "nor", "cannot", "n't"}
+)
+
+_CARDINALS = {
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+    "ninety": 90, "hundred": 100, "thousand": 1000, "million": 1000000, "billion": 1000000000,
+    "dozen": 12, "twice": 2, "double": 2, "triple": 3, "half": 0.5,
+}
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
+}
+# "one" is left out on purpose: it is far more often a pronoun ("one of the best") than a count.
+NUMBER_WORDS: dict[str, str] = {w: f"{v:g}" for w, v in {**_CARDINALS, **_ORDINALS}.items()}
+
+# Lower-case words that may sit inside a multi-word name: "Bank of America", "Armin van Buuren".
+_NAME_CONNECTORS = frozenset({"of", "the", "van", "von", "de", "da", "del", "der", "la", "le", "du", "and", "&"})
+
+_TOKEN_RE = re.compile(
+    r"\d{1,3}(?:,\d{3})+(?:\.\d+)?"  # 1,000 / 12,500.5
+    r"|\d+(?:\.\d+)?[^\W\d_]*"  # 1997, 3.5, 2nd, 1990s, 30A
+    r"|[^\W\d_]+(?:['’][^\W\d_]+)*"  # words, incl. don't / Arthur's
+    r"|n['’]t"
+)
+_NUMBER_RE = re.compile(r"^(\d[\d,]*(?:\.\d+)?)")
+# A claim ends at . ! ? ; or a line break. Sentence-final punctuation must be followed by
+# white space (or, for run-together text such as "century.First", be preceded by a lower-case
+# word of two or more letters and followed by an upper-case letter).
+_BOUNDARY_RE = re.compile(
+    r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9À-Ý])"
+    r"|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])"
+    r"|;\s+"
+    r"|\s*\n+\s*"
+)
+_NAME_BREAK_RE = re.compile(r"[,;:()\[\]]")
+# A sentence with two clauses makes two claims: "X was born in 1867, and she later worked on Y".
+_CLAUSE_RE = re.compile(
+    r",\s+(?=(?:and|but|while|whereas|although|though|which|who)\s)"
+    r"|\s+(?=(?:and|but)\s+(?:he|she|it|they|we|i|you|his|her|its|their|this|that|these|those)\s)",
+    re.IGNORECASE,
+)
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof sr jr st mt ft vs etc inc ltd co corp no vol fig gen col lt sgt rev hon "
+    "jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k e.g i.e a.m p.m approx est dept univ".split()
+)
+
+_STEMMERS = threading.local()  # PyStemmer objects are not thread-safe: one per thread
+
+
+def _stem(word: str) -> str:
+    stemmer = getattr(_STEMMERS, "porter", None)
+    if stemmer is None:
+        stemmer = _STEMMERS.porter = Stemmer.Stemmer("porter")
+    return stemmer.stemWord(word)
+
+
+class Token(NamedTuple):
+    text: str
+    start: int  # char offset into the text that was tokenized (the response, for claims)
+    end: int
+    norm: str  # lower-cased, accent-folded, possessive-stripped, stemmed
+    lower: str
+    is_content: bool  # carries meaning: not a stop/discourse word
+    is_capitalized: bool
+    number: str | None  # canonical number ("1000", "2", "3.5") when the token is one
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    text: str
+    start: int
+    end: int
+    tokens: tuple[Token, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    text: str
+    start: int
+    end: int
+    tokens: tuple[Token, ...]
+    is_question: bool
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents: "Quinceañera" -> "quinceanera"."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=200_000)
+def normalize_word(word: str) -> str:
+    w = fold(word).replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    elif w.endswith("'"):
+        w = w[:-1]
+    if w.isdigit():
+        return w
+    return _stem(w)
+
+
+def _canonical_number(lower: str) -> str | None:
+    if lower in NUMBER_WORDS:
+        return NUMBER_WORDS[lower]
+    m = _NUMBER_RE.match(lower)
+    if not m:
+        return None
+    digits = m.group(1).replace(",", "")
+    try:
+        return f"{float(digits):g}" if "." in digits else str(int(digits))
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=200_000)
+def _word_info(raw: str) -> tuple[str, str, bool, bool, str | None]:
+    """(norm, lower, is_content, is_capitalized, number) of one token's text; cached, as the same
+    words recur across samples and the grounding is tokenized once per sample."""
+    lower = fold(raw).replace("’", "'")
+    norm = "n't" if lower == "n't" else normalize_word(raw)
+    bare = lower[:-2] if lower.endswith("'s") else lower
+    number = _canonical_number(bare)
+    is_stop = bare in STOPWORDS or lower in STOPWORDS or bare.endswith("n't") and bare[:-3] in STOPWORDS
+    is_content = not is_stop and bare not in DISCOURSE_WORDS and (len(bare) > 1 or number is not None)
+    is_capitalized = raw[:1].isupper() or (raw[:1].isdigit() and any(c.isupper() for c in raw))
+    return norm, bare, is_content, is_capitalized, number
+
+
+def tokenize(text: str, offset: int = 0) -> list[Token]:
+    tokens: list[Token] = []
+    for m in _TOKEN_RE.finditer(text):
+        raw = m.group(0)
+        norm, bare, is_content, is_capitalized, number = _word_info(raw)
+        tokens.append(Token(raw, offset + m.start(), offset + m.end(), norm, bare, is_content, is_capitalized, number))
+    return tokens
+
+
+def _is_abbreviation_end(text: str, end: int) -> bool:
+    """True if the '.' just before `end` closes an abbreviation or an initial ("Mr.", "J.")."""
+    m = re.search(r"([A-Za-z.]+)\.\s*$", text[max(0, end - 12):end].rstrip())
+    if not m:
+        return False
+    word = m.group(1).lower().rstrip(".")
+    return word in _ABBREVIATIONS or len(word) == 1
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence/clause of `text`, trimmed of surrounding white space."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _BOUNDARY_RE.finditer(text):
+        if text[m.start() - 1: m.start()] == "." and _is_abbreviation_end(text, m.start()):
+            continue
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s and re.search(r"\w", text[s:e]):
+            out.append((s, e))
+    return out
+
+
+def _split_clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    pieces, s = [], start
+    for m in _CLAUSE_RE.finditer(text, start, end):
+        if re.search(r"\w", text[s:m.start()]):
+            pieces.append((s, m.start()))
+            s = m.end()
+    pieces.append((s, end))
+    return pieces
+
+
+def split_claims(text: str) -> list[Claim]:
+    """Sentences, and the clauses of compound sentences, as claims with offsets into `text`."""
+    claims = []
+    for sent_start, sent_end in split_sentences(text):
+        question = text[sent_start:sent_end].rstrip().endswith("?")
+        for s, e in _split_clauses(text, sent_start, sent_end):
+            chunk = text[s:e]
+            claims.append(Claim(text=chunk, start=s, end=e, tokens=tuple(tokenize(chunk, s)), is_question=question))
+    return claims
+
+
+def named_entities(tokens: tuple[Token, ...] | list[Token], source: str) -> list[Span]:
+    """Capitalized multi-word names (heuristic): runs of capitalized content tokens, allowing
+    lower-case connectors inside ("Bank of America"). The first token of a claim counts only if it
+    is not a function word ("The", "He", "Yes"). `source` is the text the token offsets point into."""
+    spans: list[Span] = []
+    run: list[Token] = []
+
+    def flush() -> None:
+        while run and not run[-1].is_capitalized:
+            run.pop()
+        content = [t for t in run if t.is_content]
+        if content:
+            spans.append(Span(text=source[run[0].start:run[-1].end], start=run[0].start, end=run[-1].end, tokens=tuple(run)))
+        run.clear()
+
+    for i, tok in enumerate(tokens):
+        if run and _NAME_BREAK_RE.search(source[run[-1].end:tok.start]):
+            flush()
+        starts_name = tok.is_capitalized and tok.is_content and not tok.text[:1].isdigit()
+        if starts_name or (tok.is_capitalized and run):
+            run.append(tok)
+        elif run and tok.lower in _NAME_CONNECTORS and i + 1 < len(tokens) and tokens[i + 1].is_capitalized:
+            run.append(tok)
+        else:
+            flush()
+    flush()
+    return spans

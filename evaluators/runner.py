@@ -1,0 +1,488 @@
+"""The evaluation runner: score the samples that lack a score, batch by batch.
+
+For each evaluator (``clip``, ``hallucination``) the runner selects the eligible samples
+that have no row in ``scores`` for that evaluator's primary metric and reference model
+(a second run therefore does nothing), sorts them by length/size so batches pad little,
+scores them in batches under ``torch.inference_mode()`` (bf16/fp16 autocast on CUDA),
+and commits each batch's rows in one transaction, so a killed run resumes where it
+stopped. A sample that cannot be scored (unreadable or oversized image, no prompt, empty
+response) gets an error row with the reason and the run goes on.
+
+Entry points: ``run_evaluators`` (CLI ``genobs evaluate``, ``genobs demo``) and
+``scheduled_run`` (``genobs serve``'s scheduler; never raises, skips runs already going).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+import torch
+
+from evaluators.device import resolve_device
+from evaluators.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, ImageLimits
+from evaluators.reference_models import (
+    DEFAULT_CLIP_MODEL,
+    ReferenceModelError,
+    ReferenceModelSpec,
+    check_available,
+    spec_from_config,
+)
+from genobs.store import Store
+
+log = logging.getLogger(__name__)
+
+EVALUATOR_NAMES: tuple[str, ...] = ("clip", "hallucination")
+DEFAULT_BATCH_SIZE = {"clip": 64, "hallucination": 64}
+HALLUCINATION_METRIC = "hallucination_score"
+
+
+class EvaluationError(Exception):
+    """A run cannot start (bad evaluator name, bad time, device); message is shown as is."""
+
+
+# --------------------------------------------------------------------------- config access
+
+
+def _get(section: Any, key: str, default: Any = None) -> Any:
+    """Read ``key`` from a pydantic model, a dict, or None."""
+    if section is None:
+        return default
+    if isinstance(section, dict):
+        value = section.get(key, default)
+    else:
+        value = getattr(section, key, default)
+    return default if value is None else value
+
+
+def evaluators_section(config: Any) -> Any:
+    """The ``evaluators`` section of the genobs config (a config object, a dict, or None)."""
+    if config is None:
+        return None
+    section = _get(config, "evaluators")
+    return section if section is not None else None
+
+
+def clip_spec_from_config(config: Any) -> ReferenceModelSpec:
+    """The configured CLIP reference model (default open_clip ViT-B-32 / laion2b_s34b_b79k)."""
+    return spec_from_config(_get(evaluators_section(config), "clip"), DEFAULT_CLIP_MODEL)
+
+
+def clip_weights_available(config: Any = None, spec: ReferenceModelSpec | None = None) -> bool:
+    """True when the configured CLIP model's weights are on this machine (nothing is loaded)."""
+    try:
+        check_available(spec or clip_spec_from_config(config))
+    except ReferenceModelError:
+        return False
+    return True
+
+
+def require_clip_weights(config: Any = None, spec: ReferenceModelSpec | None = None) -> ReferenceModelSpec:
+    """Return the CLIP spec, or raise ReferenceModelMissing saying where it looked and what to do."""
+    spec = spec or clip_spec_from_config(config)
+    check_available(spec)
+    return spec
+
+
+# --------------------------------------------------------------------------- time window
+
+_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.I)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(value: str | datetime | None, option: str = "--since") -> datetime | None:
+    """ISO 8601 (UTC when no offset is given) or a duration back from now (``30m``, ``24h``, ``7d``)."""
+    if value is None or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+    text = value.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = float(relative.group(1)), relative.group(2).lower()
+        return datetime.now(timezone.utc) - timedelta(**{_UNITS[unit]: amount})
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise EvaluationError(
+            f"{option} {value!r}: expected an ISO 8601 time (2025-01-31T12:00:00Z) or a duration such as 24h or 7d"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+@dataclass
+class EvaluatorRun:
+    name: str
+    reference_model: str | None = None
+    candidates: int = 0
+    scored: int = 0
+    errors: int = 0
+    not_scored: int = 0
+    seconds: float = 0.0
+    skipped: str | None = None  # why the evaluator did not run (e.g. weights missing)
+
+    @property
+    def samples_per_s(self) -> float:
+        done = self.scored + self.errors + self.not_scored
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "samples_per_s": round(self.samples_per_s, 2)}
+
+
+@dataclass
+class RunSummary:
+    device: str
+    evaluators: list[EvaluatorRun] = field(default_factory=list)
+
+    @property
+    def scored(self) -> int:
+        return sum(e.scored for e in self.evaluators)
+
+    @property
+    def errors(self) -> int:
+        return sum(e.errors for e in self.evaluators)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "evaluators": [e.to_dict() for e in self.evaluators]}
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+class _Job(Protocol):
+    """One evaluator as the runner drives it."""
+
+    name: str
+    evaluator: str
+    primary_metric: str
+    reference_model: str
+    eligible_sql: str  # condition on samples ``s``
+    sort_key_sql: str  # ORDER BY expression on ``s``
+    columns: tuple[str, ...]
+
+    def score_chunk(self, rows: list[dict[str, Any]], run: EvaluatorRun) -> Iterator[list[dict[str, Any]]]:
+        """Yield score rows (store.write_scores dicts) per batch; counts go into ``run``."""
+        ...
+
+
+class _ClipJob:
+    name = "clip"
+    primary_metric = "clip_score"
+    eligible_sql = "(s.modality = 'image' OR coalesce(s.image, '') <> '') AND s.status = 'ok'"
+    sort_key_sql = "length(coalesce(s.prompt, ''))"
+    columns = ("request_id", "prompt", "image")
+
+    def __init__(self, spec: ReferenceModelSpec, device: torch.device, batch_size: int, num_workers: int | None,
+                 image_root: Path, limits: ImageLimits) -> None:
+        from evaluators.clip import EVALUATOR, ClipScorer
+
+        self.evaluator = EVALUATOR
+        self.scorer = ClipScorer(spec, device=device, batch_size=batch_size, num_workers=num_workers,
+                                 image_root=image_root, limits=limits)
+        self.reference_model = self.scorer.reference_model
+
+    def score_chunk(self, rows: list[dict[str, Any]], run: EvaluatorRun) -> Iterator[list[dict[str, Any]]]:
+        from evaluators.clip import CLIP_COSINE, CLIP_SCORE, ClipItem
+
+        items = [ClipItem(r["request_id"], r["prompt"], r["image"]) for r in rows]
+        for batch in self.scorer.score_batches(items):
+            out: list[dict[str, Any]] = []
+            for result in batch:
+                common = {"request_id": result.request_id, "evaluator": self.evaluator,
+                          "reference_model": self.reference_model}
+                if result.error is not None:
+                    run.errors += 1
+                    out += [{**common, "metric": m, "value": None, "details": None, "error": result.error}
+                            for m in (CLIP_SCORE, CLIP_COSINE)]
+                else:
+                    run.scored += 1
+                    out.append({**common, "metric": CLIP_SCORE, "value": result.clip_score, "details": result.details})
+                    out.append({**common, "metric": CLIP_COSINE, "value": result.clip_cosine, "details": None})
+            yield out
+
+
+@dataclass
+class _GroundedItem:
+    """What the hallucination scorer reads from a sample."""
+
+    request_id: str
+    response: str
+    context: list[str]
+    reference: str | None
+    prompt: str | None
+
+
+class _HallucinationJob:
+    name = "hallucination"
+    evaluator = "hallucination"
+    primary_metric = HALLUCINATION_METRIC
+    eligible_sql = (
+        "coalesce(s.modality, 'text') = 'text' AND s.status = 'ok' "
+        "AND (len(coalesce(s.context, []::VARCHAR[])) > 0 OR coalesce(s.reference, '') <> '')"
+    )
+    sort_key_sql = "length(coalesce(s.response, '')) + coalesce(length(array_to_string(s.context, ' ')), 0)"
+    columns = ("request_id", "prompt", "response", "context", "reference")
+
+    def __init__(self, section: Any, device: torch.device, batch_size: int) -> None:
+        from evaluators import hallucination
+
+        self._module = hallucination
+        kwargs: dict[str, Any] = {"device": str(device), "batch_size": batch_size}
+        accepted = inspect.signature(hallucination.HallucinationScorer).parameters
+        for key in ("embedding_model", "use_embeddings", "threshold"):
+            value = _get(section, key)
+            if value is not None:
+                kwargs[key] = value
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+        self.scorer = hallucination.HallucinationScorer(**kwargs)
+        self.reference_model = str(self.scorer.reference_model)
+        self.batch_size = batch_size
+        self._item_class = getattr(hallucination, "HallucinationItem", None)
+
+    def _item(self, row: dict[str, Any]) -> Any:
+        values = {"request_id": row["request_id"], "response": row["response"] or "",
+                  "context": list(row["context"] or []), "reference": row["reference"], "prompt": row["prompt"]}
+        if self._item_class is not None:
+            accepted = inspect.signature(self._item_class).parameters
+            return self._item_class(**{k: v for k, v in values.items() if k in accepted})
+        return _GroundedItem(**values)
+
+    def score_chunk(self, rows: list[dict[str, Any]], run: EvaluatorRun) -> Iterator[list[dict[str, Any]]]:
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            common = {"evaluator": self.evaluator, "reference_model": self.reference_model,
+                      "metric": self.primary_metric}
+            out: list[dict[str, Any]] = []
+            scorable: list[dict[str, Any]] = []
+            for row in batch:
+                if not (row["response"] or "").strip():
+                    run.errors += 1
+                    out.append({**common, "request_id": row["request_id"], "value": None, "details": None,
+                                "error": "empty response: nothing to check against the context"})
+                else:
+                    scorable.append(row)
+            if scorable:
+                with torch.inference_mode():
+                    results = self.scorer.score([self._item(r) for r in scorable])
+                for row, result in zip(scorable, results, strict=True):
+                    error = getattr(result, "error", None)
+                    if error:
+                        run.errors += 1
+                        out.append({**common, "request_id": row["request_id"], "value": None,
+                                    "details": getattr(result, "details", None), "error": str(error)})
+                    elif result.score is None:
+                        run.not_scored += 1
+                    else:
+                        run.scored += 1
+                        out.append({**common, "request_id": row["request_id"], "value": float(result.score),
+                                    "label": result.label, "details": result.details})
+            yield out
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def select_candidates(store: Store, job: _Job, since: datetime | None, until: datetime | None,
+                      limit: int | None, retry_errors: bool = False) -> list[str]:
+    """request_ids of eligible samples lacking a score for the job's metric and model, in sort order."""
+    done = "c.error IS NULL" if retry_errors else "TRUE"
+    sql = (
+        f"SELECT s.request_id FROM samples s WHERE {job.eligible_sql} "
+        "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR s.timestamp >= CAST(? AS TIMESTAMPTZ)) "
+        "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR s.timestamp < CAST(? AS TIMESTAMPTZ)) "
+        "AND NOT EXISTS (SELECT 1 FROM scores c WHERE c.request_id = s.request_id "
+        f"AND c.metric = ? AND c.reference_model = ? AND {done}) "
+        f"ORDER BY {job.sort_key_sql}, s.request_id"
+    )
+    params: list[Any] = [since, since, until, until, job.primary_metric, job.reference_model]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return [row[0] for row in store.fetchall(sql, params)]
+
+
+def _fetch_rows(store: Store, job: _Job, request_ids: Sequence[str]) -> list[dict[str, Any]]:
+    columns = ", ".join(f's."{c}"' for c in job.columns)
+    found = store.fetchall(
+        f"SELECT {columns} FROM samples s WHERE s.request_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+        [list(request_ids)],
+    )
+    by_id = {row[0]: dict(zip(job.columns, row)) for row in found}
+    return [by_id[i] for i in request_ids if i in by_id]
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _progress_bar(total: int, name: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"evaluate {name}", unit="sample", disable=not enabled, dynamic_ncols=True,
+                leave=True)
+
+
+def _run_job(store: Store, job: _Job, run: EvaluatorRun, since: datetime | None, until: datetime | None,
+             limit: int | None, batch_size: int, retry_errors: bool, progress: bool) -> None:
+    started = time.perf_counter()
+    candidates = select_candidates(store, job, since, until, limit, retry_errors)
+    run.candidates = len(candidates)
+    chunk_size = max(batch_size * 16, 1024)
+    with _progress_bar(len(candidates), job.name, progress) as bar:
+        for start in range(0, len(candidates), chunk_size):
+            rows = _fetch_rows(store, job, candidates[start : start + chunk_size])
+            for score_rows in job.score_chunk(rows, run):
+                store.write_scores(score_rows)  # one transaction per batch
+                bar.update(run.scored + run.errors + run.not_scored - bar.n)
+    run.seconds = time.perf_counter() - started
+
+
+def _clip_settings(config: Any, store: Store, image_root: str | Path | None) -> tuple[Path, ImageLimits]:
+    """Image root and limits: the argument, then genobs.yaml ``images``, then the defaults.
+
+    The default root is the folder that holds the database file.
+    """
+    images = _get(config, "images")
+    root = image_root or _get(images, "root")
+    if root is None:
+        root = store.path.parent if str(store.path) != ":memory:" else Path.cwd()
+    limits = ImageLimits(
+        max_bytes=int(_get(images, "max_bytes", DEFAULT_MAX_IMAGE_BYTES)),
+        max_pixels=int(_get(images, "max_pixels", DEFAULT_MAX_IMAGE_PIXELS)),
+    )
+    return Path(root).expanduser(), limits
+
+
+def run_evaluators(
+    store: Store,
+    names: Sequence[str] | None = None,
+    *,
+    device: str = "auto",
+    batch_size: int | None = None,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    limit: int | None = None,
+    config: Any = None,
+    clip_spec: ReferenceModelSpec | None = None,
+    image_root: str | Path | None = None,
+    num_workers: int | None = None,
+    retry_errors: bool = False,
+    skip_unavailable: bool = False,
+    progress: bool = False,
+) -> RunSummary:
+    """Score every eligible sample lacking a score, evaluator by evaluator.
+
+    ``names``: evaluators to run (default: ``evaluators.enabled`` from config, else all).
+    ``skip_unavailable``: when a reference model's weights are missing, record why in the
+    summary and go on (the demo, the scheduler) instead of raising ReferenceModelMissing.
+    ``retry_errors``: also re-score samples whose previous attempt left an error row.
+    """
+    section = evaluators_section(config)
+    chosen = list(names or _get(section, "enabled", EVALUATOR_NAMES))
+    unknown = [n for n in chosen if n not in EVALUATOR_NAMES]
+    if unknown:
+        raise EvaluationError(
+            f"unknown evaluator(s) {', '.join(unknown)}: choose from {', '.join(EVALUATOR_NAMES)}"
+        )
+    resolved_device = resolve_device(device or _get(section, "device", "auto"))
+    since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until")
+    summary = RunSummary(device=str(resolved_device))
+    for name in dict.fromkeys(chosen):
+        sub = _get(section, name)
+        size = int(batch_size or _get(sub, "batch_size") or _get(section, "batch_size") or DEFAULT_BATCH_SIZE[name])
+        run = EvaluatorRun(name=name)
+        summary.evaluators.append(run)
+        try:
+            job: _Job
+            if name == "clip":
+                spec = clip_spec or clip_spec_from_config(config)
+                run.reference_model = spec.identifier
+                check_available(spec)
+                root, limits = _clip_settings(config, store, image_root)
+                workers = num_workers if num_workers is not None else _get(section, "num_workers")
+                job = _ClipJob(spec, resolved_device, size, workers, root, limits)
+            else:
+                job = _HallucinationJob(sub, resolved_device, size)
+        except (ReferenceModelError, ImportError, FileNotFoundError) as exc:
+            # FileNotFoundError: the hallucination embedder's EmbeddingModelNotFoundError.
+            if not skip_unavailable:
+                raise
+            run.skipped = str(exc)
+            continue
+        run.reference_model = job.reference_model
+        _run_job(store, job, run, since_at, until_at, limit, size, retry_errors, progress)
+    return summary
+
+
+_scheduled_locks: dict[str, threading.Lock] = {}
+_scheduled_locks_guard = threading.Lock()
+_reported_skips: set[str] = set()
+
+
+def scheduled_run(store: Store, config: Any = None) -> RunSummary | None:
+    """One scheduler tick (``genobs serve``): score new samples, log the outcome, never raise.
+
+    Returns None when a run on this database is still going (ticks do not pile up).
+    The interval between ticks is ``server.evaluate_interval_s`` (see ``scheduler_interval_s``).
+    """
+    with _scheduled_locks_guard:
+        lock = _scheduled_locks.setdefault(str(store.path), threading.Lock())
+    if not lock.acquire(blocking=False):
+        return None
+    try:
+        # Decode images on this thread unless workers are configured: forking DataLoader
+        # workers out of the multi-threaded server process is avoided by default.
+        workers = _get(evaluators_section(config), "num_workers", 0)
+        summary = run_evaluators(store, config=config, skip_unavailable=True, progress=False, num_workers=workers)
+        for run in summary.evaluators:
+            if run.skipped:
+                if run.skipped not in _reported_skips:  # say it once, not every tick
+                    _reported_skips.add(run.skipped)
+                    log.warning("scheduled evaluation: %s skipped: %s", run.name, run.skipped)
+            elif run.candidates:
+                log.info("evaluate %s: %s", run.name, run.to_dict())
+        return summary
+    except Exception:
+        log.exception("scheduled evaluation failed; will retry on the next tick")
+        return None
+    finally:
+        lock.release()
+
+
+DEFAULT_INTERVAL_S = 60.0
+
+
+def scheduler_interval_s(config: Any = None) -> float:
+    """Seconds between scheduled evaluation runs (genobs.yaml ``server.evaluate_interval_s``, default 60)."""
+    return float(_get(_get(config, "server"), "evaluate_interval_s", DEFAULT_INTERVAL_S))
+
+
+def evaluation_task(db: str | Path | None, config: Any = None) -> Callable[[threading.Event], None]:
+    """A background task for ``genobs serve`` (collectors.server.serve(background=[...])).
+
+    Every ``server.evaluate_interval_s`` seconds it scores the samples that arrived since the
+    last tick, on the server's own store (``Store.open`` returns the process's instance),
+    until ``stop`` is set. Missing reference-model weights are logged and skipped.
+    """
+    interval = scheduler_interval_s(config)
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                scheduled_run(Store.open(db), config)
+            except Exception:
+                log.exception("scheduled evaluation: cannot open the database")
+            if stop.wait(interval):
+                break
+
+    return run

@@ -1,0 +1,141 @@
+"""Drift windows: which samples form the reference and which the current side.
+
+Accepted forms (``--reference`` / ``--current``):
+
+* ``2026-11-16..2026-11-19`` — a time range; a date-only end includes that whole day, a
+  date-time end is exclusive. Times without an offset are UTC.
+* ``last 24h`` or ``24h`` — the span ending at the newest sample (units m, h, d, w).
+* ``7d before`` — (reference only) the span right before the current window's start.
+* ``version:v1.4`` — every sample of that model_version.
+* ``all`` — every sample.
+
+Defaults: current = ``last 24h``, reference = ``7d before``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+DEFAULT_CURRENT = "last 24h"
+DEFAULT_REFERENCE = "7d before"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class WindowError(ValueError):
+    """A window specification that cannot be understood (message says what is accepted)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A set of samples: a time range [start, end) and/or a model version."""
+
+    spec: str
+    start: datetime | None = None
+    end: datetime | None = None
+    version: str | None = None
+
+    def where(self, alias: str = "") -> tuple[str, list[Any]]:
+        """A SQL predicate over samples (parameterized) selecting this window."""
+        prefix = f"{alias}." if alias else ""
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.start is not None:
+            parts.append(f"{prefix}timestamp >= ?")
+            params.append(self.start)
+        if self.end is not None:
+            parts.append(f"{prefix}timestamp < ?")
+            params.append(self.end)
+        if self.version is not None:
+            parts.append(f"{prefix}model_version = ?")
+            params.append(self.version)
+        return (" AND ".join(parts) or "TRUE"), params
+
+    def describe(self) -> str:
+        """What is stored in drift_results.reference / .current."""
+        if self.version is not None and self.start is None:
+            return f"version:{self.version}"
+        if self.start is None and self.end is None:
+            return "all"
+        start = self.start.isoformat() if self.start else ""
+        end = self.end.isoformat() if self.end else ""
+        text = f"{start}..{end}"
+        return f"version:{self.version}@{text}" if self.version else text
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text)
+    if not match:
+        raise WindowError(f"{text!r} is not a duration (expected e.g. 30m, 24h, 7d, 2w)")
+    amount, unit = float(match.group(1)), match.group(2).lower()
+    return timedelta(**{_UNITS[unit]: amount})
+
+
+def _parse_instant(text: str, *, end: bool) -> datetime:
+    raw = text.strip()
+    if not raw:
+        raise WindowError("empty date in a time range")
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            day = date.fromisoformat(raw)
+            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise WindowError(f"{raw!r} is not a date or date-time (expected e.g. 2026-11-16 or 2026-11-16T12:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def parse_window(spec: str, *, newest: datetime | None, current: Window | None = None) -> Window:
+    """Turn a window specification into a Window. ``newest``: the newest sample's timestamp
+    (for ``last …``); ``current``: the current window (for ``… before``)."""
+    text = (spec or "").strip()
+    lowered = text.lower()
+    if not text:
+        raise WindowError("empty window (expected e.g. 'last 24h', '2026-11-16..2026-11-19', 'version:v1.4')")
+    if lowered == "all":
+        return Window(text)
+    if lowered.startswith("version:"):
+        version = text.split(":", 1)[1].strip()
+        if not version:
+            raise WindowError(f"{text!r}: name a model version, e.g. version:v1.4")
+        return Window(text, version=version)
+    if ".." in text:
+        left, right = text.split("..", 1)
+        start, end = _parse_instant(left, end=False), _parse_instant(right, end=True)
+        if end <= start:
+            raise WindowError(f"{text!r}: the end must be after the start")
+        return Window(text, start=start, end=end)
+    if lowered.endswith(" before"):
+        if current is None or current.start is None:
+            raise WindowError(
+                f"{text!r} needs a current window with a start time (a time range or 'last …'); "
+                "give --reference explicitly when --current is a model version"
+            )
+        span = parse_duration(lowered[: -len(" before")])
+        return Window(text, start=current.start - span, end=current.start)
+    duration_text = lowered[len("last "):] if lowered.startswith("last ") else lowered
+    try:
+        span = parse_duration(duration_text)
+    except WindowError:
+        raise WindowError(
+            f"{text!r} is not a window: use 'A..B' (dates or date-times), 'last 24h' / '24h', "
+            "'7d before', 'version:NAME' or 'all'"
+        ) from None
+    if newest is None:
+        raise WindowError(f"{text!r}: there are no samples to count back from")
+    end = newest + timedelta(microseconds=1)  # include the newest sample itself
+    return Window(text, start=end - span, end=end)
+
+
+def resolve_windows(reference: str | None, current: str | None, newest: datetime | None) -> tuple[Window, Window]:
+    """(reference, current) with the defaults filled in."""
+    cur = parse_window(current or DEFAULT_CURRENT, newest=newest)
+    ref = parse_window(reference or DEFAULT_REFERENCE, newest=newest, current=cur)
+    return ref, cur

@@ -1,0 +1,276 @@
+"""The evaluation runner on a real DuckDB file: incremental, resumable after kill -9,
+error rows for bad samples, time/limit filters, hallucination wiring.
+
+The CLIP model is a tiny random-initialised open_clip model in a temp dir (no downloads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from PIL import Image
+
+from evaluators.clip_fixtures import save_random_open_clip
+from evaluators.reference_models import ReferenceModelMissing, ReferenceModelSpec
+from evaluators.runner import EvaluationError, clip_weights_available, run_evaluators
+from genobs.store import SAMPLE_COLUMNS, Store
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_random_open_clip(tmp_path_factory.mktemp("clip") / "tiny", size="tiny", seed=1)
+
+
+def _sample(request_id: str, minute: int, **fields: Any) -> dict[str, Any]:
+    row = {
+        "request_id": request_id, "timestamp": T0 + timedelta(minutes=minute), "service": "img-api",
+        "model": "sd", "model_version": "1", "variant": "primary", "modality": "image", "status": "ok",
+        "ingested_at": T0, "source": "test",
+    }
+    row.update(fields)
+    return row
+
+
+def _insert(store: Store, rows: list[dict[str, Any]]) -> None:
+    names = [name for name, _ in SAMPLE_COLUMNS]
+    schema = pa.schema([(n, pa.list_(pa.string()) if n == "context" else
+                         pa.timestamp("us", tz="UTC") if n in ("timestamp", "ingested_at") else
+                         pa.float64() if n in ("latency_ms", "ttft_ms", "cost_usd") else
+                         pa.int64() if n in ("input_tokens", "output_tokens", "feedback") else
+                         pa.bool_() if n in ("safety_flagged", "cache_hit") else pa.string()) for n in names])
+    store.upsert_samples(pa.Table.from_pylist([{n: r.get(n) for n in names} for r in rows], schema=schema))
+
+
+def _image_samples(root: Path, count: int, start: int = 0) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(start, start + count):
+        path = root / "images" / f"{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        pixels = np.random.default_rng(i).integers(0, 255, (24 + i % 5, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path)
+        rows.append(_sample(f"img-{i:04d}", i, prompt=f"a picture number {i} " * (1 + i % 4),
+                            image=f"images/{i}.png"))
+    return rows
+
+
+def _scores(store: Store, metric: str = "clip_score") -> dict[str, tuple[Any, ...]]:
+    rows = store.fetchall(
+        "SELECT request_id, value, error, reference_model, details FROM scores WHERE metric = ?", [metric]
+    )
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Path, clip_dir: Path) -> None:
+    store = Store.open(tmp_path / "g.duckdb")
+    _insert(store, _image_samples(tmp_path, 12) + [
+        _sample("broken", 50, prompt="a cat", image="images/does-not-exist.png"),
+        _sample("text-only", 51, modality="text", prompt="hi", response="hello"),
+    ])
+    spec = ReferenceModelSpec("open_clip", str(clip_dir))
+
+    first = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, batch_size=5, num_workers=1)
+    run = first.evaluators[0]
+    assert (run.candidates, run.scored, run.errors) == (13, 12, 1)
+    scores = _scores(store)
+    assert set(scores) == {f"img-{i:04d}" for i in range(12)} | {"broken"}
+    assert scores["broken"][0] is None and "not found" in scores["broken"][1]
+    assert all(v[2] == spec.identifier for v in scores.values())
+    assert len(_scores(store, "clip_cosine")) == 13
+    assert all(0 <= v[0] <= 100 for k, v in scores.items() if k != "broken")
+
+    second = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, batch_size=5, num_workers=1)
+    assert (second.evaluators[0].candidates, second.evaluators[0].scored) == (0, 0)
+    assert _scores(store) == scores
+
+    _insert(store, _image_samples(tmp_path, 2, start=100))
+    third = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, num_workers=0)
+    assert (third.evaluators[0].candidates, third.evaluators[0].scored) == (2, 2)
+
+    # Errors are not retried by default; --retry-errors tries them again.
+    (tmp_path / "images" / "does-not-exist.png").write_bytes((tmp_path / "images" / "0.png").read_bytes())
+    retry = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, num_workers=0, retry_errors=True)
+    assert (retry.evaluators[0].candidates, retry.evaluators[0].scored) == (1, 1)
+    assert _scores(store)["broken"][1] is None
+
+    # Another reference model is another score series: everything is scored again for it.
+    other = ReferenceModelSpec("open_clip", str(clip_dir), pretrained="none")
+    again = run_evaluators(store, ["clip"], device="cpu", clip_spec=other, num_workers=0)
+    assert again.evaluators[0].candidates == 15
+    models = store.fetchall("SELECT DISTINCT reference_model FROM scores ORDER BY 1")
+    assert [m[0] for m in models] == [spec.identifier, spec.identifier + "@random-init"]
+    store.close()
+
+
+def test_since_until_and_limit_select_samples(tmp_path: Path, clip_dir: Path) -> None:
+    store = Store.open(tmp_path / "g.duckdb")
+    _insert(store, _image_samples(tmp_path, 10))  # minutes 0..9 after T0
+    spec = ReferenceModelSpec("open_clip", str(clip_dir))
+    window = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, num_workers=0,
+                            since=(T0 + timedelta(minutes=3)).isoformat(), until=T0 + timedelta(minutes=6))
+    assert set(_scores(store)) == {"img-0003", "img-0004", "img-0005"}
+    assert window.evaluators[0].scored == 3
+    limited = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, num_workers=0, limit=4)
+    assert limited.evaluators[0].scored == 4 and len(_scores(store)) == 7
+    with pytest.raises(EvaluationError, match="--since"):
+        run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, since="yesterday-ish")
+    with pytest.raises(EvaluationError, match="unknown evaluator"):
+        run_evaluators(store, ["bleu"], device="cpu")
+    store.close()
+
+
+def test_missing_weights_raise_or_are_skipped_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    store = Store.open(tmp_path / "g.duckdb")
+    _insert(store, _image_samples(tmp_path, 2))
+    missing = ReferenceModelSpec("open_clip", "ViT-B-32", "laion2b_s34b_b79k", cache_dir=str(tmp_path / "empty-cache"))
+    assert not clip_weights_available(spec=missing)
+    with pytest.raises(ReferenceModelMissing, match="laion2b_s34b_b79k"):
+        run_evaluators(store, ["clip"], device="cpu", clip_spec=missing)
+    summary = run_evaluators(store, ["clip"], device="cpu", clip_spec=missing, skip_unavailable=True)
+    assert "not available offline" in (summary.evaluators[0].skipped or "")
+    assert store.fetchone("SELECT count(*) FROM scores")[0] == 0
+    store.close()
+
+
+_KILL_SCRIPT = """
+import sys
+from evaluators.reference_models import ReferenceModelSpec
+from evaluators.runner import run_evaluators
+from genobs.store import Store
+store = Store.open(sys.argv[1])
+run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open_clip", sys.argv[2]),
+               batch_size=2, num_workers=0, progress=True)
+"""
+
+
+def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, clip_dir: Path) -> None:
+    db = tmp_path / "g.duckdb"
+    store = Store.open(db)
+    _insert(store, _image_samples(tmp_path, 120))
+    store.close()
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_MININTERVAL": "0"}
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(db), str(clip_dir)], cwd=tmp_path, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    progressed, buffer, deadline = False, "", time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        buffer += proc.stderr.read(1)
+        if "| 10/120" in buffer or "| 12/120" in buffer:  # a few batches of 2 are committed
+            progressed = True
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert progressed, buffer[-2000:]
+
+    store = Store.open(db)
+    done_before = len(_scores(store))
+    assert 10 <= done_before < 120
+    resumed = run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open_clip", str(clip_dir)),
+                             batch_size=64, num_workers=0)
+    assert resumed.evaluators[0].candidates == 120 - done_before
+    scores = _scores(store)
+    assert len(scores) == 120 and all(v[1] is None for v in scores.values())
+    assert store.fetchone("SELECT count(*) FROM scores WHERE metric = 'clip_score'")[0] == 120
+    store.close()
+
+
+def test_hallucination_scores_grounded_text_samples(tmp_path: Path) -> None:
+    pytest.importorskip("evaluators.hallucination")
+    store = Store.open(tmp_path / "g.duckdb")
+    context = ["The Eiffel Tower is in Paris. It was completed in 1889 and is 330 metres tall."]
+    _insert(store, [
+        _sample("grounded", 0, modality="text", prompt="When was the Eiffel Tower completed?",
+                response="The Eiffel Tower was completed in 1889.", context=context),
+        _sample("made-up", 1, modality="text", prompt="When was the Eiffel Tower completed?",
+                response="The Eiffel Tower was completed in 1925 by Gustave Rossi in Lyon.", context=context),
+        _sample("empty", 2, modality="text", prompt="When?", response="", context=context),
+        _sample("ungrounded", 3, modality="text", prompt="Hi", response="Hello there."),
+        _sample("failed-call", 4, modality="text", prompt="Hi", response="", status="error", context=context),
+    ])
+    summary = run_evaluators(store, ["hallucination"], device="cpu",
+                             config={"evaluators": {"hallucination": {"use_embeddings": False}}})
+    run = summary.evaluators[0]
+    assert (run.candidates, run.scored, run.errors) == (3, 2, 1)
+    scores = _scores(store, "hallucination_score")
+    assert set(scores) == {"grounded", "made-up", "empty"}
+    assert scores["made-up"][0] > scores["grounded"][0]
+    assert "empty response" in scores["empty"][1]
+    assert json.loads(scores["made-up"][3]) is not None
+    again = run_evaluators(store, ["hallucination"], device="cpu",
+                           config={"evaluators": {"hallucination": {"use_embeddings": False}}})
+    assert again.evaluators[0].candidates == 0
+    store.close()
+
+
+def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Path, clip_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from genobs.cli import app
+
+    db = tmp_path / "g.duckdb"
+    store = Store.open(db)
+    _insert(store, _image_samples(tmp_path, 6))
+    store.close()
+    config = tmp_path / "genobs.yaml"
+    config.write_text(f"evaluators:\n  clip:\n    backend: open_clip\n    model: {clip_dir}\n")
+    runner = CliRunner()
+    args = ["evaluate", "--db", str(db), "--config", str(config), "--evaluators", "clip", "--device", "cpu",
+            "--workers", "0", "--format", "json"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    run = json.loads(first.stdout)["evaluators"][0]
+    assert (run["scored"], run["reference_model"]) == (6, f"open_clip:{clip_dir}")
+    second = runner.invoke(app, args)
+    assert json.loads(second.stdout)["evaluators"][0]["candidates"] == 0
+
+    config.write_text("evaluators:\n  clip:\n    model: ViT-B-32\n    pretrained: laion2b_s34b_b79k\n"
+                      f"    cache_dir: {tmp_path / 'empty'}\n")
+    missing = runner.invoke(app, args)
+    assert missing.exit_code == 2
+    message = " ".join(missing.output.split())  # undo the console's line wrapping
+    assert "open_clip:ViT-B-32/laion2b_s34b_b79k is not available offline" in message
+    assert "hf download laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in message
+
+
+def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_dir: Path) -> None:
+    import threading
+
+    from evaluators.runner import evaluation_task
+
+    db = tmp_path / "g.duckdb"
+    store = Store.open(db)
+    _insert(store, _image_samples(tmp_path, 3))
+    config = {"server": {"evaluate_interval_s": 0.05},
+              "evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}}
+    stop = threading.Event()
+    worker = threading.Thread(target=evaluation_task(db, config), args=(stop,), daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(_scores(store)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_scores(store)) == 3
+        _insert(store, _image_samples(tmp_path, 2, start=10))  # arrives while the server runs
+        while len(_scores(store)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_scores(store)) == 5
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert not worker.is_alive()
+    store.close()
