@@ -24,7 +24,7 @@ from collectors.pipeline import IngestOptions, IngestResult, IngestSession
 from genobs.store import Store
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
-CHUNK_BYTES = 32 * 1024 * 1024
+CHUNK_BYTES = 64 * 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 
@@ -112,21 +112,44 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
 
+READ_BYTES = 1024 * 1024
+
+
 def _line_chunks(stream: BinaryIO) -> Iterator[list[bytes]]:
-    """Complete lines in chunks; the bytes after the last newline come as a last chunk."""
+    """Complete lines in chunks of about CHUNK_BYTES; the bytes after the last newline
+    come as a last chunk. If the stream breaks (a truncated gzip), the complete lines read
+    before the break come first, then the error is raised."""
     rest = b""
+    blocks: list[bytes] = []
+    size = 0
+    # read1: what one underlying read gives, so a break loses no bytes decompressed before it.
+    read = getattr(stream, "read1", stream.read)
     while True:
-        block = stream.read(CHUNK_BYTES)
+        try:
+            block = read(READ_BYTES)
+        except (EOFError, zlib.error, OSError):
+            pending = rest + b"".join(blocks)
+            cut = pending.rfind(b"\n")
+            if cut >= 0:
+                yield pending[:cut].split(b"\n")
+            raise
+        if block:
+            blocks.append(block)
+            size += len(block)
+            if size < CHUNK_BYTES:
+                continue
+        if not blocks:
+            break
+        data = rest + b"".join(blocks)
+        blocks, size = [], 0
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            rest = data
+        else:
+            rest = data[cut + 1:]
+            yield data[:cut].split(b"\n")
         if not block:
             break
-        block = rest + block
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            rest = block
-            continue
-        rest = block[cut + 1:]
-        lines = block[:cut].split(b"\n")
-        yield lines
     if rest:
         yield [rest]
 
@@ -167,6 +190,8 @@ def ingest_file(
                 _ingest_tabular(session, stream, report, kind, path)
         finally:
             report.result = session.finish()
+        if report.result.received == 0 and report.problem is None:
+            report.problem = f"{path}: no records in the file (only blank lines or a header), nothing to ingest"
     finally:
         if raw is not sys.stdin.buffer:
             raw.close()
@@ -227,7 +252,8 @@ def _ingest_tabular(session: IngestSession, stream: BinaryIO, report: FileReport
         cur = session.store.cursor()
         if kind == "csv":
             delim = "\t" if path.lower().removesuffix(".gz").endswith(".tsv") else ","
-            reader = ("read_csv(?, header = true, all_varchar = true, delim = ?, "
+            # quote/escape given: with null_padding the sniffer misses RFC 4180 quoting ("" in "...").
+            reader = ("read_csv(?, header = true, all_varchar = true, delim = ?, quote = '\"', escape = '\"', "
                       "null_padding = true, strict_mode = false)")
             reader_params: list[object] = [spooled, delim]
             first_line = 2

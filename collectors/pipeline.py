@@ -96,6 +96,11 @@ def _redacted_columns(redact: bool) -> str:
             cols.append(f'CASE WHEN c.pii THEN {redaction.redact_text_sql(f"c.{name}")} ELSE c.{name} END AS "{name}"')
         elif redact and name in REDACTED_LIST_FIELDS:
             cols.append(f'CASE WHEN c.pii THEN {redaction.redact_list_sql(f"c.{name}")} ELSE c.{name} END AS "{name}"')
+        elif redact and name == "attributes":
+            # Unknown keys land here (a user_email column): redact their JSON text; the
+            # replacements hold no quotes or backslashes, so it stays valid JSON.
+            redacted = redaction.redact_text_sql(f"CAST(c.{name} AS VARCHAR)")
+            cols.append(f'CASE WHEN c.pii THEN CAST({redacted} AS JSON) ELSE c.{name} END AS "{name}"')
         else:
             cols.append(f'c."{name}"')
     return ", ".join(cols)
@@ -106,6 +111,7 @@ def _redaction_counts_sql() -> str:
     for pattern in redaction.PATTERNS:
         terms = [redaction.count_text_sql(f"c.{name}", pattern) for name in REDACTED_TEXT_FIELDS]
         terms += [redaction.count_list_sql(f"c.{name}", pattern) for name in REDACTED_LIST_FIELDS]
+        terms.append(redaction.count_text_sql("CAST(c.attributes AS VARCHAR)", pattern))
         parts.append(f"coalesce(sum({' + '.join(terms)}), 0) AS \"{pattern.name}\"")
     return ", ".join(parts)
 

@@ -49,7 +49,7 @@ PATTERNS: tuple[RedactionPattern, ...] = (
     RedactionPattern(
         "phone",
         r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)[ .-]?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b"
-        r"|\+\d{1,3}[ .-]\d{1,4}(?:[ .-]\d{2,4}){2,4}\b",
+        r"|\+\d{1,3}[ .-]\d{1,5}(?:[ .-]\d{2,8}){1,4}\b|\+\d{8,15}\b",  # international, E.164
         "[REDACTED:phone]",
     ),
 )

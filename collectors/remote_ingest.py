@@ -45,7 +45,8 @@ def _tabular_lines(path: str, data: bytes, kind: str) -> list[bytes]:
     with tempfile.NamedTemporaryFile(suffix="." + kind) as tmp:
         tmp.write(data)
         tmp.flush()
-        reader = "read_csv(?, header = true, all_varchar = true)" if kind == "csv" else "read_parquet(?)"
+        reader = ("read_csv(?, header = true, all_varchar = true, quote = '\"', escape = '\"', "
+                  "null_padding = true, strict_mode = false)") if kind == "csv" else "read_parquet(?)"
         scratch = Store.memory()
         try:
             rows = scratch.fetchall(f"SELECT CAST(to_json(t) AS VARCHAR) FROM {reader} t", [tmp.name])

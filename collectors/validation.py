@@ -282,6 +282,9 @@ def build_validation_sql(
             [f'coalesce(regexp_matches("v_{n}", {ANY_PATTERN_SQL}), false)' for n in REDACTED_TEXT_FIELDS]
             + [f'coalesce(list_bool_or(list_transform("v_{n}", x -> regexp_matches(x, {ANY_PATTERN_SQL}))), false)'
                for n in REDACTED_LIST_FIELDS]
+            # attributes (incl. unknown keys, e.g. a user_email column): only rows that have any
+            + [f'CASE WHEN len(extra_keys) = 0 AND "t_attributes" IS NULL THEN false ELSE coalesce('
+               f'regexp_matches(CAST(({finals["attributes"]}) AS VARCHAR), {ANY_PATTERN_SQL}), false) END']
         )
     errors_list = "list_filter([\n            " + ",\n            ".join(errors) + "]::VARCHAR[], e -> e IS NOT NULL)"
     prices_join = 'LEFT JOIN _genobs_prices pr ON pr.model = fields."v_model"' if with_prices else ""
@@ -298,8 +301,8 @@ SELECT line,
     {pii} AS pii
 FROM (
     SELECT line, text, s, {", ".join(a_cols)},
-        CASE WHEN s IS NULL THEN [] ELSE list_filter(json_keys(text), k -> NOT list_contains({known}, k)) END
-            AS extra_keys
+        CASE WHEN s IS NULL OR list_has_all({known}, json_keys(text)) THEN []
+             ELSE list_filter(json_keys(text), k -> NOT list_contains({known}, k)) END AS extra_keys
     FROM (
         SELECT line, text,
             CASE WHEN regexp_matches(text, '^\\s*[{{]') THEN try(json_transform(text, {sql_literal(structure)})) END

@@ -52,7 +52,7 @@ ConfigOption = typer.Option(None, "--config", help="genobs.yaml (default: $GENOB
 
 
 def fail(message: str, code: int = EXIT_INPUT_ERROR) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -209,7 +209,7 @@ def ingest(
         for entry in per_file:
             _print_ingest_summary(entry)
         for problem in problems:
-            err_console.print(f"[bold red]error:[/] {problem}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -231,7 +231,7 @@ def _print_ingest_summary(entry: dict[str, Any]) -> None:
         f"({entry['inserted']} new, {entry['updated']} updated), "
         f"[{'red' if entry['rejected'] else 'green'}]{entry['rejected']} rejected[/]; "
         f"redacted: {redacted}",
-        highlight=False,
+        highlight=False, soft_wrap=True,
     )
     errors = entry.get("errors") or []
     for error in errors[:10]:
@@ -272,7 +272,7 @@ def _ingest_via_server(url: str, files: list[str], fmt: Optional[str], options: 
         for entry in per_file:
             _print_ingest_summary(entry)
         for problem in problems:
-            err_console.print(f"[bold red]error:[/] {problem}", highlight=False)
+            err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -356,6 +356,94 @@ def collect_gpu(
     code = run_collect_gpu_command(db, server, options,
                                    echo=lambda line: console.print(line, highlight=False, soft_wrap=True))
     raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@app.command()
+def evaluate(
+    db: Optional[str] = DbOption,
+    server: Optional[str] = ServerOption,
+    config: Optional[str] = ConfigOption,
+    evaluators: Optional[str] = typer.Option(
+        None, "--evaluators", help="Comma-separated: clip, hallucination (default: evaluators.enabled, else both).",
+        show_default=False),
+    device: Optional[str] = typer.Option(None, "--device", help="auto (CUDA when present), cpu or cuda[:N] "
+                                         "(default: evaluators.device, else auto).", show_default=False),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1, help="Samples per batch (default 64).",
+                                             show_default=False),
+    since: Optional[str] = typer.Option(None, "--since", help="Only samples at or after this time: ISO 8601 or a "
+                                        "duration back from now (24h, 7d).", show_default=False),
+    until: Optional[str] = typer.Option(None, "--until", help="Only samples before this time (same forms).",
+                                        show_default=False),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="At most this many samples per evaluator.",
+                                        show_default=False),
+    workers: Optional[int] = typer.Option(None, "--workers", min=0, help="Image decoding workers "
+                                          "(default: half the cores, at most 8).", show_default=False),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Also retry samples whose last attempt left "
+                                      "an error row."),
+    fmt: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Score samples that have no score yet: CLIP alignment (image samples) and hallucination
+    (text samples with context or a reference).
+
+    Incremental and resumable: only samples lacking a score for the configured reference
+    model are scored, each batch is committed, so a second run does nothing and a killed run
+    carries on where it stopped. A sample that cannot be scored (unreadable or oversized
+    image, empty response) gets an error row with the reason. Reference models are
+    configured in genobs.yaml (evaluators.clip: backend, model, pretrained) and loaded
+    offline only.
+
+    Examples:
+
+    `genobs evaluate`
+
+    `genobs evaluate --evaluators clip --device cuda --batch-size 128 --since 24h`
+
+    Exit 0 on success, 2 when a reference model is missing or an option is wrong.
+    """
+    from evaluators.device import DeviceError
+    from evaluators.reference_models import ReferenceModelError
+    from evaluators.runner import EvaluationError, run_evaluators
+
+    if fmt not in ("table", "json"):
+        raise fail(f"--format {fmt!r}: expected table or json")
+    if server:
+        raise fail(f"evaluation runs inside the server's scheduler (every server.evaluate_interval_s) while a "
+                   f"server holds the database; --server {server} cannot start a run over HTTP: wait for the "
+                   "scheduler, or stop the server and run `genobs evaluate`")
+    cfg = get_config(config)
+    names = [n.strip() for n in evaluators.split(",") if n.strip()] if evaluators else None
+    store = open_store(db)
+    try:
+        summary = run_evaluators(
+            store, names, device=device or "", batch_size=batch_size, since=since, until=until, limit=limit,
+            config=cfg, num_workers=workers, retry_errors=retry_errors,
+            skip_unavailable=names is None,  # named evaluators must run; by default say why one cannot
+            progress=fmt == "table" and err_console.is_terminal,
+        )
+    except (EvaluationError, DeviceError, ReferenceModelError) as exc:
+        raise fail(str(exc)) from None
+    for run in summary.evaluators:
+        if run.skipped:
+            err_console.print(f"[yellow]{run.name} skipped:[/] {run.skipped}", highlight=False, soft_wrap=True)
+    if fmt == "json":
+        print_json(summary.to_dict())
+        return
+    table = Table(title=f"evaluate on {summary.device}", title_justify="left")
+    for column in ("evaluator", "reference model", "candidates", "scored", "errors", "not scored", "samples/s"):
+        table.add_column(column)
+    for run in summary.evaluators:
+        if run.skipped:
+            table.add_row(run.name, run.reference_model or "-", "-", "-", "-", "-", "skipped")
+            continue
+        table.add_row(run.name, run.reference_model or "-", str(run.candidates), str(run.scored),
+                      f"[red]{run.errors}[/]" if run.errors else "0", str(run.not_scored),
+                      f"{run.samples_per_s:.1f}")
+    console.print(table)
+    if not any(run.candidates for run in summary.evaluators):
+        console.print("nothing to score: every eligible sample already has a score", highlight=False)
 
 
 # --------------------------------------------------------------------------- drift
@@ -474,11 +562,187 @@ def demo(
 
     Example: `genobs demo --no-serve`
     """
-    from genobs.demo import run_demo
-
-    code = run_demo(db_path=resolve_db_path(db), serve=not no_serve, host=host, port=port,
-                    device=device, console=console)
+    db_path = resolve_db_path(db)
+    for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    code = _run_demo(db_path, serve=not no_serve, host=host, port=port, device=device)
     raise typer.Exit(code)
+
+
+# The demo's stages. Kept here because this module is where the shell wires the domain
+# packages together (DESIGN §1); each stage calls the same code as its own command.
+
+DEMO_SDK_SAMPLES = 1000      # the newest chat samples go through the Python SDK
+DEMO_EVALUATE_FROM = "2026-11-22T00:00:00Z"   # the canary day: baseline and canary arms side by side
+
+
+def _stage(title: str) -> None:
+    console.rule(f"[bold]{title}", align="left")
+
+
+def _run_demo(db_path: Path, *, serve: bool, host: str, port: int, device: str) -> int:
+    import gzip as gzip_module
+    import time
+
+    from collectors.files import ingest_file
+    from collectors.gpu_records import store_readings
+    from collectors.pipeline import IngestOptions
+    from collectors.server import ServerStartError, start_background
+    from genobs import client as http_client
+    from genobs.sdk import Client as SdkClient
+    import sample_data
+
+    data = sample_data.data_dir()
+    store = open_store(str(db_path))
+    console.print(f"demo database: [bold]{db_path}[/] (sample data: {data})", highlight=False)
+
+    _stage("1. collect: start the API, ingest files, post through HTTP and the SDK")
+    try:
+        handle = start_background(str(db_path), host, port if serve else 0)
+    except (ServerStartError, OSError) as exc:
+        raise fail(f"cannot serve on {host}:{port}: {exc} (pick another --port, or --no-serve)") from None
+    try:
+        chat_lines = gzip_module.decompress((data / sample_data.CHAT_SAMPLES_FILE).read_bytes()).splitlines()
+        file_lines, sdk_lines = chat_lines[:-DEMO_SDK_SAMPLES], chat_lines[-DEMO_SDK_SAMPLES:]
+        import tempfile
+
+        with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
+            tmp.write(b"\n".join(file_lines) + b"\n")
+            tmp.flush()
+            report = ingest_file(store, tmp.name, options=IngestOptions())
+        r = report.result
+        console.print(f"file   chat_samples.jsonl.gz (first {len(file_lines)} lines): {r.accepted} accepted, "
+                      f"{r.rejected} rejected; PII redacted: "
+                      + ", ".join(f"{k} {v}" for k, v in sorted(r.redactions.items())), highlight=False)
+
+        answer = http_client.post_sample_lines(
+            handle.url, (data / sample_data.IMAGE_SAMPLES_FILE).read_bytes().splitlines(), source="demo-http")
+        console.print(f"HTTP   POST {handle.url}/v1/samples image_samples.jsonl: {answer['accepted']} accepted, "
+                      f"{answer['rejected']} rejected", highlight=False)
+
+        sdk = SdkClient(handle.url, batch_size=250)
+        for line in sdk_lines:
+            sdk.log(**json.loads(line))
+        sdk.close(timeout=60)
+        stats = sdk.stats() if hasattr(sdk, "stats") else {}
+        sent = store.fetchone("SELECT count(*) FROM samples WHERE source LIKE 'http%' OR source LIKE '%sdk%'")
+        console.print(f"SDK    genobs.sdk.Client({handle.url!r}).log(...) x {len(sdk_lines)}: "
+                      f"{stats.get('sent', len(sdk_lines))} sent, {stats.get('dropped', 0)} dropped", highlight=False)
+        del sent
+
+        with gzip_module.open(data / sample_data.GPU_TELEMETRY_FILE, "rt") as fh:
+            readings = [json.loads(line) for line in fh if line.strip()]
+        gpu = store_readings(store, readings, source="demo-file")
+        console.print(f"GPU    gpu_telemetry.jsonl.gz: {gpu.accepted} readings accepted, {gpu.rejected} rejected",
+                      highlight=False)
+        _demo_inventory(store)
+
+        _stage("2. evaluate: hallucination and CLIP scores")
+        _demo_evaluate(store, device)
+
+        _stage("3. drift: prompt topics and per-feature drift, before vs after 2026-11-20")
+        _demo_drift(store, device)
+
+        _stage("4. incidents found in the data")
+        _demo_incidents(store)
+
+        if not serve:
+            console.print("done (--no-serve). Explore it: "
+                          f"`genobs serve --db {db_path}` or open the file with DuckDB.", highlight=False)
+            return EXIT_OK
+        console.rule("[bold]serving")
+        console.print(f"genobs API on [bold]{handle.url}[/] (OpenAPI at {handle.url}/docs, metrics at "
+                      f"{handle.url}/metrics). Ctrl-C stops.", highlight=False)
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            console.print("stopping")
+        return EXIT_OK
+    finally:
+        handle.stop()
+
+
+def _demo_table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*["" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row])
+    console.print(table)
+
+
+def _demo_inventory(store: Store) -> None:
+    rows = store.fetchall(
+        "SELECT service, model, model_version, variant, count(*), "
+        "strftime(min(timestamp), '%Y-%m-%d %H:%M'), strftime(max(timestamp), '%Y-%m-%d %H:%M') "
+        "FROM samples GROUP BY ALL ORDER BY service, min(timestamp)"
+    )
+    _demo_table("samples per service / model / version / arm",
+                ["service", "model", "version", "variant", "samples", "first (UTC)", "last (UTC)"], rows)
+    dead = store.fetchone("SELECT count(*) FROM dead_letter")[0]
+    gpus = store.fetchone("SELECT count(DISTINCT host || gpu_index), count(*) FROM gpu_telemetry")
+    console.print(f"{dead} records in dead_letter; {gpus[1]} GPU readings from {gpus[0]} GPUs", highlight=False)
+
+
+def _demo_evaluate(store: Store, device: str) -> None:
+    from evaluators.runner import run_evaluators
+
+    started = __import__("time").perf_counter()
+    summary = run_evaluators(store, ["hallucination", "clip"], device=device, since=DEMO_EVALUATE_FROM,
+                             skip_unavailable=True, progress=console.is_terminal)
+    for run in summary.evaluators:
+        if run.skipped:
+            console.print(f"[yellow]{run.name}: skipped[/] — {run.skipped}", highlight=False)
+        else:
+            console.print(f"{run.name} ({run.reference_model}, {summary.device}): {run.scored} scored, "
+                          f"{run.errors} errors, {run.not_scored} not scored, {run.samples_per_s:.1f} samples/s",
+                          highlight=False)
+    rows = store.fetchall(
+        "SELECT s.model_version, s.variant, count(*), avg(sc.value), "
+        "avg(CASE WHEN sc.label = 'hallucinated' THEN 1.0 ELSE 0.0 END) "
+        "FROM scores sc JOIN samples s USING (request_id) "
+        "WHERE sc.metric = 'hallucination_score' AND sc.error IS NULL AND s.timestamp >= ? "
+        "GROUP BY ALL ORDER BY 1, 2", [DEMO_EVALUATE_FROM])
+    if rows:
+        _demo_table("hallucination by version / arm (canary day, 2026-11-22)",
+                    ["version", "variant", "scored", "mean score", "hallucinated share"], rows)
+    clip = store.fetchall(
+        "SELECT s.model_version, count(*), avg(sc.value) FROM scores sc JOIN samples s USING (request_id) "
+        "WHERE sc.metric = 'clip_score' AND sc.error IS NULL GROUP BY ALL")
+    if clip:
+        _demo_table("CLIP alignment", ["version", "scored", "mean clip_score"], clip)
+    console.print(f"evaluation took {__import__('time').perf_counter() - started:.0f} s", highlight=False)
+
+
+def _demo_drift(store: Store, device: str) -> None:
+    from evaluators.drift import DriftError, run_drift
+
+    try:
+        result = run_drift(store, reference="2026-11-16..2026-11-20", current="2026-11-20..2026-11-23",
+                           service="chat-api", device=device)
+    except DriftError as exc:
+        console.print(f"[yellow]drift: {exc}[/]", highlight=False)
+        return
+    rows = store.fetchall(
+        "SELECT feature, method, statistic, p_value, drifted FROM drift_results WHERE run_id = ? "
+        "ORDER BY drifted DESC, feature", [result.run_id])
+    _demo_table("drift, chat-api: 2026-11-16..20 vs 2026-11-20..23",
+                ["feature", "method", "statistic", "p-value", "drifted"], rows)
+
+
+def _demo_incidents(store: Store) -> None:
+    rows = store.fetchall(
+        "SELECT service, strftime(time_bucket(INTERVAL 1 HOUR, timestamp), '%Y-%m-%d %H:00') AS hour, count(*), "
+        "avg(CASE WHEN status IN ('error', 'timeout') THEN 1.0 ELSE 0.0 END) AS error_rate, "
+        "quantile_cont(latency_ms, 0.95) AS p95_ms "
+        "FROM samples GROUP BY ALL HAVING count(*) >= 20 ORDER BY error_rate DESC, p95_ms DESC LIMIT 3")
+    _demo_table("worst hours by error rate", ["service", "hour (UTC)", "requests", "error rate", "p95 latency ms"], rows)
+    rows = store.fetchall(
+        "SELECT host, gpu_index, strftime(min(timestamp), '%Y-%m-%d %H:%M'), strftime(max(timestamp), '%H:%M'), "
+        "max(temperature_c), min(sm_clock_mhz), count(*) FROM gpu_telemetry "
+        "WHERE throttle_reasons IS NOT NULL AND throttle_reasons NOT IN ('none', '') GROUP BY ALL ORDER BY 1, 2")
+    _demo_table("GPU throttling", ["host", "gpu", "from (UTC)", "to", "max °C", "min SM MHz", "readings"], rows)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -67,7 +67,7 @@ def recorded_server_url(db_path: Path) -> str | None:
 # --------------------------------------------------------------------------- schema
 
 SAMPLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("request_id", "VARCHAR PRIMARY KEY"),
+    ("request_id", "VARCHAR NOT NULL"),  # unique: upsert_samples replaces by request_id
     ("timestamp", "TIMESTAMPTZ NOT NULL"),
     ("service", "VARCHAR NOT NULL"),
     ("model", "VARCHAR NOT NULL"),
@@ -127,7 +127,6 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         "initial schema (DESIGN §3)",
         (
             f"CREATE TABLE samples (\n    {_columns_sql(SAMPLE_COLUMNS)}\n)",
-            "CREATE INDEX samples_ts ON samples (timestamp)",
             f"""CREATE TABLE gpu_telemetry (
     {_columns_sql(GPU_COLUMNS)},
     PRIMARY KEY (host, gpu_index, timestamp)
@@ -365,7 +364,6 @@ class Store:
         """
         names = [name for name, _ in SAMPLE_COLUMNS]
         column_list = ", ".join(f'"{n}"' for n in names)
-        updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n != "request_id")
         source_params: list[Any] = list(params or [])
         with self.transaction() as cur:
             registered = isinstance(rows, pa.Table)
@@ -375,17 +373,22 @@ class Store:
             else:
                 source_sql = str(rows)
             try:
-                # Only request_id is read here, so DuckDB skips the other columns' work.
-                total, existing = cur.execute(
-                    f"SELECT count(*), count(s.request_id) FROM ({source_sql}) b "
-                    "LEFT JOIN samples s ON s.request_id = b.request_id",
-                    source_params,
-                ).fetchone()
+                # Upsert as delete + insert in one transaction (writes are serialised by the
+                # store's lock). No primary-key index: maintaining one doubles bulk-load
+                # cost, and request_id lookups are column scans DuckDB does fast.
                 cur.execute(
-                    f"INSERT INTO samples ({column_list}) SELECT {column_list} FROM ({source_sql}) "
-                    f"ON CONFLICT (request_id) DO UPDATE SET {updates}",
+                    f"CREATE OR REPLACE TEMP TABLE _genobs_upsert_ids AS SELECT request_id FROM ({source_sql})",
                     source_params,
                 )
+                total, existing = cur.execute(
+                    "SELECT count(*), count(*) FILTER (WHERE request_id IN (SELECT request_id FROM samples)) "
+                    "FROM _genobs_upsert_ids"
+                ).fetchone()
+                if existing:
+                    cur.execute("DELETE FROM samples WHERE request_id IN (SELECT request_id FROM _genobs_upsert_ids)")
+                cur.execute(f"INSERT INTO samples ({column_list}) SELECT {column_list} FROM ({source_sql})",
+                            source_params)
+                cur.execute("DROP TABLE _genobs_upsert_ids")
             finally:
                 if registered:
                     cur.unregister("_genobs_incoming")

@@ -1,0 +1,309 @@
+"""The DuckDB store (genobs/store.py): schema and migrations, one database instance per
+file per process with a cursor per thread, idempotent upserts, and a clear error when
+another process holds the file (DESIGN §2, §3).
+
+Everything runs against a real DuckDB file in tmp_path; the lock test holds the file
+from a real second process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from collectors.pipeline import ingest_records
+from genobs.cli import app
+from genobs.store import (
+    SAMPLE_COLUMNS,
+    SCHEMA_VERSION,
+    DatabaseLockedError,
+    Store,
+    StoreError,
+    server_info_path,
+)
+
+DESIGN_TABLES = {
+    "samples", "gpu_telemetry", "scores", "drift_results", "alerts", "notifications",
+    "silences", "canary_verdicts", "dead_letter", "schema_version",
+}
+T0 = datetime(2025, 1, 15, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "store.duckdb"
+
+
+@pytest.fixture
+def store(db: Path):
+    s = Store.open(db)
+    yield s
+    s.close()
+
+
+def sample_table(rows: list[dict]) -> pa.Table:
+    """An Arrow table with every samples column; fields not given are NULL."""
+    defaults = {"service": "default", "variant": "primary", "modality": "text", "status": "ok",
+                "model": "m", "model_version": "v1", "timestamp": T0, "ingested_at": T0, "source": "test"}
+    columns: dict[str, list] = {name: [] for name, _ in SAMPLE_COLUMNS}
+    for row in rows:
+        for name in columns:
+            columns[name].append(row.get(name, defaults.get(name)))
+    types = {"timestamp": pa.timestamp("us", tz="UTC"), "ingested_at": pa.timestamp("us", tz="UTC"),
+             "latency_ms": pa.float64(), "ttft_ms": pa.float64(), "cost_usd": pa.float64(),
+             "input_tokens": pa.int64(), "output_tokens": pa.int64(), "feedback": pa.int8(),
+             "safety_flagged": pa.bool_(), "cache_hit": pa.bool_(), "context": pa.list_(pa.string())}
+    return pa.table({name: pa.array(values, type=types.get(name, pa.string())) for name, values in columns.items()})
+
+
+def column_types(store: Store, table: str) -> dict[str, str]:
+    return dict(store.fetchall(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ?", [table]))
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_open_creates_the_design_tables_at_the_current_schema_version(store: Store) -> None:
+    tables = {name for (name,) in store.fetchall("SELECT table_name FROM duckdb_tables() WHERE NOT temporary")}
+    assert DESIGN_TABLES <= tables
+    assert store.schema_version() == SCHEMA_VERSION
+
+    samples = column_types(store, "samples")
+    for field in ("request_id", "timestamp", "service", "model", "model_version", "variant", "modality",
+                  "prompt", "response", "image", "context", "reference", "status", "error_type",
+                  "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd", "safety_flagged",
+                  "cache_hit", "feedback", "tenant", "region", "attributes", "ingested_at", "source"):
+        assert field in samples, field
+    assert samples["timestamp"] == "TIMESTAMP WITH TIME ZONE"
+    assert samples["context"] == "VARCHAR[]"
+    assert samples["attributes"] == "JSON"
+
+    scores = column_types(store, "scores")
+    assert {"request_id", "metric", "value", "label", "details", "evaluator", "reference_model",
+            "evaluated_at", "error"} <= set(scores)
+    gpu = column_types(store, "gpu_telemetry")
+    assert {"timestamp", "host", "gpu_index", "gpu_uuid", "utilization_pct", "memory_used_mib", "power_w",
+            "temperature_c", "throttle_reasons", "ecc_uncorrected", "source", "attributes"} <= set(gpu)
+    dead = column_types(store, "dead_letter")
+    assert {"id", "received_at", "source", "line", "raw", "error"} <= set(dead)
+
+
+def test_reopening_does_not_rerun_migrations_and_keeps_the_data(db: Path) -> None:
+    first = Store.open(db)
+    first.upsert_samples(sample_table([{"request_id": "kept", "prompt": "hello"}]))
+    history = first.fetchall("SELECT version, description, applied_at FROM schema_version ORDER BY version")
+    first.close()
+
+    for _ in range(2):
+        again = Store.open(db)
+        assert again is not first
+        assert again.fetchall("SELECT version, description, applied_at FROM schema_version ORDER BY version") == history
+        assert again.schema_version() == SCHEMA_VERSION
+        assert again.fetchall("SELECT request_id, prompt FROM samples") == [("kept", "hello")]
+        again.close()
+
+
+def test_a_database_from_a_newer_genobs_is_refused_with_advice(db: Path) -> None:
+    store = Store.open(db)
+    store.execute("INSERT INTO schema_version VALUES (?, 'from the future', now())", [SCHEMA_VERSION + 1])
+    store.close()
+    with pytest.raises(StoreError, match="newer than this genobs"):
+        Store.open(db)
+
+
+# --------------------------------------------------------------------------- instances and cursors
+
+
+def test_one_instance_per_database_file(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(db.parent)
+    store = Store.open(db)
+    assert Store.open(str(db)) is store
+    assert Store.open(db.name) is store                       # relative path, same file
+    assert Store.open(db.parent / "." / db.name) is store
+    other = Store.open(db.parent / "other.duckdb")
+    assert other is not store
+    other.close()
+
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.cursor()
+    reopened = Store.open(db)
+    assert reopened is not store
+    reopened.close()
+
+
+def test_each_thread_gets_its_own_cursor_on_the_shared_database(store: Store) -> None:
+    main_cursor = store.cursor()
+    assert store.cursor() is main_cursor
+    seen: dict[int, object] = {}
+
+    def grab(i: int) -> None:
+        cur = store.cursor()
+        assert store.cursor() is cur
+        # Temp tables are per connection: a thread's own never clash with another's.
+        cur.execute("CREATE TEMP TABLE scratch AS SELECT ? AS who", [i])
+        assert cur.execute("SELECT who FROM scratch").fetchone() == (i,)
+        seen[i] = cur
+
+    threads = [threading.Thread(target=grab, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(c) for c in seen.values()} | {id(main_cursor)}) == 5
+
+
+def test_concurrent_writers_from_threads_lose_and_duplicate_nothing(store: Store) -> None:
+    errors: list[BaseException] = []
+    n_threads, per_thread = 6, 40
+
+    def writer(t: int) -> None:
+        try:
+            for batch in range(2):
+                records = [
+                    {"request_id": f"t{t}-{k}", "timestamp": "2025-01-15T10:00:00Z", "model": "m",
+                     "model_version": "v1", "latency_ms": float(k), "prompt": f"thread {t}"}
+                    for k in range(batch * per_thread // 2, (batch + 1) * per_thread // 2)
+                ]
+                # Every thread also writes the same shared ids: last writer wins, one row each.
+                records += [{"request_id": f"shared-{k}", "timestamp": "2025-01-15T10:00:00Z", "model": "m",
+                             "model_version": "v1", "prompt": f"thread {t}"} for k in range(5)]
+                result = ingest_records(store, records, source=f"thread-{t}")
+                assert result.rejected == 0, result.errors
+                store.write_scores([{"request_id": f"t{t}-0", "metric": "m", "value": float(batch),
+                                     "evaluator": "e", "reference_model": "r"}])
+                store.upsert_gpu_telemetry(pa.table({
+                    "timestamp": pa.array([T0], type=pa.timestamp("us", tz="UTC")),
+                    "host": ["h"], "gpu_index": pa.array([t], type=pa.int32()),
+                    "utilization_pct": [float(batch)],
+                }))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.fetchone("SELECT count(*), count(DISTINCT request_id) FROM samples") == (
+        n_threads * per_thread + 5, n_threads * per_thread + 5)
+    assert store.fetchone("SELECT count(*) FROM scores") == (n_threads,)
+    assert store.fetchone("SELECT count(*) FROM scores WHERE value = 1.0") == (n_threads,)
+    assert store.fetchone("SELECT count(*) FROM gpu_telemetry") == (n_threads,)
+
+
+# --------------------------------------------------------------------------- writes
+
+
+def test_upserting_samples_updates_by_request_id_and_never_duplicates(store: Store) -> None:
+    counts = store.upsert_samples(sample_table([{"request_id": "a", "latency_ms": 1.0},
+                                                {"request_id": "b", "latency_ms": 2.0}]))
+    assert (counts.inserted, counts.updated) == (2, 0)
+    counts = store.upsert_samples(sample_table([{"request_id": "b", "latency_ms": 20.0, "prompt": "new"},
+                                                {"request_id": "c", "latency_ms": 3.0}]))
+    assert (counts.inserted, counts.updated) == (1, 1)
+    counts = store.upsert_samples(sample_table([{"request_id": "b", "latency_ms": 20.0, "prompt": "new"}]))
+    assert (counts.inserted, counts.updated) == (0, 1)
+    assert store.fetchall("SELECT request_id, latency_ms, prompt FROM samples ORDER BY request_id") == [
+        ("a", 1.0, None), ("b", 20.0, "new"), ("c", 3.0, None)]
+
+
+def test_scores_and_gpu_readings_upsert_on_their_keys(store: Store) -> None:
+    score = {"request_id": "a", "metric": "clip_score", "value": 0.3, "label": "low", "details": {"k": 1},
+             "evaluator": "clip", "reference_model": "ViT-B-32"}
+    store.write_scores([score])
+    store.write_scores([{**score, "value": 0.9, "label": "high"}])
+    store.write_scores([{**score, "reference_model": "ViT-L-14"}])
+    rows = store.fetchall("SELECT reference_model, value, label, details->>'k' FROM scores ORDER BY 1")
+    assert rows == [("ViT-B-32", 0.9, "high", "1"), ("ViT-L-14", 0.3, "low", "1")]
+
+    reading = {"timestamp": pa.array([T0, T0], type=pa.timestamp("us", tz="UTC")), "host": ["h1", "h1"],
+               "gpu_index": pa.array([0, 0], type=pa.int32()), "power_w": [100.0, 150.0]}
+    store.upsert_gpu_telemetry(pa.table(reading))        # a repeat inside one batch keeps one row
+    store.upsert_gpu_telemetry(pa.table({**reading, "power_w": [200.0, 200.0]}))
+    assert store.fetchall("SELECT host, gpu_index, power_w FROM gpu_telemetry") == [("h1", 0, 200.0)]
+
+
+def test_a_failed_transaction_writes_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        with store.transaction() as cur:
+            cur.execute("INSERT INTO dead_letter (received_at, source, error) VALUES (now(), ?, ?)", ["s", "e"])
+            raise RuntimeError("boom")
+    assert store.fetchone("SELECT count(*) FROM dead_letter") == (0,)
+    assert store.add_dead_letters([("src", 3, "raw text", "why")]) == 1
+    assert store.fetchall("SELECT source, line, raw, error FROM dead_letter") == [("src", 3, "raw text", "why")]
+
+
+def test_values_are_parameters_never_sql(store: Store) -> None:
+    nasty = "x'); DROP TABLE samples; --"
+    result = ingest_records(store, [{"request_id": nasty, "timestamp": "2025-01-15T10:00:00Z", "model": nasty,
+                                     "model_version": "v1", nasty: nasty}], source=nasty)
+    assert result.accepted == 1
+    assert store.fetchone("SELECT request_id, model, source, attributes->>? FROM samples", [nasty]) == (
+        nasty, nasty, nasty, nasty)
+
+
+# --------------------------------------------------------------------------- another process
+
+
+HOLDER = """
+import sys, time
+from genobs.store import Store
+store = Store.open(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+store.close()
+"""
+
+
+@pytest.fixture
+def held_db(db: Path):
+    """The database file held open for writing by a second process."""
+    Store.open(db).close()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        yield db
+    finally:
+        if holder.stdin:
+            holder.stdin.close()
+        holder.wait(timeout=30)
+
+
+def test_a_second_process_gets_a_clear_lock_error(held_db: Path) -> None:
+    with pytest.raises(DatabaseLockedError) as info:
+        Store.open(held_db)
+    assert info.value.server_url is None
+    assert str(held_db) in str(info.value) and "in use" in str(info.value)
+
+    server_info_path(held_db).write_text(json.dumps({"url": "http://127.0.0.1:9"}))
+    with pytest.raises(DatabaseLockedError) as info:
+        Store.open(held_db)
+    assert info.value.server_url == "http://127.0.0.1:9"
+    assert "--server http://127.0.0.1:9" in str(info.value)
+
+
+def test_cli_commands_turn_the_lock_error_into_advice(held_db: Path, tmp_path: Path) -> None:
+    server_info_path(held_db).write_text(json.dumps({"url": "http://127.0.0.1:9"}))  # recorded, not answering
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"request_id": "r", "timestamp": "2025-01-15T10:00:00Z", "model": "m",
+                                "model_version": "v1"}) + "\n")
+    runner = CliRunner()
+    for args in (["init", "--db", str(held_db)], ["ingest", str(good), "--db", str(held_db)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        text = " ".join(result.output.split())
+        assert "is in use" in text and "http://127.0.0.1:9" in text
+        assert "Traceback" not in result.output
