@@ -14,6 +14,8 @@ drifted features) is the number an SLO or an alert can watch.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +34,8 @@ from evaluators.embedding_drift import (
 )
 from evaluators.windows import Window, resolve_windows
 from genobs.store import Store
+
+log = logging.getLogger(__name__)
 
 NUMERICAL_FEATURES: tuple[tuple[str, str], ...] = (
     ("latency_ms", "CAST(s.latency_ms AS DOUBLE)"),
@@ -376,3 +380,28 @@ def write_results(store: Store, summary: DriftSummary) -> int:
             rows,
         )
     return len(rows)
+
+
+# --------------------------------------------------------------------------- scheduling
+
+DEFAULT_DRIFT_INTERVAL_S = 3600.0
+
+
+def drift_task(db: str | PathLike[str] | None, config: Any = None) -> Callable[[threading.Event], None]:
+    """A background task for ``genobs serve``: every ``server.drift_interval_s`` seconds
+    (default 3600) compare each service's last 24 h with the 7 days before it and write the
+    results to drift_results. Failures are logged and retried on the next tick."""
+    server = getattr(config, "server", None)
+    interval = float(getattr(server, "drift_interval_s", DEFAULT_DRIFT_INTERVAL_S) or DEFAULT_DRIFT_INTERVAL_S)
+
+    def run(stop: threading.Event) -> None:
+        # The first tick waits one interval: a server that just started has no new window yet.
+        while not stop.wait(interval):
+            try:
+                summaries = run_drift_all_services(Store.open(db))
+                for summary in summaries:
+                    log.info("scheduled drift run %s: %s", summary.run_id, summary.service)
+            except Exception:
+                log.exception("scheduled drift run failed; will retry on the next tick")
+
+    return run

@@ -39,8 +39,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-console = Console(stderr=False)
-err_console = Console(stderr=True)
+# Wide enough for the tables when output goes to a file or a CI log (Rich's default is 80).
+console = Console(stderr=False, width=None if sys.stdout.isatty() else 132)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
 DbOption = typer.Option(None, "--db", help="DuckDB file (default: $GENOBS_DB, then ./genobs.duckdb).", show_default=False)
 ServerOption = typer.Option(
@@ -299,21 +300,28 @@ def serve(
 
     POST /v1/samples, /v1/gpu, /v1/traces (OTLP), GET /metrics, /healthz; OpenAPI at /docs.
     Set GENOBS_INGEST_TOKEN to require `Authorization: Bearer <token>` on POSTs.
-    While it runs, `genobs ingest` and `genobs collect-gpu` send their data to it.
+    While it runs, `genobs ingest` and `genobs collect-gpu` send their data to it, and its
+    scheduler scores new samples every server.evaluate_interval_s (60 s) and looks for drift
+    every server.drift_interval_s (3600 s).
 
     Example: `genobs serve --db ./genobs.duckdb --port 8080 --dcgm-url http://gpu-node-1:9400/metrics`
     """
     import logging
 
     from collectors.server import run_serve_command, settings_from_config
+    from evaluators.drift import drift_task
+    from evaluators.runner import evaluation_task
 
     cfg = get_config(config)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_config(cfg, dcgm_urls=dcgm_url, poll_nvml=poll_nvml,
                                     gpu_poll_interval_s=gpu_interval, log_level=log_level.lower())
+    # The scheduler: evaluators on new samples, drift between windows (DESIGN §2).
+    background = [evaluation_task(db, cfg), drift_task(db, cfg)]
     code = run_serve_command(db, host or cfg.server.host, port if port is not None else cfg.server.port, settings,
-                             echo=lambda line: err_console.print(line, highlight=False, soft_wrap=True))
+                             echo=lambda line: err_console.print(line, highlight=False, soft_wrap=True),
+                             background=background)
     raise typer.Exit(code)
 
 

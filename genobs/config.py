@@ -42,6 +42,7 @@ class ServerConfig(_Section):
     max_body_bytes: int = 32 * 1024 * 1024
     ingest_token_env: str = "GENOBS_INGEST_TOKEN"
     evaluate_interval_s: float = 60.0
+    drift_interval_s: float = 3600.0
     gpu_poll_interval_s: float = 15.0
     poll_nvml: bool = False
     dcgm_urls: list[str] = Field(default_factory=list)
