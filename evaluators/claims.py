@@ -67,7 +67,7 @@ _CARDINALS = {
     "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
     "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
     "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
-    "ninety": 90, "hundred": 100, "thousand": 1000, "million": 1000000, "billion": 1000000000,
+    "ninety": 90, "hundred": 100, "thousand": 1000, "million": 1000000, "billion": 1000000000, "trillion": 1000000000000,
     "dozen": 12, "twice": 2, "double": 2, "triple": 3, "half": 0.5,
 }
 _ORDINALS = {

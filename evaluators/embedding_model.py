@@ -103,6 +103,10 @@ class SentenceEmbedder:
         model.eval()
         return model
 
+    def _dimension(self) -> int:
+        get = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        return int(get() or 0)
+
     def encode_with_tokens(self, texts: Sequence[str]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """One forward pass per batch giving, for each unique text in order: its unit-normalized
         sentence embedding, its unit-normalized contextual word-piece vectors (special tokens
@@ -110,7 +114,7 @@ class SentenceEmbedder:
         so that batches pad little; input is truncated at the model's max_seq_length."""
         import torch
 
-        dim = self._model.get_sentence_embedding_dimension() or 0
+        dim = self._dimension()
         if not texts:
             return np.zeros((0, dim), dtype=np.float32), [], []
         tokenizer = self._model.tokenizer
@@ -144,8 +148,7 @@ class SentenceEmbedder:
         import torch
 
         if not texts:
-            dim = self._model.get_sentence_embedding_dimension() or 0
-            return np.zeros((0, dim), dtype=np.float32)
+            return np.zeros((0, self._dimension()), dtype=np.float32)
         unique = list(dict.fromkeys(texts))
         with torch.inference_mode():
             emb = self._model.encode(

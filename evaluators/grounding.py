@@ -1,8 +1,10 @@
 """Lexical evidence for one response claim against the grounding (context documents + reference).
 
 For each claim: which content tokens the grounding does not contain, which numbers/dates and
-named entities are absent from it, and whether the claim's negation disagrees with the grounding
-sentence that shares most of its words. The prompt (the user's question) is a *premise*: words the
+named entities are absent from it, which multi-word names are grounded word by word but never
+written together, whether the claim's negation disagrees with the grounding sentence that shares
+most of its words, and whether it picks the option of the prompt that the grounding does not
+favour (evaluators/question_support.py). The prompt (the user's question) is a *premise*: words the
 response repeats from it are neither support nor evidence of invention, they are left out of the
 counts (answering "Who founded X?" with "X was founded by Y" only has to support "Y"). Numbers
 and names are facts and must be in the grounding even when the prompt states them.
@@ -18,8 +20,8 @@ from evaluators.claims import NEGATIONS, Claim, Span, Token, named_entities, spl
 from evaluators.question_support import Alternatives, chosen_option, find_alternatives
 
 # A multi-word name must appear in the grounding (or the prompt) in order, with at most this many
-# other words between two of its words ("Lee Ranaldo" for "Lee Mark Ranaldo").
-NAME_GAP = 2
+# other word between two of its words ("Lee Ranaldo" for "Lee Mark Ranaldo").
+NAME_GAP = 1
 
 
 def _is_negation(tok: Token) -> bool:
@@ -66,7 +68,6 @@ class Grounding:
     sentence_frequency: dict[str, int]  # content token -> number of chunks containing it
     positions: dict[str, tuple[tuple[int, int], ...]]  # norm -> (text index, token index) in grounding + prompt
     alternatives: Alternatives | None  # the prompt's two options and the one the grounding supports
-    prompt_overlap_max: int  # most prompt content words that one grounding sentence contains
 
 
 def build_grounding(context: Sequence[str] | None, reference: str | None, prompt: str | None) -> Grounding | None:
@@ -82,14 +83,22 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
     numbers: set[str] = set()
     chunks: list[GroundingChunk] = []
     positions: dict[str, list[tuple[int, int]]] = {}
-    texts = [doc for _, doc in docs] + ([prompt] if isinstance(prompt, str) else [])
-    for ti, text in enumerate(texts):
-        for pos, tok in enumerate(tokenize(text)):
+    p_toks = tokenize(prompt) if isinstance(prompt, str) else []
+    doc_tokens = [tokenize(doc) for _, doc in docs]  # each text tokenized once
+    for ti, toks_of_text in enumerate([*doc_tokens, p_toks]):
+        for pos, tok in enumerate(toks_of_text):
             positions.setdefault(tok.norm, []).append((ti, pos))
     passages: list[set[str]] = []
-    for source, doc in docs:
+    for (source, doc), all_toks in zip(docs, doc_tokens):
+        i = 0
         for k, (s, e) in enumerate(split_sentences(doc)):
-            toks = tokenize(doc[s:e])
+            while i < len(all_toks) and all_toks[i].start < s:
+                i += 1
+            j = i
+            while j < len(all_toks) and all_toks[j].start < e:
+                j += 1
+            toks = all_toks[i:j]
+            i = j
             # "She was born in Warsaw" continues the passage about the previous sentence's subject
             if k > 0 and any(t.lower in _CONTINUING_PRONOUNS for t in toks[:PRONOUN_WINDOW]):
                 passages[-1].update(t.norm for t in toks if t.is_content)
@@ -107,7 +116,6 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
                     negated_norms=_negated_norms(toks),
                 )
             )
-    p_toks = tokenize(prompt) if isinstance(prompt, str) else []
     prompt_norms = frozenset(t.norm for t in p_toks if t.is_content)
     return Grounding(
         norms=frozenset(norms),
@@ -120,7 +128,6 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
         passages=tuple(frozenset(p) for p in passages),
         positions={n: tuple(p) for n, p in positions.items()},
         alternatives=find_alternatives(prompt, [(c.text, c.norms) for c in chunks]),
-        prompt_overlap_max=max((len(prompt_norms & c.norms) for c in chunks), default=0),
     )
 
 
@@ -156,7 +163,6 @@ class LexicalEvidence:
     best_chunk: int | None = None  # index of the grounding chunk sharing most content tokens
     unmatched_names: list[Span] = field(default_factory=list)  # words all grounded, but not together
     wrong_option: str | None = None  # the prompt's option it picked when the grounding favours the other
-    off_question: float = 0.0  # see lexical_evidence
 
     @property
     def unsupported_ratio(self) -> float:
@@ -207,15 +213,6 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
         if picked is not None and picked != alt.supported:
             wrong_option = alt.options[picked]
     claim_norms = {t.norm for t in content}
-    # The claim's own words (not the prompt's) should sit in a grounding sentence that is about the
-    # prompt: off_question = 1 - (prompt words in the best such sentence / in the best sentence overall).
-    off_question = 0.0
-    new = {n for n in claim_norms if n not in premise and n in grounding.norms}
-    if new and grounding.prompt_overlap_max >= 2:
-        best_related = max(
-            (len(grounding.prompt_norms & c.norms) for c in grounding.chunks if new & c.norms), default=0
-        )
-        off_question = 1.0 - best_related / grounding.prompt_overlap_max
     best, best_overlap, best_weight = None, 0, 0.0
     for i, chunk in enumerate(grounding.chunks):
         shared = claim_norms & chunk.norms
@@ -242,5 +239,4 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
         best_chunk=best,
         unmatched_names=unmatched_names,
         wrong_option=wrong_option,
-        off_question=off_question,
     )

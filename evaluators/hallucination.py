@@ -1,26 +1,31 @@
 """Hallucination evaluator: how much of a response is not supported by its grounding.
 
 For a sample with `context` (retrieved documents) and/or a `reference` answer, the response is
-split into claims (sentences/clauses) and each claim is checked against the grounding with five
+split into claims (sentences/clauses) and each claim is checked against the grounding with eight
 evidence features (see docs/evaluators.md, section "Hallucination"):
 
-  unsupported     share of the claim's content words absent from the grounding (words the
-                  response merely repeats from the prompt are left out), discounted when the claim
-                  is a close paraphrase of a grounding sentence by the sentence-embedding model
-                  (all-MiniLM-L6-v2): full weight at cosine <= SEMANTIC_LOW, none at >= SEMANTIC_HIGH
+  unsupported     share of the claim's new content words (those not in the prompt) that are absent
+                  from the grounding; with the model (all-MiniLM-L6-v2) each absent lower-case word
+                  is discounted by its best contextual match among the grounding's word pieces
+                  (full weight at cosine <= ALIGN_LOW, none at >= ALIGN_HIGH): "began" supports
+                  "started"; names and numbers are never discounted
   missing_number  a number/date/count that the grounding does not contain
-  missing_entity  a capitalized name that the grounding does not contain
-  scattered       share of the claim's grounded words that are not in its best-matching grounding
-                  sentence (facts from different sentences stitched together, e.g. a name swap)
-  negation        the claim's polarity (not/never/n't) differs from the best-matching sentence's
+  missing_entity  a capitalized name with a word that the grounding does not contain
+  scattered       in one comma-delimited piece of the claim, the share of grounded words outside the
+                  single grounding passage holding most of them (facts about different subjects
+                  stitched together, e.g. a name swap); a passage is a sentence plus the sentences
+                  after it that continue with a pronoun ("She was born in Warsaw")
+  scattered_sentences  the same against single sentences
+  negation        the claim denies what its best-matching sentence states, or asserts what it denies
+  unmatched_name  a multi-word name whose words are all grounded but never together in that order
+                  ("Lake Erie State Park" against "... Lake Erie ... Presque Isle State Park")
+  wrong_option    the prompt offers two named options ("who was born first, A or B?") and the claim
+                  picks the one the grounding does not favour (evaluators/question_support.py)
 
 claim score = sigmoid(BIAS + sum(weight_f * feature_f)); the response score is the score of its
-worst claim. The weights were chosen by grid search on the even-indexed half of HaluEval QA,
-subject to every hand-labelled dialogue-style case in tests/test_hallucination.py (paraphrases,
-multi-sentence answers, invented numbers/names, negations) being classified correctly; see
-bench/fit_hallucination.py, which also prints an unconstrained logistic fit for comparison.
-DEFAULT_THRESHOLD = 0.5 is the sigmoid's midpoint: one missing number, name or flipped negation
-alone crosses it, as does >= ~15% unsupported content after the paraphrase discount.
+worst claim; DEFAULT_THRESHOLD = 0.5. The weights are a logistic fit (bench/fit_hallucination.py)
+on the even-indexed half of HaluEval QA plus the hand-labelled dialogue-style cases of
+tests/test_hallucination.py (faithful paraphrases must stay grounded).
 """
 
 from __future__ import annotations
@@ -44,11 +49,6 @@ LEXICAL_ONLY_MODEL = "lexical-only"
 DEFAULT_THRESHOLD = 0.5
 """Score >= threshold -> label "hallucinated" (the sigmoid midpoint of the claim score)."""
 
-# Cosine similarities (all-MiniLM-L6-v2, unit-normalized) between a claim and its closest
-# grounding sentence: at or above SEMANTIC_HIGH the claim is a paraphrase and its unsupported
-# words do not count; at or below SEMANTIC_LOW they count fully; linear in between.
-SEMANTIC_LOW = 0.55
-SEMANTIC_HIGH = 0.85
 # Cosine between an unsupported word's contextual vector and its best match among the grounding's
 # word pieces: at or above ALIGN_HIGH the word is a paraphrase ("began" for "started") and does not
 # count; at or below ALIGN_LOW it counts fully.
@@ -66,36 +66,33 @@ FEATURES = (
     "negation",
     "unmatched_name",
     "wrong_option",
-    "off_question",
 )
 
-# Chosen by bench/fit_hallucination.py (grid search on the even-indexed HaluEval QA records,
-# constrained by the labelled cases in tests/test_hallucination.py; odd-indexed records held out).
-BIAS = -2.0
+# Fitted by bench/fit_hallucination.py (multiple-instance logistic regression on the even-indexed
+# HaluEval QA records plus the hand-labelled cases of tests/test_hallucination.py at weight 10 each;
+# odd-indexed records held out), rounded to 2 decimals.
+BIAS = -2.65
 WEIGHTS: dict[str, float] = {
-    "unsupported": 14.0,
-    "missing_number": 5.0,
-    "missing_entity": 5.0,
-    "scattered": 4.0,
-    "negation": 5.0,
-    "scattered_sentences": 0.0,
-    "unmatched_name": 0.0,
-    "wrong_option": 0.0,
-    "off_question": 0.0,
+    "unsupported": 7.35,
+    "missing_number": 5.15,
+    "missing_entity": 4.98,
+    "scattered": 8.6,
+    "scattered_sentences": 4.11,
+    "negation": 5.86,
+    "unmatched_name": 4.46,
+    "wrong_option": 1.12,
 }
-# Lexical-only mode (no model, so no paraphrase discount): unsupported words weigh less, chosen the
-# same way.
-LEXICAL_BIAS = -4.0
+# Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
+LEXICAL_BIAS = -2.68
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported": 10.0,
-    "missing_number": 5.0,
+    "unsupported": 5.52,
+    "missing_number": 5.26,
     "missing_entity": 5.0,
-    "scattered": 4.0,
-    "negation": 5.0,
-    "scattered_sentences": 0.0,
-    "unmatched_name": 0.0,
-    "wrong_option": 0.0,
-    "off_question": 0.0,
+    "scattered": 9.47,
+    "scattered_sentences": 3.71,
+    "negation": 5.83,
+    "unmatched_name": 4.5,
+    "wrong_option": 1.05,
 }
 
 
@@ -117,7 +114,7 @@ class HallucinationResult:
 class _ClaimEvidence:
     claim: Claim
     lexical: LexicalEvidence
-    scattered: tuple[float, float]  # (across sentences, across passages)
+    scattered: tuple[float, float]  # (across passages, across sentences)
     semantic: float | None = None  # max cosine to a grounding sentence (None: not computed)
     word_alignment: list[float] | None = None  # per unsupported word: best contextual match in the grounding
 
@@ -134,32 +131,24 @@ class _ClaimEvidence:
             1.0 if tok.is_capitalized or tok.number is not None else alignment_discount(a)
             for tok, a in zip(lex.unsupported, self.word_alignment)
         )
-        return weight / lex.new_tokens * semantic_discount(self.semantic)
+        return weight / lex.new_tokens
 
     def features(self) -> dict[str, float]:
         return {
             "unsupported": self.unsupported(),
             "missing_number": float(bool(self.lexical.missing_numbers)),
             "missing_entity": float(bool(self.lexical.missing_entities)),
-            "scattered": self.scattered[1],
-            "scattered_sentences": self.scattered[0],
+            "scattered": self.scattered[0],
+            "scattered_sentences": self.scattered[1],
             "negation": float(self.lexical.negation_mismatch),
             "unmatched_name": float(bool(self.lexical.unmatched_names)),
             "wrong_option": float(self.lexical.wrong_option is not None),
-            "off_question": self.lexical.off_question,
         }
 
 
 def alignment_discount(similarity: float) -> float:
     """Weight of one unsupported word given its best contextual match in the grounding (1 = full)."""
     return min(1.0, max(0.0, (ALIGN_HIGH - similarity) / (ALIGN_HIGH - ALIGN_LOW)))
-
-
-def semantic_discount(cosine: float | None) -> float:
-    """Weight of a claim's unsupported words given its closest grounding sentence (1 = full)."""
-    if cosine is None:
-        return 1.0
-    return min(1.0, max(0.0, (SEMANTIC_HIGH - cosine) / (SEMANTIC_HIGH - SEMANTIC_LOW)))
 
 
 def claim_score(features: Mapping[str, float], bias: float | None = None, weights: Mapping[str, float] | None = None) -> float:
@@ -193,23 +182,23 @@ def _segments(claim: Claim) -> list[list[Token]]:
 
 
 def _scattered(claim: Claim, lexical: LexicalEvidence, grounding: Grounding) -> tuple[float, float]:
-    """Within one comma-delimited piece of the claim (3+ grounded content words), the largest share
-    of grounded words outside the single grounding sentence that holds most of them (first value),
-    and outside the single grounding passage that does (second value; a passage is a sentence and
-    the sentences after it that continue with "she"/"it"/"their"...): facts stitched into one
-    statement ("Lee Ranaldo is younger than Mary Ramsey")."""
+    """Facts stitched into one statement ("Lee Ranaldo is younger than Mary Ramsey" when each birth
+    date is in its own article). Within one comma-delimited piece of the claim with
+    SCATTER_MIN_WORDS+ grounded content words: the largest share of grounded words outside the
+    single grounding passage holding most of them (a passage is a sentence and the sentences after
+    it that continue with "she"/"it"/"their"...), and the same outside the single sentence."""
     if lexical.best_chunk is None:
         return 0.0, 0.0
-    by_sentence = by_passage = 0.0
+    by_passage = by_sentence = 0.0
     for piece in _segments(claim):
         grounded = {t.norm for t in piece if t.is_content and t.norm in grounding.norms}
         if len(grounded) < SCATTER_MIN_WORDS:
             continue
-        best = max(len(grounded & chunk.norms) for chunk in grounding.chunks)
-        by_sentence = max(by_sentence, 1.0 - best / len(grounded))
         best = max(len(grounded & passage) for passage in grounding.passages)
         by_passage = max(by_passage, 1.0 - best / len(grounded))
-    return by_sentence, by_passage
+        best = max(len(grounded & chunk.norms) for chunk in grounding.chunks)
+        by_sentence = max(by_sentence, 1.0 - best / len(grounded))
+    return by_passage, by_sentence
 
 
 class HallucinationScorer:
@@ -234,6 +223,9 @@ class HallucinationScorer:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
         self.threshold = threshold
         self.bias, self.weights = (BIAS, WEIGHTS) if use_embeddings else (LEXICAL_BIAS, LEXICAL_WEIGHTS)
+        # False: the model refines only claims whose label it could change (scores of others keep
+        # every unsupported word at full weight); True: every claim with unsupported words.
+        self.refine_all = False
         self._embedder: SentenceEmbedder | None = (
             SentenceEmbedder(embedding_model, device=device, batch_size=batch_size) if use_embeddings else None
         )
@@ -289,8 +281,12 @@ class HallucinationScorer:
         texts: list[str] = []
         jobs: list[tuple[_ClaimEvidence, Grounding]] = []
         for _, _, grounding, evidence in pending:
+            if not self.refine_all and any(self._lowest_score(ev) >= self.threshold for ev in evidence):
+                continue  # hallucinated whatever the model says about its unsupported words
             for ev in evidence:
-                if ev.lexical.unsupported:
+                if ev.lexical.unsupported and (
+                    self.refine_all or claim_score(ev.features(), self.bias, self.weights) >= self.threshold
+                ):  # below the threshold already with every unsupported word counted: nothing to refine
                     jobs.append((ev, grounding))
                     texts.append(ev.claim.text)
                     texts.extend(chunk.text for chunk in grounding.chunks)
@@ -316,6 +312,10 @@ class HallucinationScorer:
                 v /= max(float(np.linalg.norm(v)), 1e-8)
                 sims.append(float(np.max(grounding_pieces @ v)))
             ev.word_alignment = sims
+
+    def _lowest_score(self, ev: _ClaimEvidence) -> float:
+        """The claim's score if the model matched every unsupported word (its lower bound)."""
+        return claim_score({**ev.features(), "unsupported": 0.0}, self.bias, self.weights)
 
     def _result(self, response: str, evidence: list[_ClaimEvidence]) -> HallucinationResult:
         claims = []
@@ -364,6 +364,8 @@ def _claim_details(ev: _ClaimEvidence, score: float | None, feats: dict[str, flo
         "unsupported_tokens": [t.text for t in lex.unsupported],
         "missing_numbers": [t.text for t in lex.missing_numbers],
         "missing_entities": [e.text for e in lex.missing_entities],
+        "unmatched_names": [e.text for e in lex.unmatched_names],
+        "wrong_option": lex.wrong_option,
         "semantic_support": None if ev.semantic is None else round(ev.semantic, 4),
         "features": None if feats is None else {k: round(v, 4) for k, v in feats.items()},
     }
@@ -382,6 +384,9 @@ def _unsupported_spans(ev: _ClaimEvidence, response: str) -> list[dict[str, Any]
     for e in lex.missing_entities:
         for t in e.tokens:
             reasons[t.start] = "entity not in grounding"
+    for e in lex.unmatched_names:
+        for t in e.tokens:
+            reasons[t.start] = "name not in grounding as written"
     spans: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for tok in ev.claim.tokens:
@@ -395,7 +400,12 @@ def _unsupported_spans(ev: _ClaimEvidence, response: str) -> list[dict[str, Any]
         elif tok.is_content:
             current = None
     if not spans:
-        reason = "contradicts grounding (negation)" if lex.negation_mismatch else "combines facts not stated together"
+        if lex.negation_mismatch:
+            reason = "contradicts grounding (negation)"
+        elif lex.wrong_option is not None:
+            reason = f"picks {lex.wrong_option!r}, which the grounding does not favour"
+        else:
+            reason = "combines facts not stated together"
         spans.append({"start": ev.claim.start, "end": ev.claim.end, "reason": reason})
     for span in spans:
         span["text"] = response[span["start"]:span["end"]]

@@ -179,16 +179,16 @@ def halueval_figures(scorer: HallucinationScorer) -> dict[str, float]:
 
 @pytest.mark.skipif(not HALUEVAL.exists(), reason="shared HaluEval data not present")
 def test_halueval_current_level(halueval_figures: dict[str, float]) -> None:
-    """Regression floor at the level the committed weights reach (F1 0.89, AUC 0.964 measured)."""
-    assert halueval_figures["f1"] >= 0.87
-    assert halueval_figures["auc"] >= 0.955
+    """Regression floor at the level the committed weights reach (F1 0.930, AUC 0.969 measured)."""
+    assert halueval_figures["f1"] >= 0.92
+    assert halueval_figures["auc"] >= 0.96
 
 
 @pytest.mark.skipif(not HALUEVAL.exists(), reason="shared HaluEval data not present")
 @pytest.mark.xfail(
     strict=True,
-    reason="issue bar F1>=0.95 / AUC>=0.97 not reached without failing the faithful paraphrase cases above; "
-    "see docs/evaluators.md (Hallucination, 'Limits')",
+    reason="issue bar F1>=0.95 / AUC>=0.97 not reached (F1 0.93 / AUC 0.969) without failing the faithful "
+    "paraphrase cases above; see docs/evaluators.md (Hallucination, 'Limits')",
 )
 def test_halueval_issue_bar(halueval_figures: dict[str, float]) -> None:
     assert halueval_figures["f1"] >= 0.95
@@ -277,3 +277,39 @@ def test_objects_with_attributes_are_accepted(lexical_scorer: HallucinationScore
 
     (r,) = lexical_scorer.score([Sample("They broke up in 1970.", [LABELLED_CASES[-1].context])])
     assert r.label == "grounded" and 0.0 <= r.score <= 1.0
+
+
+K_BIRTHS = ("Lee Mark Ranaldo (born February 3, 1956) is an American musician, best known as a co-founder of Sonic Youth. "
+            "Mary Ramsey (born 24 December 1963) is a member of the folk rock band 10,000 Maniacs.")
+
+
+def test_picking_the_option_the_grounding_does_not_favour_is_reported(lexical_scorer: HallucinationScorer) -> None:
+    prompt = "Who is younger, Mary Ramsey or Lee Ranaldo?"
+    right, wrong, reversed_ok = lexical_scorer.score(
+        [
+            {"response": "Mary Ramsey.", "context": [K_BIRTHS], "prompt": prompt},
+            {"response": "Lee Ranaldo is younger.", "context": [K_BIRTHS], "prompt": prompt},
+            {"response": "Lee Ranaldo is older than Mary Ramsey.", "context": [K_BIRTHS], "prompt": prompt},
+        ]
+    )
+    assert right.details["claims"][0]["wrong_option"] is None
+    assert wrong.details["claims"][0]["wrong_option"] == "Lee Ranaldo"
+    assert wrong.score > right.score
+    assert reversed_ok.details["claims"][0]["wrong_option"] is None
+
+
+def test_grounded_words_that_never_form_the_name_are_flagged(scorer: HallucinationScorer) -> None:
+    knowledge = ("Presque Isle was created by the wave action of Lake Erie. Presque Isle State Park is a 3112 acre "
+                 "Pennsylvania state park on a sandy peninsula.")
+    prompt = "What is the 3112 acre Pennsylvania state park shaped by Lake Erie called?"
+    ok, bad, partial = scorer.score(
+        [
+            {"response": "Presque Isle State Park.", "context": [knowledge], "prompt": prompt},
+            {"response": "Lake Erie State Park.", "context": [knowledge], "prompt": prompt},
+            {"response": "It is Presque Isle Park.", "context": [knowledge], "prompt": prompt},
+        ]
+    )
+    assert ok.label == "grounded"
+    assert bad.label == "hallucinated" and bad.details["claims"][0]["unmatched_names"] == ["Lake Erie State Park"]
+    assert {s["reason"] for s in bad.details["unsupported_spans"]} == {"name not in grounding as written"}
+    assert partial.details["claims"][0]["unmatched_names"] == []  # a word left out of a name is fine
