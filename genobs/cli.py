@@ -632,11 +632,9 @@ def _run_demo(db_path: Path, *, serve: bool, host: str, port: int, device: str) 
         for line in sdk_lines:
             sdk.log(**json.loads(line))
         sdk.close(timeout=60)
-        stats = sdk.stats() if hasattr(sdk, "stats") else {}
-        sent = store.fetchone("SELECT count(*) FROM samples WHERE source LIKE 'http%' OR source LIKE '%sdk%'")
+        stats = sdk.stats()
         console.print(f"SDK    genobs.sdk.Client({handle.url!r}).log(...) x {len(sdk_lines)}: "
-                      f"{stats.get('sent', len(sdk_lines))} sent, {stats.get('dropped', 0)} dropped", highlight=False)
-        del sent
+                      f"{stats.get('sent')} sent, {stats.get('dropped')} dropped", highlight=False)
 
         with gzip_module.open(data / sample_data.GPU_TELEMETRY_FILE, "rt") as fh:
             readings = [json.loads(line) for line in fh if line.strip()]
