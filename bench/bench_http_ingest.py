@@ -178,8 +178,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=40, help="total batches over all clients")
     parser.add_argument("--rate", type=float, default=200.0, help="single-sample requests per second")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of the steady-rate phase")
+    parser.add_argument("--settle", type=float, default=0.0,
+                        help="seconds to wait after the warm-up before measuring (the server's scheduler "
+                             "imports the evaluators' libraries, torch included, in its first seconds)")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="genobs-bench-"))
     db = workdir / "bench.duckdb"
     port = free_port()
@@ -201,6 +205,7 @@ def main() -> None:
             time.sleep(0.1)
         # warm-up: first queries compile plans, first inserts create the table files
         httpx.post(url + "/v1/samples", json=[sample(f"w-{i}", i) for i in range(50)], timeout=120)
+        time.sleep(args.settle)
         rss_after_start = peak_rss_mib(server.pid)
         throughput = run_throughput(url, args.clients, args.batches, args.batch_size)
         latency = run_latency(url, args.rate, args.duration)
@@ -219,6 +224,9 @@ def main() -> None:
             "server_peak_rss_mib": peak_rss_mib(server.pid),
             "server_rss_after_start_mib": rss_after_start,
             "samples_accepted_by_server": stored,
+            "settle_s": args.settle,
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
         }
     finally:
         server.terminate()

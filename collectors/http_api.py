@@ -9,6 +9,7 @@ decompressed. When ``GENOBS_INGEST_TOKEN`` is set, POST endpoints need
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import json
@@ -31,7 +32,14 @@ from collectors.gpu_dcgm import parse_dcgm_metrics
 from collectors.gpu_records import store_readings, validate_readings
 from collectors.gpu_smi import SmiCsvError, parse_smi_csv
 from collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
-from collectors.pipeline import IngestOptions, IngestResult, ingest_lines, ingest_records
+from collectors.pipeline import (
+    FAST_PATH_MAX_RECORDS,
+    IngestOptions,
+    IngestResult,
+    ingest_line_batches,
+    ingest_lines,
+    ingest_records,
+)
 from genobs.store import Store, StoreError
 
 log = logging.getLogger("genobs.server")
@@ -196,6 +204,70 @@ def _json_document(body: bytes) -> Any:
         raise ApiError(400, f"body: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
 
 
+# ----------------------------------------------------------------------------- grouping
+
+
+class _SampleGrouper:
+    """Writes small sample requests that arrive together in one pipeline call.
+
+    The first request is written at once; requests that arrive while a write is running
+    wait for it and then go together in the next one (up to ``max_records`` records), so
+    under load each commit carries many requests and idle requests wait for nothing. Each
+    request gets the answer it would have got alone (collectors.pipeline.ingest_line_batches).
+    """
+
+    def __init__(self, store: Store, options: IngestOptions, run: Any, observe: Any,
+                 max_records: int = 2000) -> None:
+        self.store = store
+        self.options = options
+        self.run = run                 # runs a blocking call in a worker thread
+        self.observe = observe         # updates sample metrics from accepted request ids
+        self.max_records = max_records
+        self._queue: list[tuple[list[bytes], str, list[Any], asyncio.Future[IngestResult]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def ingest(self, lines: list[bytes], source: str, request_ids: list[Any]) -> IngestResult:
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._queue.append((lines, source, request_ids, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            group = [self._queue.pop(0)]
+            size = len(group[0][0])
+            while self._queue and size + len(self._queue[0][0]) <= self.max_records:
+                size += len(self._queue[0][0])
+                group.append(self._queue.pop(0))
+            try:
+                results = await self.run(
+                    ingest_line_batches, self.store, [(lines, source) for lines, source, _, _ in group],
+                    options=self.options,
+                )
+            except Exception as exc:  # noqa: BLE001 - each waiting request answers with it
+                for *_, future in group:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            accepted_ids: list[Any] = []
+            for (_, _, request_ids, future), result in zip(group, results):
+                if not future.done():
+                    future.set_result(result)
+                if result.accepted:
+                    accepted_ids.extend(_ids_of_lines(request_ids) if request_ids and isinstance(request_ids[0], bytes)
+                                        else request_ids)
+            if accepted_ids:
+                # after the answers: metrics for the whole group in one query
+                asyncio.get_running_loop().create_task(self._observe(accepted_ids))
+
+    async def _observe(self, request_ids: list[Any]) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.observe, request_ids)
+        except Exception:  # noqa: BLE001 - metrics must never break ingest
+            log.exception("could not update sample metrics")
+
+
 # ----------------------------------------------------------------------------- app
 
 
@@ -313,6 +385,8 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         except Exception:  # noqa: BLE001 - metrics must never break ingest
             log.exception("could not update sample metrics")
 
+    grouper = _SampleGrouper(store, settings.ingest_options, run_in_threadpool, observe_accepted)
+
     # -- samples ---------------------------------------------------------------
 
     @app.post(
@@ -357,30 +431,31 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
             lines = _split_lines(body)
             if not any(line.strip() for line in lines):
                 raise ApiError(400, "body: no records")
-            result: IngestResult = await run_in_threadpool(
-                ingest_lines, store, lines, source=source, options=settings.ingest_options
-            )
             request_ids = lines   # parsed for their ids after the answer is sent
         elif isinstance(document, dict):
-            result = await run_in_threadpool(
-                ingest_lines, store, [body], source=source, options=settings.ingest_options
-            )
+            lines = [body]
             request_ids = [document.get("request_id")]
         elif isinstance(document, list):
             if not document:
                 raise ApiError(400, "body: empty array, no records")
-            result = await run_in_threadpool(
-                ingest_records, store, document, source=source, options=settings.ingest_options
-            )
+            lines = [json.dumps(r, default=str, ensure_ascii=False).encode() for r in document]
             request_ids = [r.get("request_id") for r in document if isinstance(r, dict)]
         else:
             message = f"body: expected a JSON object or an array of objects, got {type(document).__name__}"
             await run_in_threadpool(dead_letter_body, source, body, message)
             raise ApiError(400, message)
+        grouped = len(lines) <= FAST_PATH_MAX_RECORDS
+        if grouped:
+            # small requests that arrive together share one commit; metrics are observed per group
+            result = await grouper.ingest(lines, source, request_ids)
+        else:
+            result = await run_in_threadpool(
+                ingest_lines, store, lines, source=source, options=settings.ingest_options
+            )
         metrics.observe_ingest("samples", result.accepted, result.rejected)
         status = 200 if result.accepted else 400
         response = JSONResponse(result.as_dict(), status_code=status)
-        if result.accepted:
+        if result.accepted and not grouped:
             response.background = BackgroundTask(observe_accepted, request_ids)
         return response
 

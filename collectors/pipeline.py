@@ -6,24 +6,37 @@ a DuckDB relation (CSV/Parquet files). Each chunk is checked by one vectorised q
 transaction: accepted rows upserted by request_id, rejected rows to ``dead_letter`` with
 the reason. A request_id seen twice in one input keeps its first record; the repeats are
 rejected naming the line of the first.
+
+Inputs of up to FAST_PATH_MAX_RECORDS records (an HTTP request, an SDK batch) are checked
+in plain Python instead (collectors/fast_validation.py, same rules and messages; it hands
+anything it cannot read exactly as DuckDB does back to the query), and several such
+inputs can be written in one transaction (``ingest_line_batches``, used by the HTTP API to
+group concurrent requests), each answered as if ingested alone.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+import weakref
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from collectors import redaction
+from collectors import fast_validation, redaction
 from collectors.validation import FieldMapping, SqlParams, build_validation_sql
 from genobs.records import REDACTED_LIST_FIELDS, REDACTED_TEXT_FIELDS, SAMPLE_FIELD_NAMES
 from genobs.store import Store
 
 MAX_REPORTED_ERRORS = 100
+# Inputs of up to this many records are checked in Python (collectors/fast_validation.py)
+# instead of by the vectorised query, whose planning costs more than checking them; see
+# bench/bench_validation_paths.py for the measurement behind the number.
+FAST_PATH_MAX_RECORDS = 512
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,64 @@ def _redaction_counts_sql() -> str:
     return ", ".join(parts)
 
 
+@functools.lru_cache(maxsize=32)
+def _validation_sql(
+    columns: tuple[tuple[str, str], ...], constants: tuple[tuple[str, str], ...], with_prices: bool, redact: bool
+) -> tuple[str, dict[str, object]]:
+    """The validation query and its parameters, built once per (mapping, prices, redact)."""
+    params = SqlParams()
+    sql = build_validation_sql(
+        FieldMapping(columns=dict(columns), constants=dict(constants)), params,
+        with_prices=with_prices, detect_pii=redact,
+    )
+    return sql, dict(params.values)
+
+
+@functools.lru_cache(maxsize=2)
+def _plain_columns_sql() -> str:
+    return ", ".join(f'c."{name}"' for name in SAMPLE_FIELD_NAMES)
+
+
+_redacted_columns_sql = functools.lru_cache(maxsize=2)(_redacted_columns)
+_redaction_counts_cached = functools.lru_cache(maxsize=1)(_redaction_counts_sql)
+
+
+class _CursorState:
+    """What this module has set up on one cursor (temp objects are per cursor)."""
+
+    def __init__(self) -> None:
+        self.luhn_macro = False
+        self.prices: tuple[tuple[str, float, float], ...] | None = None
+
+
+_cursor_states: "weakref.WeakKeyDictionary[Any, _CursorState]" = weakref.WeakKeyDictionary()
+
+
+def _cursor_state(cur: Any) -> _CursorState:
+    state = _cursor_states.get(cur)
+    if state is None:
+        state = _cursor_states[cur] = _CursorState()
+    return state
+
+
+def _ensure_luhn_macro(cur: Any) -> None:
+    state = _cursor_state(cur)
+    if not state.luhn_macro:
+        cur.execute(redaction.LUHN_MACRO_SQL)
+        state.luhn_macro = True
+
+
+def _ensure_prices(cur: Any, prices: dict[str, "ModelPrice"]) -> None:
+    wanted = tuple(sorted((m, float(p.input_per_mtok), float(p.output_per_mtok)) for m, p in prices.items()))
+    state = _cursor_state(cur)
+    if state.prices == wanted:
+        return
+    cur.execute("CREATE OR REPLACE TEMP TABLE _genobs_prices "
+                "(model VARCHAR, input_per_mtok DOUBLE, output_per_mtok DOUBLE)")
+    cur.executemany("INSERT INTO _genobs_prices VALUES (?, ?, ?)", [list(row) for row in wanted])
+    state.prices = wanted
+
+
 class IngestSession:
     """One logical input (a file, a request): chunks share duplicate detection and totals.
 
@@ -128,17 +199,14 @@ class IngestSession:
         self.source = source
         self.options = options or IngestOptions()
         self.result = IngestResult()
+        # Request ids accepted by earlier chunks, for duplicate detection across chunks: a
+        # temp table made when the first chunk ends, unless the caller said there is only one.
         self._seen_table = f"_genobs_seen_{uuid.uuid4().hex[:12]}"
-        cur = store.cursor()
-        cur.execute(redaction.LUHN_MACRO_SQL)
-        cur.execute(f"CREATE TEMP TABLE {self._seen_table} (request_id VARCHAR, line BIGINT)")
+        self._seen_exists = False
+        self._single_chunk = False
+        self._chunks = 0
         if self.options.prices:
-            cur.execute("CREATE OR REPLACE TEMP TABLE _genobs_prices "
-                        "(model VARCHAR, input_per_mtok DOUBLE, output_per_mtok DOUBLE)")
-            cur.executemany(
-                "INSERT INTO _genobs_prices VALUES (?, ?, ?)",
-                [[m, p.input_per_mtok, p.output_per_mtok] for m, p in self.options.prices.items()],
-            )
+            _ensure_prices(store.cursor(), self.options.prices)
         self._closed = False
 
     # -- feeding -------------------------------------------------------------------------
@@ -180,61 +248,106 @@ class IngestSession:
 
     def _process_input(self) -> IngestResult:
         opts = self.options
-        params = SqlParams()
-        validation_sql = build_validation_sql(
-            opts.mapping, params, with_prices=bool(opts.prices), detect_pii=opts.redact
+        mapping = opts.mapping
+        validation_sql, validation_params = _validation_sql(
+            tuple(sorted(mapping.columns.items())), tuple(sorted(mapping.constants.items())),
+            bool(opts.prices), opts.redact,
         )
-        accepted_rows = (
-            "FROM _genobs_checked c ANTI JOIN _genobs_dups d USING (line) WHERE len(c.errors) = 0"
-        )
+        if self._single_chunk and self._chunks:
+            raise RuntimeError("this ingest session was opened for one chunk")
+        self._chunks += 1
         chunk = IngestResult()
+        try:
+            self._run_chunk(chunk, validation_sql, validation_params)
+        except BaseException:
+            # A rollback also drops temp objects made in the transaction (the Luhn macro,
+            # the price table): make them again next time.
+            _cursor_states.pop(self.store.cursor(), None)
+            raise
+        self.result.merge(chunk)
+        return chunk
+
+    def _run_chunk(self, chunk: IngestResult, validation_sql: str, validation_params: dict[str, object]) -> None:
+        opts = self.options
         with self.store.transaction() as cur:
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE _genobs_checked AS {validation_sql}", params.values)
-            # Repeats of a request_id, in this chunk or earlier ones of the same input: keep the first.
-            cur.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _genobs_dups AS
-                SELECT line, min(first_line) AS first_line FROM (
-                    SELECT line, first_line FROM (
-                        SELECT line, min(line) OVER (PARTITION BY request_id) AS first_line
-                        FROM _genobs_checked WHERE len(errors) = 0)
-                    WHERE line <> first_line
-                    UNION ALL
-                    SELECT c.line, s.line FROM _genobs_checked c
-                    JOIN {self._seen_table} s ON c.request_id = s.request_id WHERE len(c.errors) = 0
-                ) GROUP BY line"""
-            )
-            received, bad, dups = cur.execute(
+            if opts.prices:
+                _ensure_prices(cur, opts.prices)
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE _genobs_checked AS {validation_sql}", validation_params)
+            received, bad, pii_rows, repeats = cur.execute(
                 "SELECT count(*), count(*) FILTER (WHERE len(errors) > 0), "
-                "(SELECT count(*) FROM _genobs_dups) FROM _genobs_checked"
+                "count(*) FILTER (WHERE len(errors) = 0 AND pii), "
+                "count(*) FILTER (WHERE len(errors) = 0) - count(DISTINCT request_id) FILTER (WHERE len(errors) = 0) "
+                "FROM _genobs_checked"
             ).fetchone()
+            # Repeats of a request_id, in this chunk or earlier ones of the same input: keep the first.
+            with_dups = bool(repeats) or self._seen_exists
+            dups = 0
+            if with_dups:
+                earlier = (
+                    f"UNION ALL SELECT c.line, s.line FROM _genobs_checked c "
+                    f"JOIN {self._seen_table} s ON c.request_id = s.request_id WHERE len(c.errors) = 0"
+                    if self._seen_exists else ""
+                )
+                cur.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _genobs_dups AS
+                    SELECT line, min(first_line) AS first_line FROM (
+                        SELECT line, first_line FROM (
+                            SELECT line, min(line) OVER (PARTITION BY request_id) AS first_line
+                            FROM _genobs_checked WHERE len(errors) = 0)
+                        WHERE line <> first_line
+                        {earlier}
+                    ) GROUP BY line"""
+                )
+                (dups,) = cur.execute("SELECT count(*) FROM _genobs_dups").fetchone()
+                accepted_rows = (
+                    "FROM _genobs_checked c ANTI JOIN _genobs_dups d USING (line) WHERE len(c.errors) = 0"
+                )
+            else:
+                accepted_rows = "FROM _genobs_checked c WHERE len(c.errors) = 0"
             chunk.received, chunk.rejected = int(received), int(bad) + int(dups)
             chunk.accepted = chunk.received - chunk.rejected
+            redacting = opts.redact and bool(pii_rows)
 
             if chunk.accepted:
-                if opts.redact:
-                    counts = cur.execute(f"SELECT {_redaction_counts_sql()} {accepted_rows} AND c.pii").fetchone()
+                if redacting:
+                    _ensure_luhn_macro(cur)
+                    counts = cur.execute(f"SELECT {_redaction_counts_cached()} {accepted_rows} AND c.pii").fetchone()
                     chunk.redactions = {
                         name: int(n) for name, n in zip(redaction.PATTERN_NAMES, counts) if n
                     }
-                counts = self.store.upsert_samples(
-                    f"SELECT {_redacted_columns(opts.redact)}, "
-                    f"CAST(? AS VARCHAR) AS source, now() AS ingested_at {accepted_rows}",
-                    [self.source],
-                )
+                    # Redact once into a temp table, so the upsert's two reads plan nothing big.
+                    cur.execute(
+                        f"CREATE OR REPLACE TEMP TABLE _genobs_accepted AS SELECT {_redacted_columns_sql(True)} "
+                        f"{accepted_rows}"
+                    )
+                    source_sql = "SELECT c.*, CAST(? AS VARCHAR) AS source, now() AS ingested_at FROM _genobs_accepted c"
+                else:
+                    source_sql = (f"SELECT {_plain_columns_sql()}, CAST(? AS VARCHAR) AS source, "
+                                  f"now() AS ingested_at {accepted_rows}")
+                counts = self.store.upsert_samples(source_sql, [self.source])
                 chunk.inserted, chunk.updated = counts.inserted, counts.updated
-                cur.execute(f"INSERT INTO {self._seen_table} SELECT c.request_id, c.line {accepted_rows}")
+                if redacting:
+                    cur.execute("DROP TABLE _genobs_accepted")
+                if not self._single_chunk:
+                    if not self._seen_exists:
+                        cur.execute(f"CREATE TEMP TABLE {self._seen_table} (request_id VARCHAR, line BIGINT)")
+                        self._seen_exists = True
+                    cur.execute(f"INSERT INTO {self._seen_table} SELECT c.request_id, c.line {accepted_rows}")
 
             if chunk.rejected:
+                dup_join = "LEFT JOIN _genobs_dups d USING (line)" if with_dups else ""
+                dup_line = "d.line" if with_dups else "NULL::BIGINT"
+                dup_first = "d.first_line" if with_dups else "NULL::BIGINT"
                 cur.execute(
                     "CREATE OR REPLACE TEMP TABLE _genobs_rejected AS "
                     "SELECT c.line, c.request_id, "
-                    "CASE WHEN d.line IS NOT NULL "
-                    "THEN ['request_id: duplicate of line ' || d.first_line || ' in this input'] "
+                    f"CASE WHEN {dup_line} IS NOT NULL "
+                    f"THEN ['request_id: duplicate of line ' || {dup_first} || ' in this input'] "
                     "ELSE c.errors END AS errors, "
                     "coalesce(i.text, CAST(i.raw AS VARCHAR)) AS raw "
                     "FROM _genobs_checked c JOIN _genobs_input i USING (line) "
-                    "LEFT JOIN _genobs_dups d USING (line) "
-                    "WHERE len(c.errors) > 0 OR d.line IS NOT NULL"
+                    f"{dup_join} "
+                    f"WHERE len(c.errors) > 0 OR {dup_line} IS NOT NULL"
                 )
                 cur.execute(
                     "INSERT INTO dead_letter (received_at, source, line, raw, error) "
@@ -250,10 +363,9 @@ class IngestSession:
                     message = _json_problem(bad_json) if bad_json is not None else "; ".join(errors)
                     chunk.errors.append(RecordError(int(line), request_id, message))
                 cur.execute("DROP TABLE _genobs_rejected")
-            cur.execute("DROP TABLE _genobs_dups")
+            if with_dups:
+                cur.execute("DROP TABLE _genobs_dups")
             cur.execute("DROP TABLE _genobs_checked")
-        self.result.merge(chunk)
-        return chunk
 
     def add_problem(self, line: int | None, raw: str | None, message: str) -> None:
         """Record an input problem found outside the query (e.g. a truncated gzip stream)."""
@@ -266,7 +378,8 @@ class IngestSession:
     def finish(self) -> IngestResult:
         if not self._closed:
             self._closed = True
-            self.store.cursor().execute(f"DROP TABLE IF EXISTS {self._seen_table}")
+            if self._seen_exists:
+                self.store.cursor().execute(f"DROP TABLE IF EXISTS {self._seen_table}")
         return self.result
 
 
@@ -280,6 +393,139 @@ def _json_problem(text: str) -> str:
     return "invalid JSON object (duplicate keys?)"
 
 
+# -- the small-batch path ------------------------------------------------------------------
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "context": pa.list_(pa.string()),
+    "latency_ms": pa.float64(), "ttft_ms": pa.float64(), "cost_usd": pa.float64(),
+    "input_tokens": pa.int64(), "output_tokens": pa.int64(),
+    "safety_flagged": pa.bool_(), "cache_hit": pa.bool_(), "feedback": pa.int8(),
+}
+
+
+def _arrow_rows(rows: list[dict[str, Any]], sources: list[str], ingested_at: datetime) -> pa.Table:
+    columns = {
+        name: pa.array([r[name] for r in rows], type=_ARROW_TYPES.get(name, pa.string()))
+        for name in SAMPLE_FIELD_NAMES
+    }
+    columns["source"] = pa.array(sources, type=pa.string())
+    columns["ingested_at"] = pa.array([ingested_at] * len(rows), type=pa.timestamp("us", tz="UTC"))
+    return pa.table(columns)
+
+
+def _ingest_checked(
+    store: Store, inputs: Sequence[tuple[fast_validation.CheckedBatch, str]]
+) -> list[IngestResult]:
+    """Write inputs checked in Python, in one transaction, each answered as if written alone
+    and in order: duplicates are found within an input; a request_id that an earlier input
+    of the group wrote counts as an update, and the later record wins."""
+    results: list[IngestResult] = []
+    final: dict[str, tuple[dict[str, Any], str]] = {}       # request_id -> (row, source)
+    dead: list[tuple[str, int, str, str]] = []              # source, line, raw, error
+    per_input: list[list[str]] = []
+    for batch, source in inputs:
+        result = IngestResult(received=len(batch.rows))
+        first_seen: dict[str, int] = {}
+        accepted_ids: list[str] = []
+        rejected: list[tuple[int, str | None, str]] = []
+        for row in batch.rows:
+            rid = row.values["request_id"]
+            if row.errors:
+                rejected.append((row.line, rid, "; ".join(row.errors)))
+                dead.append((source, row.line, row.raw, "; ".join(row.errors)))
+            elif rid in first_seen:
+                message = f"request_id: duplicate of line {first_seen[rid]} in this input"
+                rejected.append((row.line, rid, message))
+                dead.append((source, row.line, row.raw, message))
+            else:
+                first_seen[rid] = row.line
+                accepted_ids.append(rid)
+                values = fast_validation.redact_row(row.values, result.redactions) if row.pii else row.values
+                final.pop(rid, None)
+                final[rid] = (values, source)
+        result.accepted, result.rejected = len(accepted_ids), len(rejected)
+        result.errors = [RecordError(line, rid, message) for line, rid, message in rejected[:MAX_REPORTED_ERRORS]]
+        results.append(result)
+        per_input.append(accepted_ids)
+    with store.transaction() as cur:
+        if final:
+            rows = [values for values, _ in final.values()]
+            table = _arrow_rows(rows, [src for _, src in final.values()], datetime.now(timezone.utc))
+            if len(inputs) == 1:
+                counts = store.upsert_samples(table)
+                results[0].inserted, results[0].updated = counts.inserted, counts.updated
+            else:
+                # which ids were stored before this group, so that each input is counted as if alone
+                stored = {
+                    rid for (rid,) in cur.execute(
+                        "SELECT request_id FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))",
+                        [list(final)],
+                    ).fetchall()
+                }
+                for result, ids in zip(results, per_input):
+                    for rid in ids:
+                        if rid in stored:
+                            result.updated += 1
+                        else:
+                            result.inserted += 1
+                            stored.add(rid)
+                store.upsert_samples(table)
+        if dead:
+            cur.executemany(
+                "INSERT INTO dead_letter (received_at, source, line, raw, error) VALUES (now(), ?, ?, ?, ?)",
+                [list(d) for d in dead],
+            )
+    return results
+
+
+def ingest_line_batches(
+    store: Store,
+    inputs: Sequence[tuple[Sequence[bytes], str]],
+    *,
+    options: IngestOptions | None = None,
+) -> list[IngestResult]:
+    """Several inputs of JSON object texts, each ``(lines, source)`` with lines numbered from
+    1 (e.g. concurrent HTTP requests): the answer of each is what ``ingest_lines`` would give
+    it, in order. Small inputs are checked in Python and written together in one
+    transaction; the others go through the vectorised path one by one."""
+    opts = options or IngestOptions()
+    results: list[IngestResult | None] = [None] * len(inputs)
+    pending: list[tuple[int, fast_validation.CheckedBatch, str]] = []
+
+    def flush() -> None:
+        if pending:
+            for (index, _, _), result in zip(pending, _ingest_checked(store, [(b, s) for _, b, s in pending])):
+                results[index] = result
+            pending.clear()
+
+    simple_mapping = not (opts.mapping.columns or opts.mapping.constants)
+    for index, (lines, source) in enumerate(inputs):
+        checked = None
+        if simple_mapping and 0 < len(lines) <= FAST_PATH_MAX_RECORDS:
+            checked = fast_validation.check_lines(lines, 1, redact=opts.redact, prices=opts.prices)
+        if checked is not None:
+            pending.append((index, checked, source))
+            continue
+        flush()
+        results[index] = _ingest_with_sql(store, lines, source=source, options=opts, first_line=1)
+    flush()
+    return [r if r is not None else IngestResult() for r in results]
+
+
+def _ingest_with_sql(
+    store: Store, batch: list[bytes] | Sequence[bytes], *, source: str, options: IngestOptions | None, first_line: int
+) -> IngestResult:
+    session = IngestSession(store, source, options)
+    session._single_chunk = True   # one add_lines call: no table of ids for later chunks
+    try:
+        if batch:
+            session.add_lines(list(batch), first_line)
+        return session.finish()
+    finally:
+        session.finish()
+
+
 # -- convenience entry points ------------------------------------------------------------
 
 def ingest_lines(
@@ -291,14 +537,13 @@ def ingest_lines(
     first_line: int = 1,
 ) -> IngestResult:
     """Ingest JSON object texts (one per item); all of them commit before this returns."""
-    session = IngestSession(store, source, options)
-    try:
-        batch = [line if isinstance(line, bytes) else str(line).encode() for line in lines]
-        if batch:
-            session.add_lines(batch, first_line)
-        return session.finish()
-    finally:
-        session.finish()
+    batch = [line if isinstance(line, bytes) else str(line).encode() for line in lines]
+    opts = options or IngestOptions()
+    if 0 < len(batch) <= FAST_PATH_MAX_RECORDS and not (opts.mapping.columns or opts.mapping.constants):
+        checked = fast_validation.check_lines(batch, first_line, redact=opts.redact, prices=opts.prices)
+        if checked is not None:
+            return _ingest_checked(store, [(checked, source)])[0]
+    return _ingest_with_sql(store, batch, source=source, options=options, first_line=first_line)
 
 
 def ingest_records(

@@ -124,3 +124,77 @@ def redact_list_sql(list_sql: str) -> str:
 
 def count_list_sql(list_sql: str, pattern: RedactionPattern) -> str:
     return f"coalesce(list_sum(list_transform({list_sql}, x -> {count_text_sql('x', pattern)})), 0)"
+
+
+# -- the same patterns in Python ---------------------------------------------------------
+# For the small-batch path (collectors/fast_validation.py), which checks a few records in
+# plain Python instead of planning the SQL above. The patterns are RE2 syntax that Python's
+# ``re`` reads the same way once two differences are taken out: RE2's ``\s`` is ASCII
+# [\t\n\f\r ] (no \v), and ``\b``/``\d`` are ASCII-only (re.ASCII). tests/
+# test_validation_paths.py checks both engines agree on the redaction corpus and on
+# generated text.
+
+import re as _re
+
+_RE2_SPACE = "[\\t\\n\\f\\r ]"
+
+
+def _python_regex(regex: str) -> "_re.Pattern[str]":
+    return _re.compile(regex.replace("\\s", _RE2_SPACE), _re.ASCII)
+
+
+PY_PATTERNS: tuple[tuple[RedactionPattern, "_re.Pattern[str]"], ...] = tuple(
+    (p, _python_regex(p.regex)) for p in PATTERNS
+)
+PY_ANY_PATTERN = _python_regex("|".join(f"(?:{p.regex})" for p in PATTERNS))
+# Python's backtracking engine is quadratic on long runs of the characters the patterns
+# repeat (an email local part, a token): texts holding such a run are left to RE2 (SQL).
+PY_UNSAFE_RUN = _re.compile(r"[A-Za-z0-9._%+~/=@-]{200}", _re.ASCII)
+_NOT_DIGIT = _re.compile(r"[^0-9]")
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn check as genobs_luhn_ok computes it (``digits``: only 0-9)."""
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits), start=1):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            d = d // 10 + d % 10
+        total += d
+    return total % 10 == 0
+
+
+def _valid_cards(text: str, regex: "_re.Pattern[str]") -> list[str]:
+    return [m for m in (x.group(0) for x in regex.finditer(text)) if luhn_ok(_NOT_DIGIT.sub("", m))]
+
+
+def has_pii(text: str | None) -> bool:
+    return text is not None and PY_ANY_PATTERN.search(text) is not None
+
+
+def redact_text(text: str | None) -> str | None:
+    """``text`` with every PII match replaced, as redact_text_sql does it."""
+    if text is None or PY_ANY_PATTERN.search(text) is None:
+        return text
+    for pattern, regex in PY_PATTERNS:
+        if pattern.luhn:
+            for match in _valid_cards(text, regex):
+                text = text.replace(match, pattern.replacement)
+        else:
+            text = regex.sub(pattern.replacement, text)
+    return text
+
+
+def count_matches(text: str | None) -> dict[str, int]:
+    """Per-pattern counts on the original text, as count_text_sql computes them."""
+    if text is None or PY_ANY_PATTERN.search(text) is None:
+        return {}
+    counts: dict[str, int] = {}
+    for pattern, regex in PY_PATTERNS:
+        n = len(_valid_cards(text, regex)) if pattern.luhn else sum(1 for _ in regex.finditer(text))
+        if n:
+            counts[pattern.name] = n
+    return counts

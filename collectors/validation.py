@@ -276,20 +276,21 @@ def build_validation_sql(
             expr = f"coalesce({expr}, {sql_literal(spec.default)})"
         out_cols.append(f'{expr} AS "{spec.name}"')
 
+    # Whether a text field may hold PII, so redaction only touches those rows: one scan of
+    # the final field values joined by \x01, a character no pattern can match across.
     pii = "false"
     if detect_pii:
-        pii = " OR ".join(
-            [f'coalesce(regexp_matches("v_{n}", {ANY_PATTERN_SQL}), false)' for n in REDACTED_TEXT_FIELDS]
-            + [f'coalesce(list_bool_or(list_transform("v_{n}", x -> regexp_matches(x, {ANY_PATTERN_SQL}))), false)'
-               for n in REDACTED_LIST_FIELDS]
-            # attributes (incl. unknown keys, e.g. a user_email column): only rows that have any
-            + [f'CASE WHEN len(extra_keys) = 0 AND "t_attributes" IS NULL THEN false ELSE coalesce('
-               f'regexp_matches(CAST(({finals["attributes"]}) AS VARCHAR), {ANY_PATTERN_SQL}), false) END']
+        texts = ", ".join(
+            [f'"{n}"' for n in REDACTED_TEXT_FIELDS]
+            + [f'array_to_string("{n}", chr(1))' for n in REDACTED_LIST_FIELDS]
+            + ['CAST("attributes" AS VARCHAR)']
         )
+        pii = f"coalesce(regexp_matches(concat_ws(chr(1), {texts}), {ANY_PATTERN_SQL}), false)"
     errors_list = "list_filter([\n            " + ",\n            ".join(errors) + "]::VARCHAR[], e -> e IS NOT NULL)"
     prices_join = 'LEFT JOIN _genobs_prices pr ON pr.model = fields."v_model"' if with_prices else ""
     out = ",\n    ".join(out_cols)
     return f"""
+SELECT *, {pii} AS pii FROM (
 SELECT line,
     {out},
     CASE WHEN text IS NULL THEN ['line is not valid UTF-8']
@@ -297,8 +298,7 @@ SELECT line,
                                    WHEN json_type(text) <> 'OBJECT'
                                    THEN 'expected a JSON object, got ' || lower(json_type(text))
                                    ELSE 'invalid JSON object' END]
-         ELSE {errors_list} END AS errors,
-    {pii} AS pii
+         ELSE {errors_list} END AS errors
 FROM (
     SELECT line, text, s, {", ".join(a_cols)},
         CASE WHEN s IS NULL OR list_has_all({known}, json_keys(text)) THEN []
@@ -311,4 +311,5 @@ FROM (
         FROM _genobs_input
     )
 ) fields {prices_join}
+)
 """

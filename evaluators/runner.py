@@ -460,6 +460,7 @@ def scheduled_run(store: Store, config: Any = None) -> RunSummary | None:
 
 
 DEFAULT_INTERVAL_S = 60.0
+STARTUP_DELAY_S = 30.0
 
 
 def scheduler_interval_s(config: Any = None) -> float:
@@ -477,6 +478,11 @@ def evaluation_task(db: str | Path | None, config: Any = None) -> Callable[[thre
     interval = scheduler_interval_s(config)
 
     def run(stop: threading.Event) -> None:
+        # The first tick comes after a short delay, so loading the reference models (torch,
+        # open_clip: seconds of import under the GIL) does not stall a server that is
+        # just starting to take requests.
+        if stop.wait(min(interval, STARTUP_DELAY_S)):
+            return
         while not stop.is_set():
             try:
                 scheduled_run(Store.open(db), config)

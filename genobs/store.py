@@ -365,17 +365,26 @@ class Store:
         names = [name for name, _ in SAMPLE_COLUMNS]
         column_list = ", ".join(f'"{n}"' for n in names)
         source_params: list[Any] = list(params or [])
+        # Upsert as delete + insert in one transaction (writes are serialised by the store's
+        # lock). No primary-key index: maintaining one doubles bulk-load cost, and
+        # request_id lookups are column scans DuckDB does fast. request_ids are unique in
+        # samples, so the rows the delete removes are the updates.
         with self.transaction() as cur:
-            registered = isinstance(rows, pa.Table)
-            if registered:
+            if isinstance(rows, pa.Table):
+                ids = rows.column("request_id").to_pylist()
+                total = len(ids)
+                (existing,) = cur.execute(
+                    "SELECT count(*) FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+                ).fetchone()
+                if existing:
+                    cur.execute("DELETE FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
                 cur.register("_genobs_incoming", rows)
-                source_sql = f"SELECT {column_list} FROM _genobs_incoming"
+                try:
+                    cur.execute(f"INSERT INTO samples ({column_list}) SELECT {column_list} FROM _genobs_incoming")
+                finally:
+                    cur.unregister("_genobs_incoming")
             else:
                 source_sql = str(rows)
-            try:
-                # Upsert as delete + insert in one transaction (writes are serialised by the
-                # store's lock). No primary-key index: maintaining one doubles bulk-load
-                # cost, and request_id lookups are column scans DuckDB does fast.
                 cur.execute(
                     f"CREATE OR REPLACE TEMP TABLE _genobs_upsert_ids AS SELECT request_id FROM ({source_sql})",
                     source_params,
@@ -389,9 +398,6 @@ class Store:
                 cur.execute(f"INSERT INTO samples ({column_list}) SELECT {column_list} FROM ({source_sql})",
                             source_params)
                 cur.execute("DROP TABLE _genobs_upsert_ids")
-            finally:
-                if registered:
-                    cur.unregister("_genobs_incoming")
         return UpsertCounts(inserted=int(total - existing), updated=int(existing))
 
     def add_dead_letters(self, rows: Iterable[tuple[str, int | None, str | None, str]]) -> int:

@@ -1,0 +1,479 @@
+"""Validation of a few samples in plain Python: the small-batch path of the ingest pipeline.
+
+The vectorised query of collectors/validation.py costs tens of milliseconds to plan, which
+dominates a request that carries one record. For small inputs the pipeline checks the
+records here instead, from the same specs (genobs/records.py), with the same lenient and
+strict rules, the same messages, defaults, price-table cost, unknown keys kept as
+attributes and the same redaction patterns (collectors/redaction.py, run with Python's
+``re``).
+
+Exact agreement with the SQL path matters more than coverage: whenever a record holds
+something whose DuckDB reading this module does not reproduce exactly (invalid JSON or
+UTF-8, duplicate keys, a timestamp that is not plain RFC 3339 or epoch, a number in an
+unusual spelling, very large numbers, a string holding JSON, long runs that Python's regex
+engine would scan slowly...), ``check_lines`` returns ``None`` and the caller uses the SQL
+path for the whole input. tests/test_validation_paths.py feeds the same corpus through
+both paths and compares every column, error and count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+from collectors import redaction
+from genobs.records import (
+    REDACTED_LIST_FIELDS,
+    REDACTED_TEXT_FIELDS,
+    SAMPLE_FIELDS,
+    FieldSpec,
+    Kind,
+)
+
+
+class _Decline(Exception):
+    """This input needs the SQL path."""
+
+
+@dataclass
+class CheckedRow:
+    line: int
+    values: dict[str, Any]          # the samples columns (timestamp as epoch microseconds)
+    errors: list[str]
+    pii: bool
+    raw: str
+
+
+@dataclass
+class CheckedBatch:
+    rows: list[CheckedRow] = field(default_factory=list)   # non-blank lines, in order
+
+
+_KNOWN = frozenset(spec.name for spec in SAMPLE_FIELDS)
+_RE2_NON_SPACE = re.compile(r"[^\t\n\f\r ]")
+_RISKY_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Every character DuckDB's text-to-DOUBLE cast may accept (digits, signs, point, exponent,
+# digit separators, whitespace it trims, inf/infinity/nan in any case).
+_NUMBER_CHARS = frozenset("0123456789+-._eEinfatyINFATY \t\n\r\v\f")
+_WORDS = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+_EPOCH_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_INT64 = 2**63
+_EXACT_INT = 2**53
+_NUMERIC_TYPES = ("UBIGINT", "BIGINT", "DOUBLE", "HUGEINT")
+
+
+# -- JSON as DuckDB's reader sees it ------------------------------------------------------
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _Decline("duplicate keys")   # DuckDB keeps the first, Python the last
+    return obj
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not -_INT64 <= value < _INT64:
+        raise _Decline("integer beyond 64 bits")
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Decline("non-finite number")
+    return value
+
+
+def _constant(text: str) -> Any:
+    raise _Decline(f"JSON constant {text}")
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_pairs, parse_int=_int, parse_float=_float,
+                            parse_constant=_constant)
+
+
+def _json_type(value: Any) -> str | None:
+    """DuckDB's json_type of a value (None: absent or null)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, str):
+        return "VARCHAR"
+    if isinstance(value, int):
+        return "UBIGINT" if value >= 0 else "BIGINT"
+    if isinstance(value, float):
+        return "DOUBLE"
+    if isinstance(value, dict):
+        return "OBJECT"
+    return "ARRAY"
+
+
+def _float_text(value: float) -> str:
+    """A DOUBLE as DuckDB prints it (shortest round trip, Python's repr for these ranges)."""
+    return repr(value)
+
+
+def _json_float_text(value: float) -> str:
+    """A float inside serialised JSON (yyjson): only ranges where it writes Python's repr."""
+    magnitude = abs(value)
+    if magnitude >= 1e15 or (magnitude < 1e-4 and value != 0.0):
+        raise _Decline("float written differently by yyjson")
+    return repr(value)
+
+
+_LOWER_HEX_ESCAPE = re.compile(r"(\\+)u00([0-9a-f]{2})")
+
+
+def _json_string(text: str) -> str:
+    """A JSON string as yyjson writes it: like Python's, but \\u escapes in upper-case hex."""
+    out = json.dumps(text, ensure_ascii=False)
+    if "\\u00" in out:
+        out = _LOWER_HEX_ESCAPE.sub(
+            lambda m: m.group(0) if len(m.group(1)) % 2 == 0 else f"{m.group(1)}u00{m.group(2).upper()}", out)
+    return out
+
+
+def _dumps(value: Any) -> str:
+    """Compact JSON text as DuckDB's JSON writer makes it."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _json_float_text(value)
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json_string(k)}:{_dumps(v)}" for k, v in value.items()) + "}"
+    return "[" + ",".join(_dumps(v) for v in value) + "]"
+
+
+def _raw(value: Any) -> str:
+    """The field as written, for messages: left(CAST(json_extract(...) AS VARCHAR), 80)."""
+    text = _dumps(value)
+    if not text.isascii():
+        raise _Decline("non-ASCII text in a message")   # left() counts what Python may not
+    return text[:80]
+
+
+def _as_varchar(value: Any) -> str:
+    """json_transform to VARCHAR."""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float_text(value)
+    return _dumps(value)
+
+
+def _as_double(value: Any) -> float | None:
+    """json_transform to DOUBLE, for the values this module reads (others decline)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        if abs(value) >= _EXACT_INT:
+            raise _Decline("integer beyond double precision")
+        return float(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, str):
+        if _NUMBER_TEXT.fullmatch(value):
+            number = float(value)
+            if not math.isfinite(number):
+                raise _Decline("non-finite number")
+            return number
+        if not set(value) <= _NUMBER_CHARS:
+            return None                 # a character no spelling of a number has
+        raise _Decline("a string DuckDB may read as a number")
+    return None
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 as DuckDB's json_merge_patch (yyjson) does it: the target's keys that the
+    patch leaves alone first, then the patch's keys in its order; a null removes a key."""
+    if not isinstance(patch, dict):
+        return patch
+    base = target if isinstance(target, dict) else {}
+    result = {k: v for k, v in base.items() if k not in patch}
+    for key, value in patch.items():
+        if value is not None:
+            result[key] = _merge_patch(base.get(key), value)
+    return result
+
+
+# -- fields ---------------------------------------------------------------------------------
+
+def _timestamp_us(value: Any, t: str) -> int | None:
+    """Epoch microseconds, or None where the SQL path finds no time (an error)."""
+    if t == "VARCHAR":
+        match = _RFC3339.fullmatch(value)
+        if match:
+            year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+            if hour > 23 or minute > 59 or second > 59:
+                raise _Decline("time field out of range")
+            zone = match.group(8)
+            try:
+                moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+                if zone and zone != "Z":
+                    hours, minutes = int(zone[1:3]), int(zone[4:6])
+                    if hours > 23 or minutes > 59:
+                        raise _Decline("offset out of range")
+                    offset = timedelta(hours=hours, minutes=minutes)
+                    moment = moment - offset if zone[0] == "+" else moment + offset
+            except (ValueError, OverflowError):
+                raise _Decline("not a calendar date") from None
+            fraction = (match.group(7) or "").ljust(6, "0")
+            delta = moment - _UNIX_EPOCH
+            return (delta.days * 86400 + delta.seconds) * 1_000_000 + int(fraction or 0)
+        if _EPOCH_TEXT.fullmatch(value):
+            return _epoch_us(float(value))
+        lowered = value.lower()
+        if _WORDS.fullmatch(value) and not any(w in lowered for w in ("inf", "nan", "epoch")):
+            return None
+        raise _Decline("a time in a form only DuckDB reads")
+    # A JSON number: DuckDB reads its text as a time first (never succeeds for plain
+    # numbers), then as epoch seconds/milliseconds.
+    if isinstance(value, int):
+        if abs(value) >= _EXACT_INT:
+            raise _Decline("integer beyond double precision")
+        return _epoch_us(float(value))
+    if "e" in repr(value):
+        raise _Decline("number in exponent form")
+    return _epoch_us(value)
+
+
+def _epoch_us(x: float) -> int | None:
+    if not -1e13 <= x <= 1e14:
+        return None
+    seconds = x / 1000.0 if abs(x) >= 1e11 else x
+    micros = seconds * 1000000.0
+    return round(micros)       # half to even, as DuckDB's double -> BIGINT cast
+
+
+def _check_field(spec: FieldSpec, value: Any, errors: list[str]) -> Any:
+    """The column value of one field (before defaults); appends its errors in SQL order."""
+    name, kind = spec.name, spec.kind
+    t = _json_type(value)
+    present = t is not None
+
+    if kind in (Kind.STRING, Kind.ENUM):
+        v = None if value is None else _as_varchar(value)
+        out = v if t not in ("OBJECT", "ARRAY") else None
+        if t in ("OBJECT", "ARRAY"):
+            errors.append(f"{name}: expected a string, got {t.lower()}")
+        if spec.max_length and v is not None and len(v) > spec.max_length and len(v.encode()) > spec.max_length:
+            errors.append(f"{name}: {len(v)} characters, over the limit of {spec.max_length}")
+        if kind is Kind.ENUM:
+            lowered = v.lower() if v is not None else None
+            if lowered is not None and not lowered.isascii():
+                raise _Decline("non-ASCII enum value")
+            if present and lowered not in spec.choices:
+                errors.append(f"{name}: {_raw(value)} is not one of {', '.join(spec.choices)}")
+            out = lowered if lowered in spec.choices else None
+        if spec.required:
+            if not present:
+                errors.append(f"{name}: missing (required)")
+            elif v == "":
+                errors.append(f"{name}: empty (required)")
+        return out
+
+    if kind in (Kind.NUMBER, Kind.INTEGER, Kind.FEEDBACK):
+        v = None if value is None else _as_double(value)
+        number = v if (t in _NUMERIC_TYPES or t == "VARCHAR") else None
+        if present and number is None:
+            errors.append(f"{name}: expected a number, got {_raw(value)}")
+        if kind is Kind.INTEGER:
+            if v is not None and v != math.floor(v):
+                errors.append(f"{name}: expected an integer, got {_float_text(v)}")
+            out = int(number) if (number is not None and v == math.floor(v) and abs(v) < 9e18) else None
+        elif kind is Kind.FEEDBACK:
+            if v is not None and v not in (-1.0, 0.0, 1.0):
+                errors.append(f"{name}: must be -1, 0 or 1, got {_float_text(v)}")
+            out = int(number) if (number is not None and v in (-1.0, 0.0, 1.0)) else None
+        else:
+            out = number
+        if spec.minimum is not None and v is not None and v < spec.minimum:
+            errors.append(f"{name}: must be >= {spec.minimum:g}, got {_float_text(v)}")
+        if spec.required and not present:
+            errors.append(f"{name}: missing (required)")
+        return out
+
+    if kind is Kind.BOOLEAN:
+        out = None
+        if t == "BOOLEAN":
+            out = value
+        elif present:
+            word = _as_varchar(value).strip(" ").lower()
+            if word in ("true", "yes", "1", "1.0"):
+                out = True
+            elif word in ("false", "no", "0", "0.0"):
+                out = False
+        if present and out is None:
+            errors.append(f"{name}: expected true or false, got {_raw(value)}")
+        return out
+
+    if kind is Kind.TIMESTAMP:
+        out = None
+        if t == "VARCHAR" or t in _NUMERIC_TYPES:
+            out = _timestamp_us(value, t)
+        if present and out is None:
+            errors.append(f"{name}: {_raw(value)} is not an RFC 3339 time or epoch seconds/milliseconds")
+        if spec.required and not present:
+            errors.append(f"{name}: missing (required)")
+        return out
+
+    if kind is Kind.STRING_LIST:
+        out = None
+        if t == "ARRAY":
+            if not all(x is None or isinstance(x, str) for x in value):
+                raise _Decline("list of non-strings")
+            out = list(value)
+        elif t == "VARCHAR":
+            if value.lstrip().startswith("["):
+                raise _Decline("a string holding a JSON array")
+            out = [value]
+        if present and out is None:
+            errors.append(f"{name}: expected a list of strings")
+        if spec.max_length and t == "ARRAY":
+            sizes = [len(x.encode()) for x in value if x is not None]
+            if sizes and sum(sizes) > spec.max_length:
+                errors.append(f"{name}: {sum(sizes)} bytes in all, over the limit of {spec.max_length}")
+        return out
+
+    if kind is Kind.OBJECT:
+        out = None
+        if t == "OBJECT":
+            out = value
+        elif t == "VARCHAR" and value.lstrip().startswith("{"):
+            raise _Decline("a string holding a JSON object")
+        if present and out is None:
+            errors.append(f"{name}: expected an object, got {t.lower()}")
+        return out
+
+    raise AssertionError(f"unhandled kind {kind}")
+
+
+def _check_object(obj: dict[str, Any], prices: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+    for spec in SAMPLE_FIELDS:
+        value = obj.get(spec.name)
+        if value is None:                       # absent (or null): only "required" to say
+            if spec.required:
+                errors.append(f"{spec.name}: missing (required)")
+            values[spec.name] = None
+        elif spec.kind is Kind.STRING and type(value) is str:    # the common case, quickly
+            if spec.max_length and len(value) > spec.max_length and len(value.encode()) > spec.max_length:
+                errors.append(f"{spec.name}: {len(value)} characters, over the limit of {spec.max_length}")
+            if spec.required and value == "":
+                errors.append(f"{spec.name}: empty (required)")
+            values[spec.name] = value
+        else:
+            values[spec.name] = _check_field(spec, value, errors)
+
+    extra = {k: v for k, v in obj.items() if k not in _KNOWN}
+    for key in extra:
+        if not key or '"' in key or "\\" in key or not key.isprintable():
+            raise _Decline("an unusual key")
+    attributes = values["attributes"]
+    if extra:
+        attributes = _merge_patch(attributes, extra)
+    values["attributes"] = None if attributes is None else _dumps(attributes)
+
+    if prices and values["cost_usd"] is None and not errors:
+        price = prices.get(values["model"])
+        tokens_in = None if obj.get("input_tokens") is None else _as_double(obj["input_tokens"])
+        tokens_out = None if obj.get("output_tokens") is None else _as_double(obj["output_tokens"])
+        if price is not None and (tokens_in is not None or tokens_out is not None):
+            values["cost_usd"] = ((tokens_in or 0.0) * float(price.input_per_mtok)
+                                  + (tokens_out or 0.0) * float(price.output_per_mtok)) / 1e6
+    for spec in SAMPLE_FIELDS:
+        if spec.default is not None and values[spec.name] is None:
+            values[spec.name] = spec.default
+    return values, errors
+
+
+def _texts(values: dict[str, Any]) -> list[str]:
+    texts = [values[n] for n in REDACTED_TEXT_FIELDS if values[n] is not None]
+    for n in REDACTED_LIST_FIELDS:
+        texts.extend(x for x in (values[n] or ()) if x is not None)
+    if values["attributes"] is not None:
+        texts.append(values["attributes"])
+    return texts
+
+
+def check_lines(
+    lines: Sequence[bytes], first_line: int, *, redact: bool, prices: Mapping[str, Any] | None = None,
+    max_text_chars: int = 1 << 20,
+) -> CheckedBatch | None:
+    """Check JSON object texts (``first_line`` numbers the first); None: use the SQL path.
+
+    ``prices``: model -> an object with ``input_per_mtok`` and ``output_per_mtok``.
+    """
+    batch = CheckedBatch()
+    try:
+        for offset, raw in enumerate(lines):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _Decline("not UTF-8") from None
+            if not _RE2_NON_SPACE.search(text):
+                continue                    # a blank line is no record
+            if "\x00" in text or ("\\u" in text and _RISKY_ESCAPE.search(text)):
+                raise _Decline("NUL or surrogate escapes")
+            try:
+                obj = _decoder.decode(text)
+            except ValueError:
+                raise _Decline("not JSON as Python reads it") from None
+            if not isinstance(obj, dict):
+                raise _Decline("not an object")
+            values, errors = _check_object(obj, prices or {})
+            pii = False
+            if redact and not errors:
+                # One scan of the texts joined by \x01, which no pattern matches across.
+                joined = "\x01".join(_texts(values))
+                if len(joined) > max_text_chars:
+                    raise _Decline("long texts: RE2 scans them faster")
+                if redaction.PY_UNSAFE_RUN.search(joined):
+                    raise _Decline("a long run of token characters")
+                pii = redaction.has_pii(joined)
+            batch.rows.append(CheckedRow(first_line + offset, values, errors, pii, text))
+    except _Decline:
+        return None
+    return batch
+
+
+def redact_row(values: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    """The row with PII replaced; adds its per-pattern counts (on the original text) to ``counts``."""
+    out = dict(values)
+    for text in _texts(values):
+        for name, n in redaction.count_matches(text).items():
+            counts[name] = counts.get(name, 0) + n
+    for n in REDACTED_TEXT_FIELDS:
+        out[n] = redaction.redact_text(values[n])
+    for n in REDACTED_LIST_FIELDS:
+        if values[n] is not None:
+            out[n] = [redaction.redact_text(x) for x in values[n]]
+    out["attributes"] = redaction.redact_text(values["attributes"])
+    return out
