@@ -33,6 +33,9 @@ from genobs.records import REDACTED_LIST_FIELDS, REDACTED_TEXT_FIELDS, SAMPLE_FI
 from genobs.store import Store
 
 MAX_REPORTED_ERRORS = 100
+# Up to this many accepted rows, redacted rows are staged in a temp table (cheap to plan);
+# above it they are redacted inline while inserting (cheap to run).
+SMALL_CHUNK_ROWS = 4096
 # Inputs of up to this many records are checked in Python (collectors/fast_validation.py)
 # instead of by the vectorised query, whose planning costs more than checking them; see
 # bench/bench_validation_paths.py for the measurement behind the number.
@@ -315,6 +318,12 @@ class IngestSession:
                     chunk.redactions = {
                         name: int(n) for name, n in zip(redaction.PATTERN_NAMES, counts) if n
                     }
+                if redacting and chunk.accepted > SMALL_CHUNK_ROWS:
+                    # A big chunk: redact inline while inserting (flagged rows only). Copying
+                    # the chunk into a temp table first would cost more than the planning it saves.
+                    source_sql = (f"SELECT {_redacted_columns_sql(True)}, CAST(? AS VARCHAR) AS source, "
+                                  f"now() AS ingested_at {accepted_rows}")
+                elif redacting:
                     # Redact once into a temp table, so the upsert's two reads plan nothing big.
                     cur.execute(
                         f"CREATE OR REPLACE TEMP TABLE _genobs_accepted AS SELECT {_redacted_columns_sql(True)} "
@@ -326,8 +335,7 @@ class IngestSession:
                                   f"now() AS ingested_at {accepted_rows}")
                 counts = self.store.upsert_samples(source_sql, [self.source])
                 chunk.inserted, chunk.updated = counts.inserted, counts.updated
-                if redacting:
-                    cur.execute("DROP TABLE _genobs_accepted")
+                cur.execute("DROP TABLE IF EXISTS _genobs_accepted")
                 if not self._single_chunk:
                     if not self._seen_exists:
                         cur.execute(f"CREATE TEMP TABLE {self._seen_table} (request_id VARCHAR, line BIGINT)")

@@ -126,6 +126,23 @@ def test_reingesting_updates_and_never_duplicates(tmp_path: Path, genobs, store:
         ("r1", 10.0), ("r2", 2.0), ("r3", 3.0)]
 
 
+def test_a_large_file_is_redacted_and_counted_like_a_small_one(tmp_path: Path, genobs, store: Store) -> None:
+    # Big chunks redact inline while inserting; small ones stage the rows first: same result.
+    records = [sample(f"r{i}", prompt=f"question {i}" + (f" mail u{i}@example.com" if i % 100 == 0 else ""),
+                      context=["passage", f"call +1 415-555-{i % 10000:04d}" if i % 250 == 0 else "more"])
+               for i in range(6000)]
+    path = tmp_path / "big.jsonl"
+    path.write_bytes(jsonl(*records))
+    result = genobs("ingest", str(path), "--report", "json")
+    assert result.exit_code == 0
+    total = json.loads(result.stdout)["total"]
+    assert total["accepted"] == 6000
+    assert total["redactions"] == {"email": 60, "phone": 24}
+    assert rows(store, "SELECT prompt, context FROM samples WHERE request_id = 'r1000'") == [
+        ("question 1000 mail [REDACTED:email]", ["passage", "call [REDACTED:phone]"])]
+    assert rows(store, "SELECT count(*) FROM samples WHERE prompt LIKE '%@example.com%'") == [(0,)]
+
+
 def test_report_json_is_machine_readable(tmp_path: Path, genobs, store: Store) -> None:
     path = tmp_path / "a.jsonl"
     path.write_bytes(jsonl(sample("ok-1", prompt="mail bob@example.com"), sample("bad-1", latency_ms="slow")))
