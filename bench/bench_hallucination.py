@@ -1,6 +1,13 @@
-"""Benchmark the hallucination evaluator on HaluEval QA: throughput and quality. Prints JSON.
+"""Benchmark the hallucination evaluator on HaluEval QA and the demo chat data: throughput and
+quality. Prints JSON.
 
-    python bench/bench_hallucination.py [--data PATH] [--device auto|cpu|cuda]
+    python bench/bench_hallucination.py [--data PATH] [--device auto|cpu|cuda] [--no-demo]
+
+Demo data (bench/hallucination_data.py): the held-out half (odd CRC-32 of the request id) of the
+support-chat samples, every hallucinated one plus as many faithful ones; targets AUC >= 0.95 and
+F1 >= 0.85 at the default threshold. "canary_vs_baseline" is the share of the 2026-11-22 chat-large
+samples labelled hallucinated for the v1.6 canary and the v1.5 baseline, next to the planted
+share (labels: ~30% vs ~2%), over all that day's scored samples of both halves.
 
 Data: halueval_qa.jsonl (RUCAIBox/HaluEval QA; right_answer = label 0, hallucinated_answer =
 label 1, grounded on `knowledge`, question as prompt). Targets on a 2-core CPU: >= 50 samples/s
@@ -23,10 +30,13 @@ from pathlib import Path
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evaluators.hallucination import DEFAULT_THRESHOLD, HallucinationScorer  # noqa: E402
+from hallucination_data import DEFAULT_HALUEVAL, balanced_subset, load_demo_chat  # noqa: E402
 
-DEFAULT_DATA = Path("/work/shared/data/halueval_qa.jsonl")
+DEFAULT_DATA = DEFAULT_HALUEVAL
+CANARY_DAY, CANARY_VERSION, BASELINE_VERSION = "2026-11-22", "v1.6", "v1.5"
 LLM_JUDGES = {
     "source": "Arize Phoenix docs, HaluEval QA (LLM-as-judge)",
     "gpt-4": {"precision": 0.93, "recall": 0.72, "f1": 0.82, "samples_per_s": 1.0},
@@ -69,6 +79,24 @@ def run(scorer: HallucinationScorer, items: list[dict], labels: list[int]) -> di
     }
 
 
+def demo_figures(scorer: HallucinationScorer) -> dict:
+    demo = load_demo_chat()
+    held = balanced_subset(demo.labels, demo.held_out, demo.request_ids)
+    out = run(scorer, [demo.items[i] for i in held], [int(v) for v in demo.labels[held]])
+    day = [i for i, d in enumerate(demo.day) if d == CANARY_DAY and demo.model_version[i] in (CANARY_VERSION, BASELINE_VERSION)]
+    results = scorer.score([demo.items[i] for i in day])
+    shares = {}
+    for version in (CANARY_VERSION, BASELINE_VERSION):
+        rows = [(r, demo.labels[i]) for r, i in zip(results, day) if demo.model_version[i] == version]
+        shares[version] = {
+            "samples": len(rows),
+            "flagged_share": round(sum(r.label == "hallucinated" for r, _ in rows) / max(1, len(rows)), 4),
+            "planted_share": round(sum(int(y) for _, y in rows) / max(1, len(rows)), 4),
+        }
+    return {**out, "split": "held-out half (odd crc32(request_id)), balanced", "target": {"roc_auc": 0.95, "f1": 0.85},
+            "canary_vs_baseline": {"day": CANARY_DAY, **shares}}
+
+
 def _refine_all(scorer: HallucinationScorer, items: list[dict], labels: list[int]) -> dict:
     scorer.refine_all = True
     try:
@@ -81,6 +109,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-demo", action="store_true", help="HaluEval only")
     args = ap.parse_args()
     items, labels = load(args.data)
     t0 = time.perf_counter()
@@ -97,6 +126,9 @@ def main() -> None:
         "with_embeddings_refine_all": _refine_all(with_model, items, labels),
         "compared_with": LLM_JUDGES,
     }
+    if not args.no_demo:
+        out["demo_chat_with_embeddings"] = {**demo_figures(with_model), "target_samples_per_s": 50}
+        out["demo_chat_lexical_only"] = demo_figures(HallucinationScorer(use_embeddings=False))
     print(json.dumps(out, indent=2))
 
 

@@ -1,17 +1,24 @@
-"""Fit the hallucination evaluator's claim weights on HaluEval QA; report held-out figures.
+"""Fit the hallucination evaluator's claim weights on HaluEval QA and the demo chat data; report
+held-out figures.
 
-Data: /work/shared/data/halueval_qa.jsonl (RUCAIBox/HaluEval, generation/qa/qa_one-turn_data.json):
-each record's right_answer is label 0 and hallucinated_answer label 1, grounded on `knowledge`,
-with `question` as the prompt. Even-indexed records are the training half, odd-indexed the held-out
-half. A response scores as its worst claim, claim score = sigmoid(bias + weights . features).
+Data (bench/hallucination_data.py):
+* /work/shared/data/halueval_qa.jsonl (RUCAIBox/HaluEval, generation/qa/qa_one-turn_data.json):
+  each record's right_answer is label 0 and hallucinated_answer label 1, grounded on `knowledge`,
+  with `question` as the prompt. Even-indexed records are the training half, odd-indexed held out.
+* the demo data's support-chat samples (sample_data/data/chat_samples.jsonl.gz, labels in
+  meta/labels.json): multi-sentence dialogue responses. Split by CRC-32 of the request id: the even
+  half trains, the odd half is held out; each half is used as every hallucinated sample plus as
+  many faithful ones (deterministic pick).
+A response scores as its worst claim, claim score = sigmoid(bias + weights . features).
 
-The fit is a multiple-instance logistic regression on the training half plus every hand-labelled
-dialogue-style case of tests/test_hallucination.py (weight CASE_WEIGHT each, so faithful
-paraphrases stay grounded). Prints JSON: the committed constants (BIAS/WEIGHTS, or LEXICAL_* with
---lexical-only) with their train / held-out / all figures and any labelled case they get wrong,
-and the refit from scratch (the committed constants are this refit, rounded).
+The fit is a multiple-instance logistic regression on both training halves plus every
+hand-labelled dialogue-style case of tests/test_hallucination.py (weight CASE_WEIGHT each, so
+faithful paraphrases stay grounded); the demo training half weighs DEMO_SHARE times as much in total as
+the HaluEval one. Prints JSON: the committed constants (BIAS/WEIGHTS, or LEXICAL_* with --lexical-only) with
+their train / held-out figures on both data sets and any labelled case they get wrong, and the
+refit from scratch (the committed constants are this refit, rounded).
 
-    python bench/fit_hallucination.py [--data PATH] [--lexical-only] [--case-weight 10]
+    python bench/fit_hallucination.py [--data PATH] [--lexical-only] [--case-weight 10] [--no-demo]
 """
 
 from __future__ import annotations
@@ -28,27 +35,17 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from evaluators import hallucination as h  # noqa: E402
+from hallucination_data import DEFAULT_HALUEVAL, balanced_subset, load_demo_chat, load_halueval  # noqa: E402
 
-DEFAULT_DATA = Path("/work/shared/data/halueval_qa.jsonl")
+DEFAULT_DATA = DEFAULT_HALUEVAL
 # Each hand-labelled case counts as this many HaluEval responses in the fit: enough that the fit
 # keeps faithful paraphrases grounded (a HaluEval-only fit flags them).
 CASE_WEIGHT = 10.0
-
-
-def load_items(path: Path) -> tuple[list[dict], np.ndarray, np.ndarray]:
-    items, labels, record = [], [], []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f):
-            if not line.strip():
-                continue
-            r = json.loads(line)
-            for key, label in (("right_answer", 0), ("hallucinated_answer", 1)):
-                items.append({"response": r[key], "context": [r["knowledge"]], "prompt": r["question"]})
-                labels.append(label)
-                record.append(n)
-    return items, np.array(labels), np.array(record)
+# The demo training half weighs this much in total relative to the HaluEval training half.
+DEMO_SHARE = 0.5
 
 
 def claim_feature_sets(scorer: h.HallucinationScorer, items: list[dict]) -> list[list[list[float]]]:
@@ -76,19 +73,16 @@ def figures(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def fit_logistic(
-    feats: list[list[list[float]]], y: np.ndarray, case_feats: list[list[list[float]]], case_y: np.ndarray,
-    case_weight: float, rounds: int = 6,
+    feats: list[list[list[float]]], y: np.ndarray, sample_weight: np.ndarray, rounds: int = 6,
 ) -> tuple[float, np.ndarray]:
     """Multiple-instance logistic regression: a response scores as its worst claim, so each round
-    refits on every response's worst claim under the current weights. The labelled cases join the
-    training rows with `case_weight` each. Deterministic (lbfgs, fixed start)."""
+    refits on every response's worst claim under the current weights. Deterministic (lbfgs, fixed
+    start)."""
     bias, w = -2.0, np.full(len(h.FEATURES), 3.0)
     for _ in range(rounds):
         X = np.array([max(rows, key=lambda x: bias + float(np.dot(w, x))) for rows in feats])
-        CX = np.array([max(rows, key=lambda x: bias + float(np.dot(w, x))) for rows in case_feats])
-        weights = np.concatenate([np.ones(len(y)), np.full(len(case_y), case_weight)])
         model = LogisticRegression(C=10.0, max_iter=5000)
-        model.fit(np.vstack([X, CX]), np.concatenate([y, case_y]), sample_weight=weights)
+        model.fit(X, y, sample_weight=sample_weight)
         bias, w = float(model.intercept_[0]), model.coef_[0]
     return bias, w
 
@@ -98,10 +92,13 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--lexical-only", action="store_true", help="without the embedding model")
     ap.add_argument("--case-weight", type=float, default=CASE_WEIGHT)
+    ap.add_argument("--no-demo", action="store_true", help="fit on HaluEval and the labelled cases only")
+    ap.add_argument("--demo-share", type=float, default=DEMO_SHARE,
+                    help="total weight of the demo training half relative to the HaluEval one")
     args = ap.parse_args()
     from test_hallucination import LABELLED_CASES  # the hand-labelled cases (tests/)
 
-    items, y, record = load_items(args.data)
+    items, y, record = load_halueval(args.data)
     scorer = h.HallucinationScorer(use_embeddings=not args.lexical_only)
     scorer.refine_all = True  # exact features for every claim, not only where the model could change a label
     feats = claim_feature_sets(scorer, items)
@@ -109,35 +106,51 @@ def main() -> None:
     case_y = np.array([c.label for c in LABELLED_CASES])
     case_feats = claim_feature_sets(scorer, case_items)
     train, test = record % 2 == 0, record % 2 == 1
+    demo = load_demo_chat()
+    demo_train = balanced_subset(demo.labels, ~demo.held_out, demo.request_ids)
+    demo_test = balanced_subset(demo.labels, demo.held_out, demo.request_ids)
+    demo_feats = claim_feature_sets(scorer, [demo.items[i] for i in np.concatenate([demo_train, demo_test])])
+    demo_train_feats, demo_test_feats = demo_feats[: len(demo_train)], demo_feats[len(demo_train):]
+    demo_y_train, demo_y_test = demo.labels[demo_train], demo.labels[demo_test]
+
+    def evaluate(bias: float, w: np.ndarray) -> dict:
+        p = response_scores(feats, bias, w)
+        return {
+            "halueval_train": figures(y[train], p[train]),
+            "halueval_held_out": figures(y[test], p[test]),
+            "demo_train": figures(demo_y_train, response_scores(demo_train_feats, bias, w)),
+            "demo_held_out": figures(demo_y_test, response_scores(demo_test_feats, bias, w)),
+            "labelled_cases_wrong": [
+                c.name for c, s in zip(LABELLED_CASES, response_scores(case_feats, bias, w)) if (s >= 0.5) != c.label
+            ],
+        }
 
     committed = (h.LEXICAL_BIAS, h.LEXICAL_WEIGHTS) if args.lexical_only else (h.BIAS, h.WEIGHTS)
     w_committed = np.array([committed[1][f] for f in h.FEATURES])
-    p = response_scores(feats, committed[0], w_committed)
-    case_wrong = [c.name for c, s in zip(LABELLED_CASES, response_scores(case_feats, committed[0], w_committed)) if (s >= 0.5) != c.label]
 
-    bias, w = fit_logistic([feats[i] for i in np.flatnonzero(train)], y[train], case_feats, case_y, args.case_weight)
-    p_fit = response_scores(feats, bias, w)
-    fit_case_wrong = [c.name for c, s in zip(LABELLED_CASES, response_scores(case_feats, bias, w)) if (s >= 0.5) != c.label]
+    train_feats = [feats[i] for i in np.flatnonzero(train)] + case_feats
+    train_y = [y[train], case_y]
+    train_w = [np.ones(int(train.sum())), np.full(len(case_y), args.case_weight)]
+    demo_weight = 0.0 if args.no_demo else args.demo_share * float(train.sum()) / len(demo_train)
+    if demo_weight:
+        train_feats += demo_train_feats
+        train_y.append(demo_y_train)
+        train_w.append(np.full(len(demo_train), demo_weight))
+    bias, w = fit_logistic(train_feats, np.concatenate(train_y), np.concatenate(train_w))
     report = {
         "data": str(args.data),
         "mode": "lexical-only" if args.lexical_only else scorer.reference_model,
-        "train_samples": int(train.sum()),
-        "held_out_samples": int(test.sum()),
-        "committed": {
-            "bias": committed[0],
-            "weights": committed[1],
-            "train": figures(y[train], p[train]),
-            "held_out": figures(y[test], p[test]),
-            "all": figures(y, p),
-            "labelled_cases_wrong": case_wrong,
-        },
+        "halueval_train_samples": int(train.sum()),
+        "halueval_held_out_samples": int(test.sum()),
+        "demo_train_samples": len(demo_train),
+        "demo_held_out_samples": len(demo_test),
+        "demo_weight_each": round(demo_weight, 4),
+        "committed": {"bias": committed[0], "weights": committed[1], **evaluate(committed[0], w_committed)},
         "refit": {
             "case_weight": args.case_weight,
             "bias": round(bias, 2),
             "weights": {f: round(float(v), 2) for f, v in zip(h.FEATURES, w)},
-            "train": figures(y[train], p_fit[train]),
-            "held_out": figures(y[test], p_fit[test]),
-            "labelled_cases_wrong": fit_case_wrong,
+            **evaluate(round(bias, 2), np.round(w, 2)),
         },
     }
     print(json.dumps(report, indent=2))

@@ -58,6 +58,22 @@ DISCOURSE_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
+# Politeness and conversation-management words of dialogue ("Thanks for reaching out!", "Sorry for
+# the trouble.", "Hope that helps!", "Good question.", "Feel free to reply"). A sentence built
+# from them asserts nothing about the grounding; see `is_conversational` in evaluators/grounding.py.
+# They stay ordinary content words inside a sentence that does make a claim.
+POLITENESS_WORDS: frozenset[str] = frozenset(
+    """
+    thanks thank thankful sorry apologies apologize apologise apology glad happy pleased welcome
+    pleasure appreciate appreciated patience understanding hope hopefully help helps helped helpful
+    assist question questions reach reaching reply trouble inconvenience worry worries problem
+    free else anything further
+    """.split()
+)
+
+# Contracted endings: "we'll", "you'd", "it's", "they're", "I'm", "we've", "isn't".
+_CONTRACTION_ENDINGS = frozenset({"s", "d", "ll", "m", "re", "ve", "t"})
+
 NEGATIONS: frozenset[str] = frozenset(
     {"not", "no", "never", "nobody", "neither", "nor", "cannot", "n't"}
 )
@@ -188,17 +204,30 @@ def _word_info(raw: str) -> tuple[str, str, bool, bool, str | None]:
     bare = lower[:-2] if lower.endswith("'s") else lower
     number = _canonical_number(bare)
     is_stop = bare in STOPWORDS or lower in STOPWORDS or bare.endswith("n't") and bare[:-3] in STOPWORDS
+    if not is_stop and "'" in lower:  # "we'll", "you'd", "there's": a function word and its clitic
+        head, _, tail = lower.partition("'")
+        is_stop = head in STOPWORDS and tail in _CONTRACTION_ENDINGS
     is_content = not is_stop and bare not in DISCOURSE_WORDS and (len(bare) > 1 or number is not None)
     is_capitalized = raw[:1].isupper() or (raw[:1].isdigit() and any(c.isupper() for c in raw))
     return norm, bare, is_content, is_capitalized, number
 
 
+# "second" after these words is the unit of time, not the ordinal: "10 requests per second".
+_UNIT_SECOND_AFTER = frozenset({"per", "each", "every", "split"})
+# Number words that are also units ("a second", "per second") or ranks.
+_AMBIGUOUS_NUMBER_WORDS = frozenset({"second"})
+
+
 def tokenize(text: str, offset: int = 0) -> list[Token]:
     tokens: list[Token] = []
+    prev = ""
     for m in _TOKEN_RE.finditer(text):
         raw = m.group(0)
         norm, bare, is_content, is_capitalized, number = _word_info(raw)
+        if bare in _AMBIGUOUS_NUMBER_WORDS and prev in _UNIT_SECOND_AFTER:
+            number = None
         tokens.append(Token(raw, offset + m.start(), offset + m.end(), norm, bare, is_content, is_capitalized, number))
+        prev = bare
     return tokens
 
 
@@ -244,22 +273,53 @@ def _split_clauses(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return pieces
 
 
+# A lead-in label before a colon at the start of a sentence ("In addition:", "Note:", "One more
+# thing:", "Good to know as well:") introduces the claim and is not part of it: at most
+# LEAD_IN_WORDS words, no digits.
+LEAD_IN_WORDS = 5
+_LEAD_IN_RE = re.compile(r"[^\W\d_][^:\d\n]{0,60}?:\s+(?=\S)")
+
+
+def lead_in_end(text: str, start: int, end: int) -> int:
+    """Offset where the claim proper starts: after a short lead-in label ending in ':' (or `start`)."""
+    m = _LEAD_IN_RE.match(text, start, end)
+    if m and len(_TOKEN_RE.findall(m.group(0))) <= LEAD_IN_WORDS:
+        return m.end()
+    return start
+
+
 def split_claims(text: str) -> list[Claim]:
-    """Sentences, and the clauses of compound sentences, as claims with offsets into `text`."""
+    """Sentences, and the clauses of compound sentences, as claims with offsets into `text`. A
+    lead-in label ("In addition:") is left out of the claim it introduces."""
     claims = []
     for sent_start, sent_end in split_sentences(text):
         question = text[sent_start:sent_end].rstrip().endswith("?")
+        sent_start = lead_in_end(text, sent_start, sent_end)
         for s, e in _split_clauses(text, sent_start, sent_end):
             chunk = text[s:e]
             claims.append(Claim(text=chunk, start=s, end=e, tokens=tuple(tokenize(chunk, s)), is_question=question))
     return claims
 
 
-def named_entities(tokens: tuple[Token, ...] | list[Token], source: str) -> list[Span]:
+# A sentence-initial capitalized word alone ("Note that ...", "Verify the ...", "Primary data ...")
+# is taken for a name only in a fragment of at most this many content words ("Krakow.", "Paris, France").
+FRAGMENT_WORDS = 2
+
+
+def named_entities(tokens: tuple[Token, ...] | list[Token], source: str, sentence_start: bool = False) -> list[Span]:
     """Capitalized multi-word names (heuristic): runs of capitalized content tokens, allowing
     lower-case connectors inside ("Bank of America"). The first token of a claim counts only if it
-    is not a function word ("The", "He", "Yes"). `source` is the text the token offsets point into."""
+    is not a function word ("The", "He", "Yes"); with `sentence_start` (the tokens begin a
+    sentence) it also must be followed by another capitalized word ("Marie Curie was ...") or be
+    part of a short fragment answer (FRAGMENT_WORDS), since every sentence's first word is
+    capitalized ("Deleted files remain ..."). `source` is the text the token offsets point into."""
     spans: list[Span] = []
+    skip_first = (
+        sentence_start
+        and len(tokens) > 1
+        and not tokens[1].is_capitalized
+        and sum(t.is_content for t in tokens) > FRAGMENT_WORDS
+    )
     run: list[Token] = []
 
     def flush() -> None:
@@ -273,7 +333,7 @@ def named_entities(tokens: tuple[Token, ...] | list[Token], source: str) -> list
     for i, tok in enumerate(tokens):
         if run and _NAME_BREAK_RE.search(source[run[-1].end:tok.start]):
             flush()
-        starts_name = tok.is_capitalized and tok.is_content and not tok.text[:1].isdigit()
+        starts_name = tok.is_capitalized and tok.is_content and not tok.text[:1].isdigit() and not (i == 0 and skip_first)
         if starts_name or (tok.is_capitalized and run):
             run.append(tok)
         elif run and tok.lower in _NAME_CONNECTORS and i + 1 < len(tokens) and tokens[i + 1].is_capitalized:

@@ -16,12 +16,42 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from evaluators.claims import NEGATIONS, Claim, Span, Token, named_entities, split_sentences, tokenize
+from evaluators.claims import NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
 from evaluators.question_support import Alternatives, chosen_option, find_alternatives
 
 # A multi-word name must appear in the grounding (or the prompt) in order, with at most this many
 # other word between two of its words ("Lee Ranaldo" for "Lee Mark Ranaldo").
 NAME_GAP = 1
+
+
+# First/second-person words: a sentence addressed to the user or about the speaker.
+_PERSONAL = frozenset("i me my we us our you your yours let".split())
+# A conversational sentence has at most this many content words (besides politeness words).
+CONVERSATIONAL_WORDS = 2
+
+
+def _starts_sentence(claim: Claim, response: str) -> bool:
+    before = response[:claim.start].rstrip()
+    return not before or before[-1] in ".!?:;…\n"
+
+
+def is_conversational(claim: Claim, grounding: "Grounding") -> bool:
+    """The claim asserts nothing checkable: no number and no name, and either a question back to
+    the user ("Is there anything else you'd like to know?") or a short pleasantry / offer
+    addressed to the user ("Sorry for the trouble.", "Hope that helps!", "Feel free to reply if
+    you have more questions.") with at most CONVERSATIONAL_WORDS content words, none of them in
+    the grounding."""
+    toks = claim.tokens
+    if any(t.number is not None or (k > 0 and t.is_capitalized and t.is_content) for k, t in enumerate(toks)):
+        return False
+    if claim.is_question:
+        return True
+    polite = any(t.lower in POLITENESS_WORDS for t in toks)
+    personal = any(t.lower.partition("'")[0] in _PERSONAL for t in toks)
+    if not (polite or personal):
+        return False
+    content = [t for t in toks if t.is_content and t.lower not in POLITENESS_WORDS]
+    return len(content) <= CONVERSATIONAL_WORDS and not any(t.norm in grounding.norms for t in content)
 
 
 def _is_negation(tok: Token) -> bool:
@@ -63,6 +93,7 @@ class Grounding:
     chunks: tuple[GroundingChunk, ...]
     passages: tuple[frozenset[str], ...]  # content words of runs of sentences about one subject
     documents: tuple[str, ...]  # the grounding texts themselves (context docs, reference)
+    doc_norms: tuple[frozenset[str], ...]  # content words of each grounding text
     prompt_norms: frozenset[str]
     prompt_numbers: frozenset[str]
     sentence_frequency: dict[str, int]  # content token -> number of chunks containing it
@@ -122,6 +153,7 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
         numbers=frozenset(numbers),
         chunks=tuple(chunks),
         documents=tuple(doc for _, doc in docs),
+        doc_norms=tuple(frozenset(t.norm for t in toks if t.is_content) for toks in doc_tokens),
         prompt_norms=prompt_norms,
         prompt_numbers=frozenset(t.number for t in p_toks if t.number is not None),
         sentence_frequency=dict(Counter(n for chunk in chunks for n in chunk.norms)),
@@ -163,6 +195,7 @@ class LexicalEvidence:
     best_chunk: int | None = None  # index of the grounding chunk sharing most content tokens
     unmatched_names: list[Span] = field(default_factory=list)  # words all grounded, but not together
     wrong_option: str | None = None  # the prompt's option it picked when the grounding favours the other
+    conversational: bool = False  # a pleasantry or a question back to the user: not a claim
 
     @property
     def unsupported_ratio(self) -> float:
@@ -172,7 +205,7 @@ class LexicalEvidence:
     @property
     def checkable(self) -> bool:
         """Does the claim assert anything that the grounding could support or not?"""
-        return (
+        return not self.conversational and (
             self.checked_tokens > 0
             or bool(self.missing_numbers)
             or bool(self.missing_entities)
@@ -186,6 +219,8 @@ def _grounded(tok: Token, grounding: Grounding) -> bool:
 
 
 def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> LexicalEvidence:
+    if is_conversational(claim, grounding):
+        return LexicalEvidence(checked_tokens=0, conversational=True)
     content = [t for t in claim.tokens if t.is_content]
     premise = grounding.prompt_norms
     checked = [t for t in content if _grounded(t, grounding) or t.norm not in premise]
@@ -194,15 +229,16 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     missing_numbers = [
         t for t in claim.tokens if t.number is not None and not _grounded(t, grounding)
     ]
+    names = named_entities(claim.tokens, response, sentence_start=_starts_sentence(claim, response))
     missing_entities = [
         ent
-        for ent in named_entities(claim.tokens, response)
+        for ent in names
         if any(t.is_content and t.norm not in grounding.norms for t in ent.tokens)
     ]
     missing_ids = {id(e) for e in missing_entities}
     unmatched_names = [
         ent
-        for ent in named_entities(claim.tokens, response)
+        for ent in names
         if id(ent) not in missing_ids
         and not name_found([t.norm for t in ent.tokens if t.is_content], grounding)
     ]
@@ -223,10 +259,12 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     negation_mismatch = False
     # Only a claim that restates a grounding sentence (3+ shared content words) can contradict it.
     if best is not None and best_overlap >= 3:
-        claim_negated = any(_is_negation(t) for t in claim.tokens)
+        claim_denied = _negated_norms(list(claim.tokens))
         chunk = grounding.chunks[best]
-        if claim_negated:
-            negation_mismatch = not chunk.negated
+        if any(_is_negation(t) for t in claim.tokens):
+            # the claim denies words that the sentence states ("never won a Nobel Prize"); a negation
+            # about words the sentence lacks ("you don't need to do anything") contradicts nothing
+            negation_mismatch = not chunk.negated and bool(claim_denied & chunk.norms)
         else:  # the grounding denies something: does the claim assert the denied words?
             negation_mismatch = bool(chunk.negated_norms & claim_norms)
     return LexicalEvidence(

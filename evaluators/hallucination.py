@@ -1,7 +1,8 @@
 """Hallucination evaluator: how much of a response is not supported by its grounding.
 
 For a sample with `context` (retrieved documents) and/or a `reference` answer, the response is
-split into claims (sentences/clauses) and each claim is checked against the grounding with eight
+split into claims (sentences/clauses; pleasantries, questions back to the user and lead-in labels
+such as "In addition:" are not claims) and each claim is checked against the grounding with ten
 evidence features (see docs/evaluators.md, section "Hallucination"):
 
   unsupported     share of the claim's new content words (those not in the prompt) that are absent
@@ -9,23 +10,27 @@ evidence features (see docs/evaluators.md, section "Hallucination"):
                   is discounted by its best contextual match among the grounding's word pieces
                   (full weight at cosine <= ALIGN_LOW, none at >= ALIGN_HIGH): "began" supports
                   "started"; names and numbers are never discounted
+  mostly_unsupported  max(0, 2 * unsupported - 1): more than half of the new words unsupported
   missing_number  a number/date/count that the grounding does not contain
   missing_entity  a capitalized name with a word that the grounding does not contain
   scattered       in one comma-delimited piece of the claim, the share of grounded words outside the
                   single grounding passage holding most of them (facts about different subjects
                   stitched together, e.g. a name swap); a passage is a sentence plus the sentences
                   after it that continue with a pronoun ("She was born in Warsaw")
-  scattered_sentences  the same against single sentences
+  scattered_sentences  the same against single sentences (whole documents when there are several)
   negation        the claim denies what its best-matching sentence states, or asserts what it denies
   unmatched_name  a multi-word name whose words are all grounded but never together in that order
                   ("Lake Erie State Park" against "... Lake Erie ... Presque Isle State Park")
   wrong_option    the prompt offers two named options ("who was born first, A or B?") and the claim
                   picks the one the grounding does not favour (evaluators/question_support.py)
+  claim_count     ln(checkable claims in the response): the worst-of-N claim score of a long answer
+                  is corrected for the number of claims (negative weight)
 
 claim score = sigmoid(BIAS + sum(weight_f * feature_f)); the response score is the score of its
 worst claim; DEFAULT_THRESHOLD = 0.5. The weights are a logistic fit (bench/fit_hallucination.py)
-on the even-indexed half of HaluEval QA plus the hand-labelled dialogue-style cases of
-tests/test_hallucination.py (faithful paraphrases must stay grounded).
+on the even-indexed half of HaluEval QA, the dev half of the demo support-chat data and the
+hand-labelled dialogue-style cases of tests/test_hallucination.py (faithful paraphrases must stay
+grounded).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ SCATTER_MIN_WORDS = 2
 
 FEATURES = (
     "unsupported",
+    "mostly_unsupported",
     "missing_number",
     "missing_entity",
     "scattered",
@@ -66,33 +72,39 @@ FEATURES = (
     "negation",
     "unmatched_name",
     "wrong_option",
+    "claim_count",
 )
 
 # Fitted by bench/fit_hallucination.py (multiple-instance logistic regression on the even-indexed
-# HaluEval QA records plus the hand-labelled cases of tests/test_hallucination.py at weight 10 each;
-# odd-indexed records held out), rounded to 2 decimals.
-BIAS = -2.65
+# HaluEval QA records, the even-hash half of the demo support-chat samples at half HaluEval's total
+# weight, and the hand-labelled cases of tests/test_hallucination.py at weight 10 each; the other
+# halves held out), rounded to 2 decimals.
+BIAS = -2.29
 WEIGHTS: dict[str, float] = {
-    "unsupported": 7.35,
-    "missing_number": 5.15,
-    "missing_entity": 4.98,
-    "scattered": 8.6,
-    "scattered_sentences": 4.11,
-    "negation": 5.86,
-    "unmatched_name": 4.46,
-    "wrong_option": 1.12,
+    "unsupported": 5.33,
+    "mostly_unsupported": 1.72,
+    "missing_number": 9.38,
+    "missing_entity": 5.07,
+    "scattered": 3.24,
+    "scattered_sentences": 6.83,
+    "negation": 5.88,
+    "unmatched_name": 3.7,
+    "wrong_option": 1.01,
+    "claim_count": -4.38,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
-LEXICAL_BIAS = -2.68
+LEXICAL_BIAS = -2.29
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported": 5.52,
-    "missing_number": 5.26,
-    "missing_entity": 5.0,
-    "scattered": 9.47,
-    "scattered_sentences": 3.71,
-    "negation": 5.83,
-    "unmatched_name": 4.5,
-    "wrong_option": 1.05,
+    "unsupported": 3.91,
+    "mostly_unsupported": 2.41,
+    "missing_number": 9.71,
+    "missing_entity": 5.42,
+    "scattered": 3.21,
+    "scattered_sentences": 6.65,
+    "negation": 5.97,
+    "unmatched_name": 3.73,
+    "wrong_option": 1.0,
+    "claim_count": -4.48,
 }
 
 
@@ -117,6 +129,7 @@ class _ClaimEvidence:
     scattered: tuple[float, float]  # (across passages, across sentences)
     semantic: float | None = None  # max cosine to a grounding sentence (None: not computed)
     word_alignment: list[float] | None = None  # per unsupported word: best contextual match in the grounding
+    claims_in_response: int = 1  # checkable claims of the whole response
 
     def unsupported(self) -> float:
         """Share of the claim's checked content words that the grounding does not support: each
@@ -134,8 +147,10 @@ class _ClaimEvidence:
         return weight / lex.new_tokens
 
     def features(self) -> dict[str, float]:
+        unsupported = self.unsupported()
         return {
-            "unsupported": self.unsupported(),
+            "unsupported": unsupported,
+            "mostly_unsupported": mostly_unsupported(unsupported),
             "missing_number": float(bool(self.lexical.missing_numbers)),
             "missing_entity": float(bool(self.lexical.missing_entities)),
             "scattered": self.scattered[0],
@@ -143,7 +158,14 @@ class _ClaimEvidence:
             "negation": float(self.lexical.negation_mismatch),
             "unmatched_name": float(bool(self.lexical.unmatched_names)),
             "wrong_option": float(self.lexical.wrong_option is not None),
+            "claim_count": math.log(max(1, self.claims_in_response)),
         }
+
+
+def mostly_unsupported(unsupported: float) -> float:
+    """0 up to half of the claim's new words unsupported, rising to 1 when none is supported: an
+    invented statement, as opposed to a paraphrase with a few words of its own."""
+    return max(0.0, 2.0 * unsupported - 1.0)
 
 
 def alignment_discount(similarity: float) -> float:
@@ -190,13 +212,18 @@ def _scattered(claim: Claim, lexical: LexicalEvidence, grounding: Grounding) -> 
     if lexical.best_chunk is None:
         return 0.0, 0.0
     by_passage = by_sentence = 0.0
+    # retrieved documents are each about one subject: with several, a passage is a whole document
+    passages = grounding.doc_norms if len(grounding.documents) > 1 else grounding.passages
+    # ... and its sentences are often fragments ("Standard: 3 to 7 business days. Express: 3."):
+    # the sentence-level share is then taken against whole documents too
+    sentences = grounding.doc_norms if len(grounding.documents) > 1 else [c.norms for c in grounding.chunks]
     for piece in _segments(claim):
         grounded = {t.norm for t in piece if t.is_content and t.norm in grounding.norms}
         if len(grounded) < SCATTER_MIN_WORDS:
             continue
-        best = max(len(grounded & passage) for passage in grounding.passages)
+        best = max(len(grounded & passage) for passage in passages)
         by_passage = max(by_passage, 1.0 - best / len(grounded))
-        best = max(len(grounded & chunk.norms) for chunk in grounding.chunks)
+        best = max(len(grounded & sentence) for sentence in sentences)
         by_sentence = max(by_sentence, 1.0 - best / len(grounded))
     return by_passage, by_sentence
 
@@ -264,6 +291,9 @@ class HallucinationScorer:
             for claim in split_claims(response):
                 lexical = lexical_evidence(claim, grounding, response)
                 evidence.append(_ClaimEvidence(claim, lexical, _scattered(claim, lexical, grounding)))
+            checkable = sum(1 for ev in evidence if ev.lexical.checkable)
+            for ev in evidence:
+                ev.claims_in_response = checkable
             pending.append((i, response, grounding, evidence))
         if self._embedder is not None:
             self._add_semantic_support(pending)
@@ -315,7 +345,7 @@ class HallucinationScorer:
 
     def _lowest_score(self, ev: _ClaimEvidence) -> float:
         """The claim's score if the model matched every unsupported word (its lower bound)."""
-        return claim_score({**ev.features(), "unsupported": 0.0}, self.bias, self.weights)
+        return claim_score({**ev.features(), "unsupported": 0.0, "mostly_unsupported": 0.0}, self.bias, self.weights)
 
     def _result(self, response: str, evidence: list[_ClaimEvidence]) -> HallucinationResult:
         claims = []

@@ -179,7 +179,7 @@ def halueval_figures(scorer: HallucinationScorer) -> dict[str, float]:
 
 @pytest.mark.skipif(not HALUEVAL.exists(), reason="shared HaluEval data not present")
 def test_halueval_current_level(halueval_figures: dict[str, float]) -> None:
-    """Regression floor at the level the committed weights reach (F1 0.930, AUC 0.969 measured)."""
+    """Regression floor at the level the committed weights reach (F1 0.933, AUC 0.966 measured)."""
     assert halueval_figures["f1"] >= 0.92
     assert halueval_figures["auc"] >= 0.96
 
@@ -187,7 +187,7 @@ def test_halueval_current_level(halueval_figures: dict[str, float]) -> None:
 @pytest.mark.skipif(not HALUEVAL.exists(), reason="shared HaluEval data not present")
 @pytest.mark.xfail(
     strict=True,
-    reason="issue bar F1>=0.95 / AUC>=0.97 not reached (F1 0.93 / AUC 0.969) without failing the faithful "
+    reason="issue bar F1>=0.95 / AUC>=0.97 not reached (F1 0.933 / AUC 0.966) without failing the faithful "
     "paraphrase cases above; see docs/evaluators.md (Hallucination, 'Limits')",
 )
 def test_halueval_issue_bar(halueval_figures: dict[str, float]) -> None:
@@ -313,3 +313,62 @@ def test_grounded_words_that_never_form_the_name_are_flagged(scorer: Hallucinati
     assert bad.label == "hallucinated" and bad.details["claims"][0]["unmatched_names"] == ["Lake Erie State Park"]
     assert {s["reason"] for s in bad.details["unsupported_spans"]} == {"name not in grounding as written"}
     assert partial.details["claims"][0]["unmatched_names"] == []  # a word left out of a name is fine
+
+
+# Support-chat style: several retrieved help-centre passages, multi-sentence answers with
+# pleasantries, lead-in connectors, follow-up offers and facts taken from two passages. Written
+# for this test (not taken from the demo data).
+K_SUPPORT = [
+    "Help Center: Loyalty points expire 18 months after they are earned. Points can be redeemed for gift "
+    "vouchers from 500 points upwards.",
+    "FAQ: Parcels to Portugal: standard 3 to 5 business days, express 1 business day. Free standard "
+    "shipping on orders above $60.",
+    "Policy doc: Account deletion has a 21-day grace period; during it the account can be restored. "
+    "Your data export link stays valid for 7 days.",
+    "KB article: API quotas (Team plan): 900 req/min per token; bursts of 15 req/s. Exceeding it returns HTTP 429.",
+]
+_SUPPORT_CASES = [
+    ("support-pleasantries", "How long do my points last?",
+     "Thanks for getting in touch! Loyalty points expire 18 months after you earn them. Is there anything "
+     "else I can do for you?", 0),
+    ("support-two-passages", "When will my parcel to Portugal arrive?",
+     "Sorry for the wait. Standard delivery to Portugal takes 3-5 business days, or 1 business day with express. "
+     "Also good to know: shipping is free on orders over $60. Hope this helps!", 0),
+    ("support-number-forms", "Can I undo deleting my account?",
+     "Deletion isn't immediate: there's a 21 day grace period, and you'd still have 7 days to download your "
+     "export. Feel free to reply if you have more questions.", 0),
+    ("support-rate-limit", "What is the API limit on Team?",
+     "Happy to help. On Team the limit is 900 requests per minute per token, with bursts of 15 requests per "
+     "second; above that you get a 429.", 0),
+    ("support-wrong-figure", "How long do my points last?",
+     "Thanks for getting in touch! Loyalty points expire 24 months after you earn them. Hope this helps!", 1),
+    ("support-wrong-shipping", "When will my parcel to Portugal arrive?",
+     "Sorry for the wait. Standard delivery to Portugal takes 3-5 business days. In addition: shipping is free "
+     "on orders over $35.", 1),
+    ("support-invented-sentence", "Can I undo deleting my account?",
+     "Deletion isn't immediate: there's a 21-day grace period. Our privacy officer, Jonas Berg, reviews every "
+     "deletion request within 12 hours.", 1),
+    ("support-invented-office", "What is the API limit on Team?",
+     "The limit is 900 requests per minute per token. You can also phone our Dublin office for a higher quota.", 1),
+]
+
+
+@pytest.mark.parametrize("mode", ["embedding", "lexical"])
+def test_support_chat_multi_sentence_responses(
+    mode: str, scorer: HallucinationScorer, lexical_scorer: HallucinationScorer
+) -> None:
+    """Pleasantries, questions back to the user, lead-in connectors ("In addition:"), number forms
+    ("21 day" / "21-day", "3-5" / "3 to 5", "req/s") and facts combined from two passages do not
+    make a faithful answer hallucinated; a wrong figure or an invented sentence does."""
+    s = scorer if mode == "embedding" else lexical_scorer
+    results = s.score([{"response": r, "context": K_SUPPORT, "prompt": p} for _, p, r, _ in _SUPPORT_CASES])
+    wrong = [
+        (name, label, round(res.score or -1, 3))
+        for (name, _, _, label), res in zip(_SUPPORT_CASES, results)
+        if res.label != ("hallucinated" if label else "grounded")
+    ]
+    assert wrong == []
+    pleasantry = results[0].details["claims"][0]
+    assert pleasantry["text"] == "Thanks for getting in touch!" and pleasantry["score"] is None
+    invented = results[6].details["unsupported_spans"]
+    assert any("Jonas Berg" in span["text"] for span in invented)
