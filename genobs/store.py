@@ -373,11 +373,10 @@ class Store:
             if isinstance(rows, pa.Table):
                 ids = rows.column("request_id").to_pylist()
                 total = len(ids)
+                # DuckDB's DELETE answers with the number of rows it removed: the updates.
                 (existing,) = cur.execute(
-                    "SELECT count(*) FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+                    "DELETE FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
                 ).fetchone()
-                if existing:
-                    cur.execute("DELETE FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
                 cur.register("_genobs_incoming", rows)
                 try:
                     cur.execute(f"INSERT INTO samples ({column_list}) SELECT {column_list} FROM _genobs_incoming")
@@ -389,12 +388,10 @@ class Store:
                     f"CREATE OR REPLACE TEMP TABLE _genobs_upsert_ids AS SELECT request_id FROM ({source_sql})",
                     source_params,
                 )
-                total, existing = cur.execute(
-                    "SELECT count(*), count(*) FILTER (WHERE request_id IN (SELECT request_id FROM samples)) "
-                    "FROM _genobs_upsert_ids"
+                (total,) = cur.execute("SELECT count(*) FROM _genobs_upsert_ids").fetchone()
+                (existing,) = cur.execute(
+                    "DELETE FROM samples WHERE request_id IN (SELECT request_id FROM _genobs_upsert_ids)"
                 ).fetchone()
-                if existing:
-                    cur.execute("DELETE FROM samples WHERE request_id IN (SELECT request_id FROM _genobs_upsert_ids)")
                 cur.execute(f"INSERT INTO samples ({column_list}) SELECT {column_list} FROM ({source_sql})",
                             source_params)
                 cur.execute("DROP TABLE _genobs_upsert_ids")
