@@ -667,6 +667,7 @@ def _run_demo(db_path: Path, *, serve: bool, host: str, port: int, device: str) 
         return EXIT_OK
     finally:
         handle.stop()
+        store.close()  # checkpoints the WAL into the file; the demo database is complete on disk
 
 
 def _demo_table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
