@@ -44,9 +44,9 @@ STOPWORDS: frozenset[str] = frozenset(
     """.split()
 )
 
-# Conversational and opinion words: a dialogue response uses them without asserting a checkable
-# fact ("I really love that movie, it's great"). They are neither support nor evidence of
-# hallucination.
+# Conversational, opinion and hedging words: a dialogue response uses them without asserting a
+# checkable fact ("I really love that movie, it's great", "it usually arrives in 2 days"). They
+# are neither support nor evidence of hallucination.
 DISCOURSE_WORDS: frozenset[str] = frozenset(
     """
     think thought know knew known believe guess suppose imagine hope wish wonder feel felt
@@ -55,6 +55,7 @@ DISCOURSE_WORDS: frozenset[str] = frozenset(
     great good nice cool awesome amazing interesting fun funny wonderful fantastic excellent
     pretty kind sort thing things stuff something anything everything way ways
     sure true right wow definitely absolutely totally
+    usually typically generally normally often sometimes currently
     """.split()
 )
 
@@ -104,23 +105,27 @@ _TOKEN_RE = re.compile(
 )
 _NUMBER_RE = re.compile(r"^(\d[\d,]*(?:\.\d+)?)")
 # A claim ends at . ! ? ; or a line break. Sentence-final punctuation must be followed by
-# white space (or, for run-together text such as "century.First", be preceded by a lower-case
-# word of two or more letters and followed by an upper-case letter).
+# white space, or, in run-together text (documents concatenated without a space: "century.First",
+# "in 2013.Reggie Yates", '"Puss in Boots".Puss in Boots is'), be preceded by two lower-case
+# letters or digits, or one of them and a closing quote/bracket, and followed by a capitalized word.
 _BOUNDARY_RE = re.compile(
     r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9À-Ý])"
-    r"|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])"
+    r"|(?<=[a-z0-9]{2}[.!?])(?=[\"'“‘]?[A-Z][a-z])"
+    r"|(?<=[a-z0-9][\"'”’)\]][.!?])(?=[\"'“‘]?[A-Z][a-z])"
     r"|;\s+"
     r"|\s*\n+\s*"
 )
 _NAME_BREAK_RE = re.compile(r"[,;:()\[\]]")
 # A sentence with two clauses makes two claims: "X was born in 1867, and she later worked on Y".
+# Without a comma only "and"/"but" before a subject pronoun starts a clause: before a possessive
+# ("Maurice Hines and his brother were ...") it joins a noun phrase.
 _CLAUSE_RE = re.compile(
     r",\s+(?=(?:and|but|while|whereas|although|though|which|who)\s)"
-    r"|\s+(?=(?:and|but)\s+(?:he|she|it|they|we|i|you|his|her|its|their|this|that|these|those)\s)",
+    r"|\s+(?=(?:and|but)\s+(?:he|she|it|they|we|i|you|this|that)\s)",
     re.IGNORECASE,
 )
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st mt ft vs etc inc ltd co corp no vol fig gen col lt sgt rev hon "
+    "mr mrs ms dr prof sr jr st mt ft vs inc ltd co corp no vol fig gen col lt sgt rev hon ca cf al "
     "jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k e.g i.e a.m p.m approx est dept univ".split()
 )
 
@@ -170,6 +175,31 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+# Irregular verb forms -> base form, so that "wrote" matches "written" and "writes" (the stemmer
+# only strips regular endings). Forms that are also common other words are left out ("found",
+# "left", "saw", "rose", "lay", "felt", "bore", "fell", "spoke", "ground", "bound", "lit", "shot").
+_IRREGULAR = {
+    form: base
+    for base, forms in {
+        "arise": "arose arisen", "beat": "beaten", "become": "became", "begin": "began begun", "bite": "bit bitten",
+        "blow": "blew blown", "break": "broke broken", "bring": "brought", "build": "built", "buy": "bought",
+        "catch": "caught", "choose": "chose chosen", "come": "came", "deal": "dealt", "dig": "dug", "draw": "drew drawn",
+        "drive": "drove driven", "eat": "ate eaten", "feed": "fed", "fight": "fought", "flee": "fled", "fly": "flew flown",
+        "forget": "forgot forgotten", "forgive": "forgave forgiven", "freeze": "froze frozen", "give": "gave given",
+        "go": "went gone", "grow": "grew grown", "hear": "heard", "hide": "hid hidden", "hold": "held", "keep": "kept",
+        "lead": "led", "lend": "lent", "lose": "lost", "mean": "meant", "meet": "met", "overcome": "overcame",
+        "pay": "paid", "ride": "rode ridden", "ring": "rang rung", "run": "ran", "seek": "sought", "sell": "sold",
+        "send": "sent", "shake": "shook shaken", "shine": "shone", "sing": "sang sung", "sink": "sank sunk", "sit": "sat",
+        "sleep": "slept", "spend": "spent", "spin": "spun", "stand": "stood", "steal": "stole stolen", "stick": "stuck",
+        "strike": "struck stricken", "swear": "swore sworn", "swim": "swam swum", "take": "took taken", "teach": "taught",
+        "tear": "tore torn", "throw": "threw thrown", "undertake": "undertook undertaken", "understand": "understood",
+        "wake": "woke woken", "wear": "wore worn", "weep": "wept", "win": "won", "withdraw": "withdrew withdrawn",
+        "write": "wrote written",
+    }.items()
+    for form in forms.split()
+}
+
+
 @lru_cache(maxsize=200_000)
 def normalize_word(word: str) -> str:
     w = fold(word).replace("’", "'")
@@ -179,7 +209,7 @@ def normalize_word(word: str) -> str:
         w = w[:-1]
     if w.isdigit():
         return w
-    return _stem(w)
+    return _stem(_IRREGULAR.get(w, w))
 
 
 def _canonical_number(lower: str) -> str | None:
@@ -218,6 +248,14 @@ _UNIT_SECOND_AFTER = frozenset({"per", "each", "every", "split"})
 _AMBIGUOUS_NUMBER_WORDS = frozenset({"second"})
 
 
+# "one" right before one of these is the count 1 ("died one year later"); elsewhere it is a pronoun.
+_COUNT_UNITS = frozenset(
+    "second minute hour day week month year decade century time mile kilometre kilometer metre meter".split()
+)
+# "May" after these words, or before a number, is the month (a date to check), not the modal verb.
+_MONTH_MAY_AFTER = frozenset({"in", "of", "on", "since", "until", "till", "by", "from", "early", "late", "mid", "during", "last", "next", "this"})
+
+
 def tokenize(text: str, offset: int = 0) -> list[Token]:
     tokens: list[Token] = []
     prev = ""
@@ -228,6 +266,13 @@ def tokenize(text: str, offset: int = 0) -> list[Token]:
             number = None
         tokens.append(Token(raw, offset + m.start(), offset + m.end(), norm, bare, is_content, is_capitalized, number))
         prev = bare
+    for i, tok in enumerate(tokens):
+        if tok.lower == "one" and i + 1 < len(tokens) and tokens[i + 1].lower in _COUNT_UNITS:
+            tokens[i] = tok._replace(number="1")  # "one year", "one day": a count, unlike "one of the"
+        if tok.text == "May" and i > 0 and (
+            tokens[i - 1].lower in _MONTH_MAY_AFTER or (i + 1 < len(tokens) and tokens[i + 1].number is not None)
+        ):
+            tokens[i] = tok._replace(is_content=True)
     return tokens
 
 
@@ -301,6 +346,7 @@ def split_claims(text: str) -> list[Claim]:
     return claims
 
 
+_OPENING_QUOTES = frozenset({'"', "“", "‘", "'"})
 # A sentence-initial capitalized word alone ("Note that ...", "Verify the ...", "Primary data ...")
 # is taken for a name only in a fragment of at most this many content words ("Krakow.", "Paris, France").
 FRAGMENT_WORDS = 2
@@ -312,13 +358,15 @@ def named_entities(tokens: tuple[Token, ...] | list[Token], source: str, sentenc
     is not a function word ("The", "He", "Yes"); with `sentence_start` (the tokens begin a
     sentence) it also must be followed by another capitalized word ("Marie Curie was ...") or be
     part of a short fragment answer (FRAGMENT_WORDS), since every sentence's first word is
-    capitalized ("Deleted files remain ..."). `source` is the text the token offsets point into."""
+    capitalized ("Deleted files remain ..."); in quotes it is a title and a name ('"Zero" is the
+    second single'). `source` is the text the token offsets point into."""
     spans: list[Span] = []
     skip_first = (
         sentence_start
         and len(tokens) > 1
         and not tokens[1].is_capitalized
         and sum(t.is_content for t in tokens) > FRAGMENT_WORDS
+        and source[max(0, tokens[0].start - 1):tokens[0].start] not in _OPENING_QUOTES
     )
     run: list[Token] = []
 

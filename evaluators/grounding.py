@@ -17,7 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from evaluators.claims import NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
-from evaluators.question_support import Alternatives, chosen_option, find_alternatives
+from evaluators.antonyms import antonym_contradictions
+from evaluators.question_support import (
+    Alternatives,
+    both_subjects,
+    chosen_option,
+    find_alternatives,
+    not_for_both,
+    subject_pair,
+)
 
 # A multi-word name must appear in the grounding (or the prompt) in order, with at most this many
 # other word between two of its words ("Lee Ranaldo" for "Lee Mark Ranaldo").
@@ -67,11 +75,24 @@ PRONOUN_WINDOW = 4
 NEGATION_SCOPE = 4
 
 
-def _negated_norms(tokens: list[Token]) -> frozenset[str]:
+_SCOPE_BREAK = frozenset(",;:.!?()[]\u2013\u2014")
+
+
+def _negated_norms(tokens: Sequence[Token], text: str) -> frozenset[str]:
+    """Content words within NEGATION_SCOPE tokens after a negation, up to the end of its clause
+    (punctuation): in "Deletion isn't immediate: there's a 14-day grace period" only "immediate"
+    is denied. `text` is the text the token offsets point into."""
     out: set[str] = set()
     for i, tok in enumerate(tokens):
-        if _is_negation(tok):
-            out.update(t.norm for t in tokens[i + 1:i + 1 + NEGATION_SCOPE] if t.is_content)
+        if not _is_negation(tok):
+            continue
+        prev = tok
+        for t in tokens[i + 1:i + 1 + NEGATION_SCOPE]:
+            if _SCOPE_BREAK.intersection(text[prev.end:t.start]):
+                break
+            if t.is_content:
+                out.add(t.norm)
+            prev = t
     return frozenset(out)
 
 
@@ -99,6 +120,13 @@ class Grounding:
     sentence_frequency: dict[str, int]  # content token -> number of chunks containing it
     positions: dict[str, tuple[tuple[int, int], ...]]  # norm -> (text index, token index) in grounding + prompt
     alternatives: Alternatives | None  # the prompt's two options and the one the grounding supports
+    subjects: tuple[frozenset[str], frozenset[str]] | None  # the prompt's two named subjects ("A and B")
+
+    @property
+    def subject_passages(self) -> tuple[frozenset[str], ...]:
+        """Units about one subject: whole documents when there are several (retrieved documents
+        are each about one subject), else the passages of the single text."""
+        return self.doc_norms if len(self.documents) > 1 else self.passages
 
 
 def build_grounding(context: Sequence[str] | None, reference: str | None, prompt: str | None) -> Grounding | None:
@@ -144,10 +172,11 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
                     source=source,
                     norms=content,
                     negated=any(_is_negation(t) for t in toks),
-                    negated_norms=_negated_norms(toks),
+                    negated_norms=_negated_norms(toks, doc),
                 )
             )
     prompt_norms = frozenset(t.norm for t in p_toks if t.is_content)
+    prompt_lowers = {t.lower for t in p_toks}
     return Grounding(
         norms=frozenset(norms),
         numbers=frozenset(numbers),
@@ -160,21 +189,24 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
         passages=tuple(frozenset(p) for p in passages),
         positions={n: tuple(p) for n, p in positions.items()},
         alternatives=find_alternatives(prompt, [(c.text, c.norms) for c in chunks]),
+        # "A and B" of the prompt; with "both" in it ("Are Gin and tonic and Paloma both ...?") its first two names
+        subjects=subject_pair(prompt, p_toks, adjacent_only="both" not in prompt_lowers) if p_toks else None,
     )
 
 
-def name_found(words: Sequence[str], grounding: Grounding) -> bool:
-    """The name's normalized words occur in one grounding text (or the prompt) in order, at most
-    NAME_GAP other words apart: "Lake Erie State Park" is not found in "... Lake Erie ...
-    Presque Isle State Park", "Lee Ranaldo" is found in "Lee Mark Ranaldo"."""
+def name_found(words: Sequence[tuple[str, int]], grounding: Grounding) -> bool:
+    """The name's normalized words, given with their token index in the name, occur in one
+    grounding text (or the prompt) in order, at most NAME_GAP other words further apart than in the
+    name: "Lake Erie State Park" is not found in "... Lake Erie ... Presque Isle State Park", "Lee
+    Ranaldo" is found in "Lee Mark Ranaldo", "C. V. Raman" in "Sir C. V. Raman"."""
     if len(words) < 2:
-        return all(w in grounding.positions for w in words)
-    tails = [set(grounding.positions.get(w, ())) for w in words[1:]]
-    for text_index, pos in grounding.positions.get(words[0], ()):
+        return all(w in grounding.positions for w, _ in words)
+    tails = [(set(grounding.positions.get(w, ())), i - prev_i) for (w, i), (_, prev_i) in zip(words[1:], words)]
+    for text_index, pos in grounding.positions.get(words[0][0], ()):
         current = pos
-        for follow in tails:
+        for follow, step in tails:
             nxt = next(
-                (current + d for d in range(1, NAME_GAP + 2) if (text_index, current + d) in follow), None
+                (current + d for d in range(1, step + NAME_GAP + 1) if (text_index, current + d) in follow), None
             )
             if nxt is None:
                 break
@@ -184,10 +216,53 @@ def name_found(words: Sequence[str], grounding: Grounding) -> bool:
     return False
 
 
+# Titles before a name ("Sir C. V. Raman", "Dr. Jane Smith"): the grounding may name the person
+# without them, so they are not words of the name that must be grounded.
+TITLES = frozenset(
+    "sir dame lord lady mr mrs ms miss dr prof professor rev reverend saint st king queen prince princess".split()
+)
+
+
+def _name_words(ent: Span) -> list[tuple[str, int]]:
+    """(norm, index in the name) of the name's content words, less leading titles."""
+    words = [(t.norm, i) for i, t in enumerate(ent.tokens) if t.is_content]
+    while len(words) > 1 and ent.tokens[words[0][1]].lower in TITLES:
+        words.pop(0)
+    return words
+
+
+def _name_written(ent: Span, words: list[tuple[str, int]], grounding: Grounding) -> bool:
+    """The name is in the grounding as written (`name_found`); a run that joins names with "and"
+    ("Brightwave Assist and Meet") also when each name on either side is."""
+    if name_found(words, grounding):
+        return True
+    cuts = [i for i, t in enumerate(ent.tokens) if t.lower == "and"]
+    if not cuts:
+        return False
+    bounds = [-1, *cuts, len(ent.tokens)]
+    parts = [[(w, i) for w, i in words if lo < i < hi] for lo, hi in zip(bounds, bounds[1:])]
+    return all(name_found(part, grounding) for part in parts if part)
+
+
+def token_units(names: Sequence[Span]) -> dict[int, float]:
+    """Token start -> 1/n for each of the n content words of a multi-word name: a name is one
+    reference, so "R Adams Cowley was also an astronaut" adds two facts (the person, "astronaut"),
+    not three words of which one is unsupported."""
+    out: dict[int, float] = {}
+    for ent in names:
+        content = [t for t in ent.tokens if t.is_content]
+        if len(content) > 1:
+            out.update((t.start, 1.0 / len(content)) for t in content)
+    return out
+
+
 @dataclass
 class LexicalEvidence:
     checked_tokens: int  # content tokens, less those taken from the prompt that the grounding lacks
-    new_tokens: int = 0  # content tokens not in the prompt: what the claim adds to the question
+    # content tokens not in the prompt (what the claim adds to the question), counted in facts: a
+    # multi-word name is one unit (see `token_units`)
+    new_units: float = 0.0
+    unit: dict[int, float] = field(default_factory=dict)  # token start -> its share of a unit (1/words of its name), if not 1
     unsupported: list[Token] = field(default_factory=list)
     missing_numbers: list[Token] = field(default_factory=list)
     missing_entities: list[Span] = field(default_factory=list)
@@ -195,12 +270,18 @@ class LexicalEvidence:
     best_chunk: int | None = None  # index of the grounding chunk sharing most content tokens
     unmatched_names: list[Span] = field(default_factory=list)  # words all grounded, but not together
     wrong_option: str | None = None  # the prompt's option it picked when the grounding favours the other
+    contradicted: list[Token] = field(default_factory=list)  # unsupported words whose opposite the grounding states
+    not_for_both: list[Token] = field(default_factory=list)  # "both ..." words grounded for only one of the two
     conversational: bool = False  # a pleasantry or a question back to the user: not a claim
 
     @property
     def unsupported_ratio(self) -> float:
-        """Unsupported words among the claim's *new* content words (those not in the prompt)."""
-        return len(self.unsupported) / self.new_tokens if self.new_tokens else 0.0
+        """Unsupported share of the claim's *new* content (words not in the prompt), in units."""
+        return sum(self.weight(t) for t in self.unsupported) / self.new_units if self.new_units else 0.0
+
+    def weight(self, tok: Token) -> float:
+        """The token's share of a fact: 1, or 1/n for each of the n content words of a name."""
+        return self.unit.get(tok.start, 1.0)
 
     @property
     def checkable(self) -> bool:
@@ -230,17 +311,13 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
         t for t in claim.tokens if t.number is not None and not _grounded(t, grounding)
     ]
     names = named_entities(claim.tokens, response, sentence_start=_starts_sentence(claim, response))
-    missing_entities = [
-        ent
-        for ent in names
-        if any(t.is_content and t.norm not in grounding.norms for t in ent.tokens)
-    ]
-    missing_ids = {id(e) for e in missing_entities}
+    name_words = [_name_words(ent) for ent in names]
+    unit = token_units(names)
+    missing = [any(w not in grounding.norms for w, _ in words) for words in name_words]
+    missing_entities = [ent for ent, miss in zip(names, missing) if miss]
     unmatched_names = [
-        ent
-        for ent in names
-        if id(ent) not in missing_ids
-        and not name_found([t.norm for t in ent.tokens if t.is_content], grounding)
+        ent for ent, words, miss in zip(names, name_words, missing)
+        if not miss and not _name_written(ent, words, grounding)
     ]
     wrong_option = None
     alt = grounding.alternatives
@@ -252,14 +329,15 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     best, best_overlap, best_weight = None, 0, 0.0
     for i, chunk in enumerate(grounding.chunks):
         shared = claim_norms & chunk.norms
-        # rarer words (in fewer grounding sentences) say more about which sentence a claim restates
+        # the sentence sharing most of the claim's words is the one it restates; among those, rarer
+        # words (in fewer grounding sentences) say more
         weight = sum(1.0 / grounding.sentence_frequency[n] for n in shared)
-        if weight > best_weight:
+        if (len(shared), weight) > (best_overlap, best_weight):
             best, best_overlap, best_weight = i, len(shared), weight
     negation_mismatch = False
     # Only a claim that restates a grounding sentence (3+ shared content words) can contradict it.
     if best is not None and best_overlap >= 3:
-        claim_denied = _negated_norms(list(claim.tokens))
+        claim_denied = _negated_norms(claim.tokens, response)
         chunk = grounding.chunks[best]
         if any(_is_negation(t) for t in claim.tokens):
             # the claim denies words that the sentence states ("never won a Nobel Prize"); a negation
@@ -267,9 +345,14 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
             negation_mismatch = not chunk.negated and bool(claim_denied & chunk.norms)
         else:  # the grounding denies something: does the claim assert the denied words?
             negation_mismatch = bool(chunk.negated_norms & claim_norms)
+    contradicted = antonym_contradictions(unsupported, claim_norms, [c.norms for c in grounding.chunks])
+    # "Both are American authors": each grounded word must hold for each of the two subjects
+    pair = both_subjects(response, claim.tokens, _starts_sentence(claim, response), grounding.subjects)
+    both_gaps = not_for_both(claim.tokens, pair, grounding.subject_passages, grounding.norms) if pair else []
     return LexicalEvidence(
         checked_tokens=len(checked),
-        new_tokens=sum(1 for t in content if t.norm not in premise),
+        new_units=sum(unit.get(t.start, 1.0) for t in content if t.norm not in premise),
+        unit=unit,
         unsupported=unsupported,
         missing_numbers=missing_numbers,
         missing_entities=missing_entities,
@@ -277,4 +360,6 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
         best_chunk=best,
         unmatched_names=unmatched_names,
         wrong_option=wrong_option,
+        contradicted=contradicted,
+        not_for_both=both_gaps,
     )

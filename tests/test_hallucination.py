@@ -56,6 +56,9 @@ K_BEATLES = ("The Beatles were an English rock band formed in Liverpool in 1960.
              "John Lennon, Paul McCartney, George Harrison and Ringo Starr. They are regarded as the most influential "
              "band of all time. The group's 1967 album Sgt. Pepper's Lonely Hearts Club Band was a critical and "
              "commercial success. The band broke up in 1970.")
+K_PLANS = ("Starter plan: two-factor authentication (2FA) with authenticator apps; 10 GB of storage per user. "
+           "Business plan: 2FA with authenticator apps and hardware keys; single sign-on (SSO) with SAML; 1 TB of "
+           "storage per user.")
 
 _RAW_CASES = [
     # --- faithful: paraphrase, multi-sentence, question echo, dialogue filler ---
@@ -125,6 +128,17 @@ _RAW_CASES = [
      "Python 3.0 was completely backward-compatible with earlier versions.", 1),
     ("curie-negation", K_CURIE, "Did Marie Curie win a Nobel Prize?",
      "Marie Curie never won a Nobel Prize, although she did pioneering research on radioactivity.", 1),
+    # --- "both" must hold for each of the two; an opposite word contradicts ---
+    ("beatles-both-members", K_BEATLES, "Were John Lennon and Paul McCartney both in the band?",
+     "Yes, both John Lennon and Paul McCartney were in the core lineup of the band.", 0),
+    ("plans-both-2fa", K_PLANS, "Do Starter and Business both support two-factor authentication?",
+     "Both plans include 2FA with authenticator apps, but SSO with SAML comes only with Business.", 0),
+    ("plans-both-sso", K_PLANS, "Do Starter and Business both support single sign-on?",
+     "Yes, both plans include SSO with SAML.", 1),
+    ("python-later-earlier", K_PYTHON, "Was Python 3 compatible with Python 2?",
+     "Python 3.0 came out later, in 2008, and it was not fully backward-compatible with earlier versions.", 0),
+    ("amazon-antonym", K_AMAZON, "How much water does the Amazon carry?",
+     "The Amazon is the smallest river in the world by discharge volume of water.", 1),
     # --- hallucinated: uses the question's words but answers with unsupported content ---
     ("echo-question-invented", K_EIFFEL, "What was the Eiffel Tower originally painted?",
      "The Eiffel Tower was originally painted bright yellow by the city of Paris.", 1),
@@ -179,16 +193,16 @@ def halueval_figures(scorer: HallucinationScorer) -> dict[str, float]:
 
 @pytest.mark.skipif(not HALUEVAL.exists(), reason="shared HaluEval data not present")
 def test_halueval_current_level(halueval_figures: dict[str, float]) -> None:
-    """Regression floor at the level the committed weights reach (F1 0.933, AUC 0.966 measured)."""
-    assert halueval_figures["f1"] >= 0.92
-    assert halueval_figures["auc"] >= 0.96
+    """Regression floor at the level the committed weights reach (F1 0.950 (0.9496), AUC 0.976 measured)."""
+    assert halueval_figures["f1"] >= 0.94
+    assert halueval_figures["auc"] >= 0.97
 
 
 @pytest.mark.skipif(not HALUEVAL.exists(), reason="shared HaluEval data not present")
 @pytest.mark.xfail(
     strict=True,
-    reason="issue bar F1>=0.95 / AUC>=0.97 not reached (F1 0.933 / AUC 0.966) without failing the faithful "
-    "paraphrase cases above; see docs/evaluators.md (Hallucination, 'Limits')",
+    reason="issue bar F1>=0.95 not reached: F1 0.9496 (48 of 500 hallucinated answers missed, no false alarm), "
+    "AUC 0.976 reached; see docs/evaluators.md (Hallucination, 'Limits')",
 )
 def test_halueval_issue_bar(halueval_figures: dict[str, float]) -> None:
     assert halueval_figures["f1"] >= 0.95
@@ -372,3 +386,106 @@ def test_support_chat_multi_sentence_responses(
     assert pleasantry["text"] == "Thanks for getting in touch!" and pleasantry["score"] is None
     invented = results[6].details["unsupported_spans"]
     assert any("Jonas Berg" in span["text"] for span in invented)
+
+
+def test_run_together_documents_split_into_sentences() -> None:
+    """Retrieved passages are often concatenated without a space after the full stop; an initial
+    or "ca." does not end a sentence."""
+    from evaluators.claims import split_sentences
+
+    text = ('The second series was hosted by Holly Willoughby in 2013.Reggie Yates (born ca. 1983) is an actor. '
+            'It is a sequel to "Puss in Boots".Puss in Boots is a 2011 film. Bands such as Mumford & Sons etc.Twenty '
+            'One Pilots is a duo.')
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    assert [s.split()[0] for s in sentences] == ["The", "Reggie", "It", "Puss", "Bands", "Twenty"]
+
+
+def test_claim_mixing_two_run_together_documents_is_flagged(lexical_scorer: HallucinationScorer) -> None:
+    knowledge = ("The second series was hosted by Holly Willoughby and Reggie Yates and started on 30 March 2013.Reggie "
+                 "Yates (born 31 May 1983) is a British actor, best known from his roles as Leo Jones in \"Doctor Who\".")
+    prompt = 'What host of The Voice UK was in "Doctor Who"?'
+    right, wrong = lexical_scorer.score([
+        {"response": "Reggie Yates was in \"Doctor Who\".", "context": [knowledge], "prompt": prompt},
+        {"response": "Holly Willoughby was in \"Doctor Who\".", "context": [knowledge], "prompt": prompt},
+    ])
+    assert right.label == "grounded" and wrong.label == "hallucinated"
+
+
+def test_name_matching_allows_titles_initials_and_joined_names(lexical_scorer: HallucinationScorer) -> None:
+    knowledge = ("Two members of the family, Sir C. V. Raman and his nephew, were Nobel laureates. Brightwave Assist "
+                 "answers questions in chat. Meet calls hold up to 300 people. Dr. Jane Okafor leads the team.")
+    results = lexical_scorer.score([
+        {"response": r, "context": [knowledge]}
+        for r in ("Sir C. V. Raman", "C. V. Raman was a Nobel laureate.", "Jane Okafor leads the team.",
+                  "Brightwave Assist and Meet are included.")
+    ])
+    for r in results:
+        claim = r.details["claims"][0]
+        assert claim["unmatched_names"] == [] and claim["missing_entities"] == [], claim
+
+
+def test_quoted_title_at_sentence_start_is_a_name(lexical_scorer: HallucinationScorer) -> None:
+    knowledge = ('"1979" was the second single from their third studio album, "Mellon Collie and the Infinite Sadness".')
+    (r,) = lexical_scorer.score([{"response": '"Zero" is the second single from the album.', "context": [knowledge]}])
+    assert r.details["missing_entities"] == ["Zero"] and r.label == "hallucinated"
+
+
+def test_negation_ends_at_its_clause(lexical_scorer: HallucinationScorer) -> None:
+    """'isn't immediate: there's a 14-day grace period' denies 'immediate' only."""
+    context = ["Account deletion is not immediate: closed accounts can be restored for 14 days."]
+    (r,) = lexical_scorer.score([{"response": "There's a 14-day grace period during which accounts can be restored.",
+                                  "context": context}])
+    assert r.details["claims"][0]["features"]["negation"] == 0.0 and r.label == "grounded"
+
+
+def test_may_the_month_is_a_checked_date(lexical_scorer: HallucinationScorer) -> None:
+    context = ["Brightwave holds SOC 2 Type II certification; the most recent audit was completed in December."]
+    ok, bad, modal = lexical_scorer.score([
+        {"response": "The most recent audit was completed in December.", "context": context},
+        {"response": "The most recent audit was completed in May.", "context": context},
+        {"response": "You may ask for the SOC 2 report.", "context": context},
+    ])
+    assert ok.label == "grounded" and bad.details["missing_entities"] == ["May"]
+    assert "May" not in modal.details["missing_entities"]
+
+
+def test_both_claims_need_each_subject(lexical_scorer: HallucinationScorer) -> None:
+    knowledge = ("A gin and tonic is a highball cocktail made with gin and tonic water poured over ice. "
+                 "The paloma is a tequila-based cocktail.")
+    prompt = "Are Gin and tonic and Paloma both cocktails based on tequila?"
+    no, yes, cocktails = lexical_scorer.score([
+        {"response": "No.", "context": [knowledge], "prompt": prompt},
+        {"response": "Yes, both cocktails are tequila-based.", "context": [knowledge], "prompt": prompt},
+        {"response": "Yes, both are cocktails.", "context": [knowledge], "prompt": prompt},
+    ])
+    assert yes.label == "hallucinated" and yes.details["claims"][0]["not_for_both"] == ["tequila", "based"]
+    assert {s["reason"] for s in yes.details["unsupported_spans"]} == {"grounded for only one of the two"}
+    assert no.details["claims"][0]["not_for_both"] == [] and cocktails.details["claims"][0]["not_for_both"] == []
+
+
+def test_opposite_word_contradicts(lexical_scorer: HallucinationScorer) -> None:
+    knowledge = "Parma is a city in the northern Italian region of Emilia-Romagna."
+    (r,) = lexical_scorer.score([{"response": "Parma is in the southern Italian region.", "context": [knowledge]}])
+    assert r.details["claims"][0]["contradicted"] == ["southern"] and r.details["features"]["negation"] == 1.0
+
+
+def test_option_dates_come_from_the_sentence_about_that_option(lexical_scorer: HallucinationScorer) -> None:
+    """The first sentence naming both options dates only the first one."""
+    knowledge = ("Anita Lane (born 1959) is a singer who was briefly in the Bad Seeds with Nick Cave. "
+                 "Nicholas Edward Cave (born 22 September 1957) is an Australian musician, the frontman of Nick Cave and the Bad Seeds.")
+    prompt = "Which member of the band Bad Seeds was older, Anita Lane or Nick Cave?"
+    right, wrong = lexical_scorer.score([
+        {"response": "Nick Cave was older.", "context": [knowledge], "prompt": prompt},
+        {"response": "Anita Lane was older.", "context": [knowledge], "prompt": prompt},
+    ])
+    assert right.details["claims"][0]["wrong_option"] is None
+    assert wrong.details["claims"][0]["wrong_option"] == "Anita Lane"
+
+
+def test_between_a_and_b_offers_two_options(lexical_scorer: HallucinationScorer) -> None:
+    knowledge = ("Memphis International Airport is a civil-military airport southeast of downtown Memphis in Shelby "
+                 "County, Tennessee, in the United States. Southwest Georgia Regional Airport is a public airport of "
+                 "Albany, a city in Dougherty County, Georgia.")
+    prompt = "In between Memphis International Airport and Southwest Georgia Regional Airport which one is in Shelby County, Tennessee?"
+    (r,) = lexical_scorer.score([{"response": "Southwest Georgia Regional Airport.", "context": [knowledge], "prompt": prompt}])
+    assert r.details["claims"][0]["wrong_option"] == "Southwest Georgia Regional Airport"
