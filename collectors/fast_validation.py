@@ -22,8 +22,8 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Sequence
 
 from collectors import redaction
 from genobs.records import (
@@ -229,23 +229,22 @@ def _timestamp_us(value: Any, t: str) -> int | None:
     if t == "VARCHAR":
         match = _RFC3339.fullmatch(value)
         if match:
-            year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-            if hour > 23 or minute > 59 or second > 59:
+            year, hour, minute, second, zone = match.group(1, 4, 5, 6, 8)
+            if hour > "23" or minute > "59" or second > "59":     # two digits each
                 raise _Decline("time field out of range")
-            zone = match.group(8)
+            if zone and zone != "Z":
+                if zone[1:3] > "23" or zone[4:6] > "59":
+                    raise _Decline("offset out of range")
+                if year in ("0001", "9999"):
+                    raise _Decline("an offset at the edge of the calendar")
             try:
-                moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
-                if zone and zone != "Z":
-                    hours, minutes = int(zone[1:3]), int(zone[4:6])
-                    if hours > 23 or minutes > 59:
-                        raise _Decline("offset out of range")
-                    offset = timedelta(hours=hours, minutes=minutes)
-                    moment = moment - offset if zone[0] == "+" else moment + offset
-            except (ValueError, OverflowError):
+                moment = datetime.fromisoformat(value)   # the regex has checked the form
+            except ValueError:
                 raise _Decline("not a calendar date") from None
-            fraction = (match.group(7) or "").ljust(6, "0")
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
             delta = moment - _UNIX_EPOCH
-            return (delta.days * 86400 + delta.seconds) * 1_000_000 + int(fraction or 0)
+            return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
         if _EPOCH_TEXT.fullmatch(value):
             return _epoch_us(float(value))
         lowered = value.lower()
@@ -374,30 +373,97 @@ def _check_field(spec: FieldSpec, value: Any, errors: list[str]) -> Any:
     raise AssertionError(f"unhandled kind {kind}")
 
 
+def _fast_checker(spec: FieldSpec) -> Callable[[Any, list[str]], Any]:
+    """A checker for the common, valid case of one field; anything else goes to _check_field
+    (which then finds the same value, or the errors in the same order)."""
+    name, kind, max_length, minimum = spec.name, spec.kind, spec.max_length, spec.minimum
+
+    def slow(value: Any, errors: list[str]) -> Any:
+        return _check_field(spec, value, errors)
+
+    if kind is Kind.STRING:
+        required = spec.required
+
+        def string(value: Any, errors: list[str]) -> Any:
+            if type(value) is not str:
+                return _check_field(spec, value, errors)
+            if max_length and len(value) > max_length and len(value.encode()) > max_length:
+                errors.append(f"{name}: {len(value)} characters, over the limit of {max_length}")
+            if required and value == "":
+                errors.append(f"{name}: empty (required)")
+            return value
+        return string
+    if kind is Kind.ENUM and not spec.required:
+        choices = frozenset(spec.choices)
+
+        def enum(value: Any, errors: list[str]) -> Any:
+            if type(value) is str and value in choices:
+                return value
+            return _check_field(spec, value, errors)
+        return enum
+    if kind is Kind.NUMBER and not spec.required:
+        low = float("-inf") if minimum is None else minimum
+
+        def number(value: Any, errors: list[str]) -> Any:
+            t = type(value)
+            if t is float and value >= low:
+                return value
+            if t is int and value >= low and -_EXACT_INT < value < _EXACT_INT:
+                return float(value)
+            return _check_field(spec, value, errors)
+        return number
+    if kind is Kind.INTEGER and not spec.required:
+        low = float("-inf") if minimum is None else minimum
+
+        def integer(value: Any, errors: list[str]) -> Any:
+            if type(value) is int and value >= low and -_EXACT_INT < value < _EXACT_INT:
+                return value
+            return _check_field(spec, value, errors)
+        return integer
+    if kind is Kind.BOOLEAN:
+        def boolean(value: Any, errors: list[str]) -> Any:
+            return value if type(value) is bool else _check_field(spec, value, errors)
+        return boolean
+    if kind is Kind.TIMESTAMP:
+        def timestamp(value: Any, errors: list[str]) -> Any:
+            if type(value) is str:
+                micros = _timestamp_us(value, "VARCHAR")
+                if micros is not None:
+                    return micros
+            return _check_field(spec, value, errors)
+        return timestamp
+    return slow
+
+
+# (name, required, checker) per sample field, in order; the fields with a default.
+_CHECKERS: tuple[tuple[str, bool, Callable[[Any, list[str]], Any]], ...] = tuple(
+    (spec.name, spec.required, _fast_checker(spec)) for spec in SAMPLE_FIELDS
+)
+_DEFAULTS: tuple[tuple[str, Any], ...] = tuple(
+    (spec.name, spec.default) for spec in SAMPLE_FIELDS if spec.default is not None
+)
+
+
 def _check_object(obj: dict[str, Any], prices: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     errors: list[str] = []
     values: dict[str, Any] = {}
-    for spec in SAMPLE_FIELDS:
-        value = obj.get(spec.name)
+    get = obj.get
+    for name, required, check in _CHECKERS:
+        value = get(name)
         if value is None:                       # absent (or null): only "required" to say
-            if spec.required:
-                errors.append(f"{spec.name}: missing (required)")
-            values[spec.name] = None
-        elif spec.kind is Kind.STRING and type(value) is str:    # the common case, quickly
-            if spec.max_length and len(value) > spec.max_length and len(value.encode()) > spec.max_length:
-                errors.append(f"{spec.name}: {len(value)} characters, over the limit of {spec.max_length}")
-            if spec.required and value == "":
-                errors.append(f"{spec.name}: empty (required)")
-            values[spec.name] = value
+            if required:
+                errors.append(f"{name}: missing (required)")
+            values[name] = None
         else:
-            values[spec.name] = _check_field(spec, value, errors)
+            values[name] = check(value, errors)
 
-    extra = {k: v for k, v in obj.items() if k not in _KNOWN}
-    for key in extra:
-        if not key or '"' in key or "\\" in key or not key.isprintable():
-            raise _Decline("an unusual key")
+    extra_keys = obj.keys() - _KNOWN
     attributes = values["attributes"]
-    if extra:
+    if extra_keys:
+        extra = {k: v for k, v in obj.items() if k in extra_keys}   # in the record's order
+        for key in extra:
+            if not key or '"' in key or "\\" in key or not key.isprintable():
+                raise _Decline("an unusual key")
         attributes = _merge_patch(attributes, extra)
     values["attributes"] = None if attributes is None else _dumps(attributes)
 
@@ -408,9 +474,9 @@ def _check_object(obj: dict[str, Any], prices: Mapping[str, Any]) -> tuple[dict[
         if price is not None and (tokens_in is not None or tokens_out is not None):
             values["cost_usd"] = ((tokens_in or 0.0) * float(price.input_per_mtok)
                                   + (tokens_out or 0.0) * float(price.output_per_mtok)) / 1e6
-    for spec in SAMPLE_FIELDS:
-        if spec.default is not None and values[spec.name] is None:
-            values[spec.name] = spec.default
+    for name, default in _DEFAULTS:
+        if values[name] is None:
+            values[name] = default
     return values, errors
 
 
@@ -421,6 +487,34 @@ def _texts(values: dict[str, Any]) -> list[str]:
     if values["attributes"] is not None:
         texts.append(values["attributes"])
     return texts
+
+
+# -- a cheap prefilter for the redaction patterns -----------------------------------------
+# Python's backtracking engine tries the combined pattern (redaction.PY_ANY_PATTERN) at
+# every position of the text, which costs more than all the rest of a record's checks.
+# Every pattern needs something rare in ordinary text, found here by substring tests and
+# two small regexes; only texts that have one of them pay for the exact search.
+_TOKEN_MARKS = ("@", "sk-", "AKIA", "xox", "AIza", "eyJ")   # email, api keys
+_UNDERSCORE_MARKS = ("hf_", "github_pat_")
+_GH_TOKEN = re.compile(r"gh[pousr]_")
+# Digits to "0", the separators of card and phone numbers to "-": a phone number holds
+# "000-0000" then, and a card number 13 digits or more.
+_DIGIT_SHAPES = bytes.maketrans(b"0123456789 .-", b"0000000000---")
+_CARD_MIN_DIGITS = 13
+
+
+def may_have_pii(text: str) -> bool:
+    """False only when no redaction pattern can match ``text`` (a necessary condition of
+    each: tests/test_validation_paths.py checks it against the exact search)."""
+    for mark in _TOKEN_MARKS:
+        if mark in text:
+            return True
+    if "_" in text and (any(mark in text for mark in _UNDERSCORE_MARKS) or _GH_TOKEN.search(text)):
+        return True
+    if "+" in text or "bearer" in text.lower():     # +E.164 phones; (?i:bearer), ASCII case-insensitive
+        return True
+    shapes = text.encode("utf-8", "surrogatepass").translate(_DIGIT_SHAPES)
+    return shapes.count(b"0") >= _CARD_MIN_DIGITS or b"000-0000" in shapes
 
 
 def check_lines(
@@ -457,7 +551,7 @@ def check_lines(
                     raise _Decline("long texts: RE2 scans them faster")
                 if redaction.PY_UNSAFE_RUN.search(joined):
                     raise _Decline("a long run of token characters")
-                pii = redaction.has_pii(joined)
+                pii = may_have_pii(joined) and redaction.has_pii(joined)
             batch.rows.append(CheckedRow(first_line + offset, values, errors, pii, text))
     except _Decline:
         return None

@@ -1,6 +1,7 @@
 """File ingest: JSONL (NDJSON), JSON arrays, CSV and Parquet, plain or gzip, or stdin.
 
-JSONL is streamed in chunks of lines (bounded memory, one commit per chunk, so a file that
+JSONL is streamed in chunks of lines (bounded memory: a reader thread checks the next
+chunk while the current one is written; a commit every COMMIT_ROWS rows, so a file that
 breaks half way keeps what came before); CSV and Parquet are read by DuckDB and each row
 becomes one JSON object for the same validation. Gzip is recognised by its magic bytes,
 whatever the file is called.
@@ -12,19 +13,25 @@ import gzip
 import io
 import json
 import os
+import queue
 import shutil
 import sys
 import tempfile
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from collectors.pipeline import IngestOptions, IngestResult, IngestSession
+from collectors.pipeline import CheckedChunk, IngestOptions, IngestResult, IngestSession, lines_table, split_lines
 from genobs.store import Store
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
 CHUNK_BYTES = 64 * 1024 * 1024
+# A file's chunks commit together every this many rows (a DuckDB row group): each
+# commit rewrites the table's last, partly filled row group, so committing every 64 MB
+# chunk cost as much as the insert itself.
+COMMIT_ROWS = 122_880
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 
@@ -115,43 +122,43 @@ class _CountingReader(io.RawIOBase):
 READ_BYTES = 1024 * 1024
 
 
-def _line_chunks(stream: BinaryIO) -> Iterator[list[bytes]]:
-    """Complete lines in chunks of about CHUNK_BYTES; the bytes after the last newline
-    come as a last chunk. If the stream breaks (a truncated gzip), the complete lines read
-    before the break come first, then the error is raised."""
+def _line_chunks(stream: BinaryIO) -> Iterator[memoryview]:
+    """Blocks of complete lines of about CHUNK_BYTES, without the newline after the last
+    line of a block; the bytes after the last newline come as a last block. If the stream
+    breaks (a truncated gzip), the complete lines read before the break come first, then
+    the error is raised.
+
+    Each block is read into a buffer of its own (the Arrow arrays made from it point into
+    it, no copy), in reads of at most READ_BYTES: readinto1 takes what one underlying read
+    gives, so a break loses no bytes decompressed before it."""
+    readinto = getattr(stream, "readinto1", None) or stream.readinto
     rest = b""
-    blocks: list[bytes] = []
-    size = 0
-    # read1: what one underlying read gives, so a break loses no bytes decompressed before it.
-    read = getattr(stream, "read1", stream.read)
-    while True:
+    eof = False
+    while not eof:
+        buffer = bytearray(len(rest) + CHUNK_BYTES)
+        buffer[: len(rest)] = rest
+        view = memoryview(buffer)
+        filled = len(rest)
         try:
-            block = read(READ_BYTES)
+            while filled < len(buffer):
+                count = readinto(view[filled: filled + READ_BYTES])
+                if not count:
+                    eof = True
+                    break
+                filled += count
         except (EOFError, zlib.error, OSError):
-            pending = rest + b"".join(blocks)
-            cut = pending.rfind(b"\n")
+            cut = buffer.rfind(b"\n", 0, filled)
             if cut >= 0:
-                yield pending[:cut].split(b"\n")
+                yield view[:cut]
             raise
-        if block:
-            blocks.append(block)
-            size += len(block)
-            if size < CHUNK_BYTES:
-                continue
-        if not blocks:
-            break
-        data = rest + b"".join(blocks)
-        blocks, size = [], 0
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            rest = data
-        else:
-            rest = data[cut + 1:]
-            yield data[:cut].split(b"\n")
-        if not block:
-            break
+        cut = buffer.rfind(b"\n", 0, filled)
+        if cut < 0:  # no newline yet (a line longer than a block): read on
+            rest = bytes(view[:filled])
+            continue
+        rest = bytes(view[cut + 1: filled])
+        yield view[:cut]
     if rest:
-        yield [rest]
+        yield memoryview(rest)
 
 
 def ingest_file(
@@ -180,7 +187,7 @@ def ingest_file(
         kind = detect_format(path, first, fmt)
         if not first:
             raise InputError(f"{path}: empty file, nothing to ingest")
-        session = IngestSession(store, source, options)
+        session = IngestSession(store, source, options, commit_rows=COMMIT_ROWS)
         try:
             if kind == "jsonl":
                 _ingest_jsonl(session, stream, report, compressed)
@@ -198,26 +205,77 @@ def ingest_file(
     return report
 
 
-def _ingest_jsonl(session: IngestSession, stream: BinaryIO, report: FileReport, compressed: bool) -> None:
+@dataclass
+class _Checked:
+    chunk: CheckedChunk
+    first_line: int
+
+
+@dataclass
+class _Broken:
+    line: int                 # the first line not read
+    error: BaseException
+
+
+def _read_and_check(session: IngestSession, stream: BinaryIO, out: "queue.Queue[object]",
+                    stop: threading.Event) -> None:
+    """Reader thread: cuts the stream into chunks and runs each one's validation query,
+    so the next chunk is checked while the session writes this one. Puts _Checked items,
+    then None at the end, a _Broken if the stream breaks, or the exception on an error."""
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     line_no = 1
-    chunks = _line_chunks(stream)
-    while True:
-        try:
-            lines = next(chunks)
-        except StopIteration:
-            break
-        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
-            what = "truncated gzip stream" if isinstance(exc, EOFError) else f"corrupt gzip stream ({exc})"
-            report.problem = (
-                f"{report.path}: {what}: stopped after line {line_no - 1}; "
-                "the lines before were ingested, the rest of the file is missing"
-            )
-            session.add_problem(line_no, None, report.problem)
-            return
-        if lines and lines[0].startswith(b"\xef\xbb\xbf") and line_no == 1:
-            lines[0] = lines[0][3:]  # a UTF-8 byte-order mark
-        session.add_lines([line.rstrip(b"\r") for line in lines], line_no)
-        line_no += len(lines)
+    try:
+        for block in _line_chunks(stream):
+            if line_no == 1 and block[:3] == b"\xef\xbb\xbf":
+                block = block[3:]  # a UTF-8 byte-order mark
+            lines = split_lines(block)
+            chunk = session.check(lines_table(lines, line_no))
+            if not put(_Checked(chunk, line_no)):
+                return
+            line_no += len(lines)
+        put(None)
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        put(_Broken(line_no, exc))
+    except BaseException as exc:  # handed to the main thread, which raises it
+        put(exc)
+
+
+def _ingest_jsonl(session: IngestSession, stream: BinaryIO, report: FileReport, compressed: bool) -> None:
+    out: "queue.Queue[object]" = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    reader = threading.Thread(target=_read_and_check, args=(session, stream, out, stop),
+                              name="genobs-ingest-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = out.get()
+            if item is None:
+                return
+            if isinstance(item, _Broken):
+                exc = item.error
+                what = "truncated gzip stream" if isinstance(exc, EOFError) else f"corrupt gzip stream ({exc})"
+                report.problem = (
+                    f"{report.path}: {what}: stopped after line {item.line - 1}; "
+                    "the lines before were ingested, the rest of the file is missing"
+                )
+                session.add_problem(item.line, None, report.problem)
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, _Checked)
+            session.add_checked(item.chunk)
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _ingest_json_document(session: IngestSession, stream: BinaryIO, report: FileReport) -> None:

@@ -4,12 +4,13 @@ Every ingest endpoint answers only after its records are committed to DuckDB, so
 acknowledged record survives a crash of the server (DESIGN §10). Bodies may be gzip
 (``Content-Encoding: gzip``); the size limit applies to the body as sent and as
 decompressed. When ``GENOBS_INGEST_TOKEN`` is set, POST endpoints need
-``Authorization: Bearer <token>``.
+``Authorization: Bearer <token>``. Samples (and OTLP spans mapped to samples) are
+checked as they arrive and written by one group-committing writer
+(collectors/sample_writer.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import json
@@ -18,13 +19,12 @@ import re
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from starlette.background import BackgroundTask
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collectors import otlp
@@ -32,14 +32,8 @@ from collectors.gpu_dcgm import parse_dcgm_metrics
 from collectors.gpu_records import store_readings, validate_readings
 from collectors.gpu_smi import SmiCsvError, parse_smi_csv
 from collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
-from collectors.pipeline import (
-    FAST_PATH_MAX_RECORDS,
-    IngestOptions,
-    IngestResult,
-    ingest_line_batches,
-    ingest_lines,
-    ingest_records,
-)
+from collectors.pipeline import IngestOptions, check_small_input, record_lines
+from collectors.sample_writer import PreparedInput, SampleWriter
 from genobs.store import Store, StoreError
 
 log = logging.getLogger("genobs.server")
@@ -63,8 +57,9 @@ class ApiSettings:
     ingest_token: str | None = None          # from GENOBS_INGEST_TOKEN only; never logged
     ingest_options: IngestOptions = field(default_factory=IngestOptions)
     max_label_series: int = 2000
-    # Ingest calls run in worker threads; more than a few at once only makes them contend
-    # for the cores and DuckDB's locks (each call is vectorised inside DuckDB already).
+    # Blocking store calls other than sample writes (GPU readings, dead letters) run in
+    # worker threads, at most this many at once; sample writes go through one writer
+    # (collectors/sample_writer.py).
     max_concurrent_writes: int = 2
 
 
@@ -204,68 +199,53 @@ def _json_document(body: bytes) -> Any:
         raise ApiError(400, f"body: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
 
 
-# ----------------------------------------------------------------------------- grouping
+# ----------------------------------------------------------------------------- sample bodies
+
+# Bodies up to this size are parsed and checked on the event loop (a thread hand-off costs
+# more); bigger ones in a worker thread, so the loop keeps serving other requests.
+INLINE_BODY_BYTES = 16 * 1024
 
 
-class _SampleGrouper:
-    """Writes small sample requests that arrive together in one pipeline call.
+class BadBody(Exception):
+    """The body as a whole is unusable; ``dead_letter``: store it as a dead letter."""
 
-    The first request is written at once; requests that arrive while a write is running
-    wait for it and then go together in the next one (up to ``max_records`` records), so
-    under load each commit carries many requests and idle requests wait for nothing. Each
-    request gets the answer it would have got alone (collectors.pipeline.ingest_line_batches).
-    """
+    def __init__(self, status: int, detail: str, dead_letter: bool = False) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.dead_letter = dead_letter
 
-    def __init__(self, store: Store, options: IngestOptions, run: Any, observe: Any,
-                 max_records: int = 2000) -> None:
-        self.store = store
-        self.options = options
-        self.run = run                 # runs a blocking call in a worker thread
-        self.observe = observe         # updates sample metrics from accepted request ids
-        self.max_records = max_records
-        self._queue: list[tuple[list[bytes], str, list[Any], asyncio.Future[IngestResult]]] = []
-        self._task: asyncio.Task[None] | None = None
 
-    async def ingest(self, lines: list[bytes], source: str, request_ids: list[Any]) -> IngestResult:
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._queue.append((lines, source, request_ids, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        while self._queue:
-            group = [self._queue.pop(0)]
-            size = len(group[0][0])
-            while self._queue and size + len(self._queue[0][0]) <= self.max_records:
-                size += len(self._queue[0][0])
-                group.append(self._queue.pop(0))
-            try:
-                results = await self.run(
-                    ingest_line_batches, self.store, [(lines, source) for lines, source, _, _ in group],
-                    options=self.options,
-                )
-            except Exception as exc:  # noqa: BLE001 - each waiting request answers with it
-                for *_, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            accepted_ids: list[Any] = []
-            for (_, _, request_ids, future), result in zip(group, results):
-                if not future.done():
-                    future.set_result(result)
-                if result.accepted:
-                    accepted_ids.extend(_ids_of_lines(request_ids) if request_ids and isinstance(request_ids[0], bytes)
-                                        else request_ids)
-            if accepted_ids:
-                # after the answers: metrics for the whole group in one query
-                asyncio.get_running_loop().create_task(self._observe(accepted_ids))
-
-    async def _observe(self, request_ids: list[Any]) -> None:
+def prepare_samples(body: bytes, ndjson: bool, source: str, options: IngestOptions) -> PreparedInput:
+    """A sample body as numbered JSON object texts, checked in Python when it is small
+    (collectors.pipeline.check_small_input); raises BadBody."""
+    if ndjson:
+        lines = _split_lines(body)
+        if not any(line.strip() for line in lines):
+            raise BadBody(400, "body: no records")
+    else:
         try:
-            await anyio.to_thread.run_sync(self.observe, request_ids)
-        except Exception:  # noqa: BLE001 - metrics must never break ingest
-            log.exception("could not update sample metrics")
+            document = _json_document(body)
+        except ApiError as exc:
+            raise BadBody(exc.status, exc.detail, dead_letter=True) from None
+        if document is None:
+            lines = _split_lines(body)     # several documents: NDJSON sent as JSON
+        elif isinstance(document, dict):
+            lines = [body]
+        elif isinstance(document, list):
+            if not document:
+                raise BadBody(400, "body: empty array, no records")
+            lines = [json.dumps(r, default=str, ensure_ascii=False).encode() for r in document]
+        else:
+            raise BadBody(400, f"body: expected a JSON object or an array of objects, got {type(document).__name__}",
+                          dead_letter=True)
+    return PreparedInput(lines, check_small_input(lines, options), source)
+
+
+def prepare_records(records: Sequence[dict[str, Any]], source: str, options: IngestOptions) -> PreparedInput:
+    """Decoded records (OTLP spans mapped to samples) as a prepared input."""
+    lines = record_lines(records)
+    return PreparedInput(lines, check_small_input(lines, options), source)
 
 
 # ----------------------------------------------------------------------------- app
@@ -367,28 +347,23 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         except Exception:  # noqa: BLE001 - the answer already says what was wrong
             log.exception("could not write a dead letter")
 
-    def observe_accepted(request_ids: list[Any]) -> None:
-        """Update model-call metrics from the accepted rows (runs after the answer is sent).
-
-        ``request_ids``: the ids, or the NDJSON lines they are read from."""
-        if request_ids and isinstance(request_ids[0], bytes):
-            request_ids = _ids_of_lines(request_ids)
-        ids = [str(r) for r in request_ids if isinstance(r, (str, int, float)) and not isinstance(r, bool)]
+    def read_back(inputs: Sequence[Sequence[bytes]]) -> None:
+        """Model-call metrics of records the vectorised path wrote (it hands back no rows):
+        their stored rows, read by request_id (runs after the answers are sent)."""
+        ids = [str(r) for lines in inputs for r in _ids_of_lines(lines)
+               if isinstance(r, (str, int, float)) and not isinstance(r, bool)]
         if not ids:
             return
-        try:
-            columns = ", ".join(f'"{c}"' for c in SAMPLE_METRIC_COLUMNS)
-            rows = store.fetchall(
-                # Rows ingested moments ago: the ingested_at bound lets DuckDB skip every older
-                # row group by its min/max, instead of scanning all request_ids.
-                f"SELECT {columns} FROM samples WHERE ingested_at >= now() - INTERVAL 10 MINUTE "
-                "AND request_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
-            )
-            metrics.observe_samples(rows)
-        except Exception:  # noqa: BLE001 - metrics must never break ingest
-            log.exception("could not update sample metrics")
+        columns = ", ".join(f'"{c}"' for c in SAMPLE_METRIC_COLUMNS)
+        rows = store.fetchall(
+            # Rows ingested moments ago: the ingested_at bound lets DuckDB skip every older
+            # row group by its min/max, instead of scanning all request_ids.
+            f"SELECT {columns} FROM samples WHERE ingested_at >= now() - INTERVAL 10 MINUTE "
+            "AND request_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+        )
+        metrics.observe_samples(rows)
 
-    grouper = _SampleGrouper(store, settings.ingest_options, run_in_threadpool, observe_accepted)
+    writer = SampleWriter(store, settings.ingest_options, metrics, read_back)
 
     # -- samples ---------------------------------------------------------------
 
@@ -421,46 +396,20 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
                                 "use application/json (object or array) or application/x-ndjson")
         body = await read_body(request, settings.max_body_bytes)
         source = source_of(request, "http")
-        request_ids: list[Any]
-        if media in NDJSON_TYPES:
-            document = None
-        else:
-            try:
-                document = _json_document(body)
-            except ApiError as exc:
+        ndjson = media in NDJSON_TYPES
+        try:
+            if len(body) <= INLINE_BODY_BYTES:
+                prepared = prepare_samples(body, ndjson, source, settings.ingest_options)
+            else:
+                prepared = await anyio.to_thread.run_sync(
+                    prepare_samples, body, ndjson, source, settings.ingest_options)
+        except BadBody as exc:
+            if exc.dead_letter:
                 await run_in_threadpool(dead_letter_body, source, body, exc.detail)
-                raise
-        if document is None:
-            lines = _split_lines(body)
-            if not any(line.strip() for line in lines):
-                raise ApiError(400, "body: no records")
-            request_ids = lines   # parsed for their ids after the answer is sent
-        elif isinstance(document, dict):
-            lines = [body]
-            request_ids = [document.get("request_id")]
-        elif isinstance(document, list):
-            if not document:
-                raise ApiError(400, "body: empty array, no records")
-            lines = [json.dumps(r, default=str, ensure_ascii=False).encode() for r in document]
-            request_ids = [r.get("request_id") for r in document if isinstance(r, dict)]
-        else:
-            message = f"body: expected a JSON object or an array of objects, got {type(document).__name__}"
-            await run_in_threadpool(dead_letter_body, source, body, message)
-            raise ApiError(400, message)
-        grouped = len(lines) <= FAST_PATH_MAX_RECORDS
-        if grouped:
-            # small requests that arrive together share one commit; metrics are observed per group
-            result = await grouper.ingest(lines, source, request_ids)
-        else:
-            result = await run_in_threadpool(
-                ingest_lines, store, lines, source=source, options=settings.ingest_options
-            )
+            raise ApiError(exc.status, exc.detail) from None
+        result = await writer.write(prepared)
         metrics.observe_ingest("samples", result.accepted, result.rejected)
-        status = 200 if result.accepted else 400
-        response = JSONResponse(result.as_dict(), status_code=status)
-        if result.accepted and not grouped:
-            response.background = BackgroundTask(observe_accepted, request_ids)
-        return response
+        return JSONResponse(result.as_dict(), status_code=200 if result.accepted else 400)
 
     # -- GPU -------------------------------------------------------------------
 
@@ -574,16 +523,12 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         rejected = 0
         message = ""
         if mapping.samples:
-            result = await run_in_threadpool(
-                ingest_records, store, mapping.samples, source=source_of(request, "otlp"),
-                options=settings.ingest_options,
-            )
+            prepared = await anyio.to_thread.run_sync(
+                prepare_records, mapping.samples, source_of(request, "otlp"), settings.ingest_options)
+            result = await writer.write(prepared)
             rejected = result.rejected
             message = "; ".join(str(e) for e in result.errors[:5])
             metrics.observe_ingest("spans", result.accepted, result.rejected)
-            accepted_ids = [s["request_id"] for s in mapping.samples]
-        else:
-            accepted_ids = []
         accepted = len(mapping.samples) - rejected
         metrics.otlp_spans.labels("accepted").inc(accepted)
         metrics.otlp_spans.labels("rejected").inc(rejected)
@@ -597,8 +542,6 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
                 "X-Genobs-Spans-Ignored": str(mapping.ignored),
             },
         )
-        if accepted:
-            response.background = BackgroundTask(observe_accepted, accepted_ids)
         return response
 
     # -- health and metrics ----------------------------------------------------
@@ -620,7 +563,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
     return app
 
 
-def _ids_of_lines(lines: list[bytes]) -> list[Any]:
+def _ids_of_lines(lines: Sequence[bytes]) -> list[Any]:
     ids: list[Any] = []
     for line in lines:
         try:

@@ -12,6 +12,7 @@ are cut to 128 characters.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from typing import Any, Iterable, Mapping, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -36,6 +37,46 @@ SAMPLE_METRIC_COLUMNS = (
     "service", "model", "model_version", "variant", "status",
     "latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd",
 )
+
+
+class _CallTotals:
+    """What a batch of samples adds to the series of one label set."""
+
+    __slots__ = ("statuses", "latencies", "ttfts", "input_tokens", "output_tokens", "cost")
+
+    def __init__(self) -> None:
+        self.statuses: dict[Any, int] = {}
+        self.latencies: list[float] = []
+        self.ttfts: list[float] = []
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost = 0.0
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe(v)`` for each value, with one update per bucket.
+
+    Uses prometheus-client's bucket counters (non-cumulative, one per upper bound); a
+    version that stores them differently gets the per-value calls."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            histogram.observe(value)
+        return
+    counts: dict[int, int] = {}
+    observed = 0.0
+    for value in values:
+        if value != value:     # NaN: observe() counts it in no bucket
+            observed += value
+            continue
+        index = bisect_left(bounds, value)     # the first bound >= value (the last is +Inf)
+        counts[index] = counts.get(index, 0) + 1
+        observed += value
+    total.inc(observed)
+    for index, count in counts.items():
+        buckets[index].inc(count)
 
 
 class LabelLimiter:
@@ -135,21 +176,40 @@ class ServerMetrics:
     # -- model calls -----------------------------------------------------------
 
     def observe_samples(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Rows with SAMPLE_METRIC_COLUMNS, one per accepted sample."""
-        limit = self.limiter.labels
+        """Rows with SAMPLE_METRIC_COLUMNS, one per accepted sample (a batch at a time:
+        the series are updated once per label set, not once per row)."""
+        calls: dict[tuple[Any, ...], _CallTotals] = {}
         for service, model, version, variant, status, latency_ms, ttft_ms, tin, tout, cost in rows:
-            call = limit("call", (service, model, version, variant))
-            self.requests.labels(*limit("requests", (service, model, version, variant, status))).inc()
+            key = (service, model, version, variant)
+            totals = calls.get(key)
+            if totals is None:
+                totals = calls[key] = _CallTotals()
+            totals.statuses[status] = totals.statuses.get(status, 0) + 1
             if latency_ms is not None:
-                self.latency.labels(*call).observe(latency_ms / 1000.0)
+                totals.latencies.append(latency_ms / 1000.0)
             if ttft_ms is not None:
-                self.ttft.labels(*call).observe(ttft_ms / 1000.0)
+                totals.ttfts.append(ttft_ms / 1000.0)
             if tin:
-                self.input_tokens.labels(*call).inc(tin)
+                totals.input_tokens += tin
             if tout:
-                self.output_tokens.labels(*call).inc(tout)
+                totals.output_tokens += tout
             if cost:
-                self.cost.labels(*call).inc(cost)
+                totals.cost += cost
+        limit = self.limiter.labels
+        for key, totals in calls.items():
+            call = limit("call", key)
+            for status, count in totals.statuses.items():
+                self.requests.labels(*limit("requests", (*key, status))).inc(count)
+            if totals.latencies:
+                observe_many(self.latency.labels(*call), totals.latencies)
+            if totals.ttfts:
+                observe_many(self.ttft.labels(*call), totals.ttfts)
+            if totals.input_tokens:
+                self.input_tokens.labels(*call).inc(totals.input_tokens)
+            if totals.output_tokens:
+                self.output_tokens.labels(*call).inc(totals.output_tokens)
+            if totals.cost:
+                self.cost.labels(*call).inc(totals.cost)
 
     def observe_ingest(self, kind: str, accepted: int, rejected: int) -> None:
         if accepted:

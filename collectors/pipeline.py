@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import uuid
 import weakref
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -123,13 +124,27 @@ def _redacted_columns(redact: bool) -> str:
 
 
 def _redaction_counts_sql() -> str:
+    """SELECT list counting each pattern's matches over ``c``, whose ``"_any_<field>"``
+    columns say whether the combined pattern matches that field at all (checked once per
+    field, not once per pattern)."""
     parts = []
     for pattern in redaction.PATTERNS:
-        terms = [redaction.count_text_sql(f"c.{name}", pattern) for name in REDACTED_TEXT_FIELDS]
-        terms += [redaction.count_list_sql(f"c.{name}", pattern) for name in REDACTED_LIST_FIELDS]
+        terms = [f'CASE WHEN c."_any_{name}" THEN {redaction.count_matches_sql(f"c.{name}", pattern)} ELSE 0 END'
+                 for name in REDACTED_TEXT_FIELDS]
+        terms += [f'CASE WHEN c."_any_{name}" THEN {redaction.count_list_sql(f"c.{name}", pattern)} ELSE 0 END'
+                  for name in REDACTED_LIST_FIELDS]
         terms.append(redaction.count_text_sql("CAST(c.attributes AS VARCHAR)", pattern))
         parts.append(f"coalesce(sum({' + '.join(terms)}), 0) AS \"{pattern.name}\"")
     return ", ".join(parts)
+
+
+def _redaction_flags_sql() -> str:
+    """Per text field of ``c``: whether the combined pattern matches it anywhere."""
+    flags = [f'coalesce(regexp_matches(c.{name}, {redaction.ANY_PATTERN_SQL}), false) AS "_any_{name}"'
+             for name in REDACTED_TEXT_FIELDS]
+    flags += [f'coalesce(regexp_matches(array_to_string(c.{name}, chr(1)), {redaction.ANY_PATTERN_SQL}), false) '
+              f'AS "_any_{name}"' for name in REDACTED_LIST_FIELDS]
+    return ", ".join(flags)
 
 
 @functools.lru_cache(maxsize=32)
@@ -190,18 +205,96 @@ def _ensure_prices(cur: Any, prices: dict[str, "ModelPrice"]) -> None:
     state.prices = wanted
 
 
+# Rows per Arrow record batch handed to DuckDB: it scans batches in parallel.
+LINES_PER_BATCH = 4096
+
+
+def split_lines(data: bytes | bytearray | memoryview) -> pa.Array:
+    """``data`` cut at its newlines as an Arrow binary array over the same bytes (no copy):
+    each line keeps its ``\\n``; the last line is what follows the last newline (empty
+    when ``data`` ends with one: a blank line, which the query skips)."""
+    size = len(data)
+    if size >= 2**31 - 1:
+        raise ValueError("a block of lines must be under 2 GiB")
+    octets = np.frombuffer(data, dtype=np.uint8)
+    # Newlines found a few MB at a time, so the comparison's scratch array stays small.
+    step = 1 << 22
+    scratch = np.empty(min(step, size), dtype=bool)
+    ends = [np.flatnonzero(np.equal(octets[i: i + step], 10, out=scratch[: min(step, size - i)])) + i
+            for i in range(0, size, step)]
+    newlines = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
+    offsets = np.empty(len(newlines) + 2, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:-1] = newlines + 1
+    offsets[-1] = size
+    return pa.Array.from_buffers(pa.binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def lines_table(raw: pa.Array, first_line: int) -> pa.Table:
+    """(line, text) when every line is valid UTF-8 (checked by Arrow, no copy), else
+    (line, raw) for the query to decode line by line."""
+    text = raw.view(pa.string())
+    try:
+        text.validate(full=True)
+        name, column = "text", text
+    except pa.ArrowInvalid:
+        name, column = "raw", raw
+    table = pa.table({"line": pa.array(np.arange(first_line, first_line + len(raw), dtype=np.int64)), name: column})
+    return pa.Table.from_batches(table.to_batches(max_chunksize=LINES_PER_BATCH), schema=table.schema)
+
+
+def _register_lines(cur: Any, table: pa.Table) -> None:
+    """``_genobs_input(line, raw, text)`` on ``cur``: the non-blank lines of ``table``.
+
+    Blank lines are skipped (their numbers still count). A line may end with its newline
+    (Arrow holds the lines back to back): JSON reads it as whitespace, and the few places
+    that use a line's exact text trim it."""
+    cur.register("_genobs_lines", table)
+    if "text" in table.column_names:
+        cur.execute(
+            "CREATE OR REPLACE TEMP VIEW _genobs_input AS SELECT line, NULL::BLOB AS raw, text "
+            "FROM _genobs_lines WHERE regexp_matches(text, '\\S')"
+        )
+    else:  # not all valid UTF-8: the lines that are not are rejected as such
+        cur.execute(
+            "CREATE OR REPLACE TEMP VIEW _genobs_input AS SELECT line, raw, text "
+            "FROM (SELECT line, raw, try(decode(raw)) AS text FROM _genobs_lines) "
+            "WHERE text IS NULL OR regexp_matches(text, '\\S')"
+        )
+
+
+def _unregister_lines(cur: Any) -> None:
+    cur.execute("DROP VIEW IF EXISTS _genobs_input")
+    cur.unregister("_genobs_lines")
+
+
+@dataclass(frozen=True)
+class CheckedChunk:
+    """A chunk of lines and the validation query's output for it."""
+
+    lines: pa.Table     # made by lines_table
+    checked: pa.Table
+
+
 class IngestSession:
     """One logical input (a file, a request): chunks share duplicate detection and totals.
 
-    Use from one thread; each chunk commits on its own, so a long file that fails half
-    way keeps what was accepted before.
+    Use from one thread. Chunks commit on their own, or every ``commit_rows`` rows, so a
+    long file that fails half way keeps what was committed before; call ``finish`` to
+    commit the rest.
     """
 
-    def __init__(self, store: Store, source: str, options: IngestOptions | None = None) -> None:
+    def __init__(self, store: Store, source: str, options: IngestOptions | None = None,
+                 commit_rows: int | None = None) -> None:
         self.store = store
         self.source = source
         self.options = options or IngestOptions()
         self.result = IngestResult()
+        # With ``commit_rows``, chunks share a transaction until that many rows have come
+        # (and at ``finish``); without it, each chunk commits on its own.
+        self._commit_rows = commit_rows
+        self._transaction: Any = None
+        self._pending_rows = 0
         # Request ids accepted by earlier chunks, for duplicate detection across chunks: a
         # temp table made when the first chunk ends, unless the caller said there is only one.
         self._seen_table = f"_genobs_seen_{uuid.uuid4().hex[:12]}"
@@ -216,24 +309,38 @@ class IngestSession:
 
     def add_lines(self, lines: Sequence[bytes], first_line: int) -> IngestResult:
         """A chunk of JSON texts; ``first_line`` numbers the first of them."""
-        table = pa.table(
-            {
-                "line": pa.array(np.arange(first_line, first_line + len(lines), dtype=np.int64)),
-                "raw": pa.array(lines, type=pa.binary()),
-            }
-        )
+        return self.add_checked(self.check(lines_table(pa.array(lines, type=pa.binary()), first_line)))
+
+    def add_block(self, data: bytes, first_line: int) -> IngestResult:
+        """A block of newline-separated JSON texts (no newline after the last); ``first_line``
+        numbers its first line. The lines are cut without a Python object per line."""
+        return self.add_checked(self.check(lines_table(split_lines(data), first_line)))
+
+    def check(self, table: pa.Table) -> "CheckedChunk":
+        """Run the validation query over a table made by ``lines_table``. It reads nothing
+        stored, so a reader thread may check the next chunk (with its own cursor) while
+        this session writes the previous one."""
         cur = self.store.cursor()
-        cur.register("_genobs_lines", table)
+        _register_lines(cur, table)
         try:
-            cur.execute(
-                "CREATE OR REPLACE TEMP VIEW _genobs_input AS "
-                "SELECT line, raw, text FROM (SELECT line, raw, try(decode(raw)) AS text FROM _genobs_lines) "
-                "WHERE text IS NULL OR regexp_matches(text, '\\S')"
-            )
-            return self._process_input()
+            if self.options.prices:
+                _ensure_prices(cur, self.options.prices)
+            sql, params = self._validation_sql()
+            # Held as Arrow, not a temp table: a table would compress every text column
+            # only to be read once more (it cost as much as the checks themselves).
+            checked = cur.execute(sql, params).to_arrow_table(LINES_PER_BATCH)
         finally:
-            cur.execute("DROP VIEW IF EXISTS _genobs_input")
-            cur.unregister("_genobs_lines")
+            _unregister_lines(cur)
+        return CheckedChunk(table, checked)
+
+    def add_checked(self, chunk: "CheckedChunk") -> IngestResult:
+        """Write a checked chunk: accepted rows upserted, rejected ones dead-lettered."""
+        cur = self.store.cursor()
+        _register_lines(cur, chunk.lines)  # rejected rows are stored with their line's text
+        try:
+            return self._process(lambda _: chunk.checked)
+        finally:
+            _unregister_lines(cur)
 
     def add_relation_sql(self, sql: str, params: Sequence[Any] | None = None) -> IngestResult:
         """A chunk given as SQL producing (line BIGINT, text VARCHAR): JSON object per row."""
@@ -242,138 +349,167 @@ class IngestSession:
             f"CREATE OR REPLACE TEMP TABLE _genobs_input AS SELECT line, NULL::BLOB AS raw, text FROM ({sql})",
             list(params or []),
         )
+        validation_sql, validation_params = self._validation_sql()
+
+        def check(cur: Any) -> pa.Table:
+            if self.options.prices:
+                _ensure_prices(cur, self.options.prices)
+            return cur.execute(validation_sql, validation_params).to_arrow_table(LINES_PER_BATCH)
+
         try:
-            return self._process_input()
+            return self._process(check)
         finally:
             cur.execute("DROP TABLE IF EXISTS _genobs_input")
 
     # -- the work ------------------------------------------------------------------------
 
-    def _process_input(self) -> IngestResult:
+    def _validation_sql(self) -> tuple[str, dict[str, object]]:
         opts = self.options
         mapping = opts.mapping
-        validation_sql, validation_params = _validation_sql(
+        return _validation_sql(
             tuple(sorted(mapping.columns.items())), tuple(sorted(mapping.constants.items())),
             bool(opts.prices), opts.redact,
         )
+
+    def _process(self, checked_of: Callable[[Any], pa.Table]) -> IngestResult:
+        """One chunk in the session's transaction: ``checked_of(cursor)`` gives its checked
+        rows (the validation query's output)."""
         if self._single_chunk and self._chunks:
             raise RuntimeError("this ingest session was opened for one chunk")
         self._chunks += 1
         chunk = IngestResult()
+        if self._commit_rows and self._transaction is None:
+            self._transaction = self.store.transaction()
+            self._transaction.__enter__()
         try:
-            self._run_chunk(chunk, validation_sql, validation_params)
-        except BaseException:
+            with self.store.transaction() as cur:
+                cur.register("_genobs_checked", checked_of(cur))
+                try:
+                    self._write_chunk(cur, chunk)
+                finally:
+                    cur.unregister("_genobs_checked")
+        except BaseException as exc:
+            self._end_transaction(type(exc))
             # A rollback also drops temp objects made in the transaction (the Luhn macro,
             # the price table): make them again next time.
             _cursor_states.pop(self.store.cursor(), None)
             raise
         self.result.merge(chunk)
+        self._pending_rows += chunk.received
+        if self._commit_rows and self._pending_rows >= self._commit_rows:
+            self._end_transaction(None)
         return chunk
 
-    def _run_chunk(self, chunk: IngestResult, validation_sql: str, validation_params: dict[str, object]) -> None:
+    def _end_transaction(self, exc_type: type[BaseException] | None) -> None:
+        """Commit (or, after an error, roll back) the transaction shared by chunks."""
+        transaction, self._transaction = self._transaction, None
+        self._pending_rows = 0
+        if transaction is not None:
+            transaction.__exit__(exc_type, None, None)
+
+    def _write_chunk(self, cur: Any, chunk: IngestResult) -> None:
+        """Counts, upsert, redaction and dead letters for the rows in ``_genobs_checked``."""
         opts = self.options
-        with self.store.transaction() as cur:
-            if opts.prices:
-                _ensure_prices(cur, opts.prices)
-            cur.execute(f"CREATE OR REPLACE TEMP TABLE _genobs_checked AS {validation_sql}", validation_params)
-            received, bad, pii_rows, repeats = cur.execute(
-                "SELECT count(*), count(*) FILTER (WHERE len(errors) > 0), "
-                "count(*) FILTER (WHERE len(errors) = 0 AND pii), "
-                "count(*) FILTER (WHERE len(errors) = 0) - count(DISTINCT request_id) FILTER (WHERE len(errors) = 0) "
-                "FROM _genobs_checked"
-            ).fetchone()
-            # Repeats of a request_id, in this chunk or earlier ones of the same input: keep the first.
-            with_dups = bool(repeats) or self._seen_exists
-            dups = 0
-            if with_dups:
-                earlier = (
-                    f"UNION ALL SELECT c.line, s.line FROM _genobs_checked c "
-                    f"JOIN {self._seen_table} s ON c.request_id = s.request_id WHERE len(c.errors) = 0"
-                    if self._seen_exists else ""
-                )
+        received, bad, pii_rows, repeats = cur.execute(
+            "SELECT count(*), count(*) FILTER (WHERE len(errors) > 0), "
+            "count(*) FILTER (WHERE len(errors) = 0 AND pii), "
+            "count(*) FILTER (WHERE len(errors) = 0) - count(DISTINCT request_id) FILTER (WHERE len(errors) = 0) "
+            "FROM _genobs_checked"
+        ).fetchone()
+        # Repeats of a request_id, in this chunk or earlier ones of the same input: keep the first.
+        with_dups = bool(repeats) or self._seen_exists
+        dups = 0
+        if with_dups:
+            earlier = (
+                f"UNION ALL SELECT c.line, s.line FROM _genobs_checked c "
+                f"JOIN {self._seen_table} s ON c.request_id = s.request_id WHERE len(c.errors) = 0"
+                if self._seen_exists else ""
+            )
+            cur.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _genobs_dups AS
+                SELECT line, min(first_line) AS first_line FROM (
+                    SELECT line, first_line FROM (
+                        SELECT line, min(line) OVER (PARTITION BY request_id) AS first_line
+                        FROM _genobs_checked WHERE len(errors) = 0)
+                    WHERE line <> first_line
+                    {earlier}
+                ) GROUP BY line"""
+            )
+            (dups,) = cur.execute("SELECT count(*) FROM _genobs_dups").fetchone()
+            accepted_rows = (
+                "FROM _genobs_checked c ANTI JOIN _genobs_dups d USING (line) WHERE len(c.errors) = 0"
+            )
+        else:
+            accepted_rows = "FROM _genobs_checked c WHERE len(c.errors) = 0"
+        chunk.received, chunk.rejected = int(received), int(bad) + int(dups)
+        chunk.accepted = chunk.received - chunk.rejected
+        redacting = opts.redact and bool(pii_rows)
+
+        if chunk.accepted:
+            if redacting:
+                _ensure_luhn_macro(cur)
+                counts = cur.execute(
+                    f"SELECT {_redaction_counts_cached()} FROM (SELECT c.*, {_redaction_flags_sql()} "
+                    f"{accepted_rows} AND c.pii) c"
+                ).fetchone()
+                chunk.redactions = {
+                    name: int(n) for name, n in zip(redaction.PATTERN_NAMES, counts) if n
+                }
+            if redacting and chunk.accepted > SMALL_CHUNK_ROWS:
+                # A big chunk: redact inline while inserting (flagged rows only). Copying
+                # the chunk into a temp table first would cost more than the planning it saves.
+                source_sql = (f"SELECT {_redacted_columns_sql(True)}, CAST(? AS VARCHAR) AS source, "
+                              f"now() AS ingested_at {accepted_rows}")
+            elif redacting:
+                # Redact once into a temp table, so the upsert's two reads plan nothing big.
                 cur.execute(
-                    f"""CREATE OR REPLACE TEMP TABLE _genobs_dups AS
-                    SELECT line, min(first_line) AS first_line FROM (
-                        SELECT line, first_line FROM (
-                            SELECT line, min(line) OVER (PARTITION BY request_id) AS first_line
-                            FROM _genobs_checked WHERE len(errors) = 0)
-                        WHERE line <> first_line
-                        {earlier}
-                    ) GROUP BY line"""
+                    f"CREATE OR REPLACE TEMP TABLE _genobs_accepted AS SELECT {_redacted_columns_sql(True)} "
+                    f"{accepted_rows}"
                 )
-                (dups,) = cur.execute("SELECT count(*) FROM _genobs_dups").fetchone()
-                accepted_rows = (
-                    "FROM _genobs_checked c ANTI JOIN _genobs_dups d USING (line) WHERE len(c.errors) = 0"
-                )
+                source_sql = "SELECT c.*, CAST(? AS VARCHAR) AS source, now() AS ingested_at FROM _genobs_accepted c"
             else:
-                accepted_rows = "FROM _genobs_checked c WHERE len(c.errors) = 0"
-            chunk.received, chunk.rejected = int(received), int(bad) + int(dups)
-            chunk.accepted = chunk.received - chunk.rejected
-            redacting = opts.redact and bool(pii_rows)
+                source_sql = (f"SELECT {_plain_columns_sql()}, CAST(? AS VARCHAR) AS source, "
+                              f"now() AS ingested_at {accepted_rows}")
+            counts = self.store.upsert_samples(source_sql, [self.source])
+            chunk.inserted, chunk.updated = counts.inserted, counts.updated
+            cur.execute("DROP TABLE IF EXISTS _genobs_accepted")
+            if not self._single_chunk:
+                if not self._seen_exists:
+                    cur.execute(f"CREATE TEMP TABLE {self._seen_table} (request_id VARCHAR, line BIGINT)")
+                    self._seen_exists = True
+                cur.execute(f"INSERT INTO {self._seen_table} SELECT c.request_id, c.line {accepted_rows}")
 
-            if chunk.accepted:
-                if redacting:
-                    _ensure_luhn_macro(cur)
-                    counts = cur.execute(f"SELECT {_redaction_counts_cached()} {accepted_rows} AND c.pii").fetchone()
-                    chunk.redactions = {
-                        name: int(n) for name, n in zip(redaction.PATTERN_NAMES, counts) if n
-                    }
-                if redacting and chunk.accepted > SMALL_CHUNK_ROWS:
-                    # A big chunk: redact inline while inserting (flagged rows only). Copying
-                    # the chunk into a temp table first would cost more than the planning it saves.
-                    source_sql = (f"SELECT {_redacted_columns_sql(True)}, CAST(? AS VARCHAR) AS source, "
-                                  f"now() AS ingested_at {accepted_rows}")
-                elif redacting:
-                    # Redact once into a temp table, so the upsert's two reads plan nothing big.
-                    cur.execute(
-                        f"CREATE OR REPLACE TEMP TABLE _genobs_accepted AS SELECT {_redacted_columns_sql(True)} "
-                        f"{accepted_rows}"
-                    )
-                    source_sql = "SELECT c.*, CAST(? AS VARCHAR) AS source, now() AS ingested_at FROM _genobs_accepted c"
-                else:
-                    source_sql = (f"SELECT {_plain_columns_sql()}, CAST(? AS VARCHAR) AS source, "
-                                  f"now() AS ingested_at {accepted_rows}")
-                counts = self.store.upsert_samples(source_sql, [self.source])
-                chunk.inserted, chunk.updated = counts.inserted, counts.updated
-                cur.execute("DROP TABLE IF EXISTS _genobs_accepted")
-                if not self._single_chunk:
-                    if not self._seen_exists:
-                        cur.execute(f"CREATE TEMP TABLE {self._seen_table} (request_id VARCHAR, line BIGINT)")
-                        self._seen_exists = True
-                    cur.execute(f"INSERT INTO {self._seen_table} SELECT c.request_id, c.line {accepted_rows}")
-
-            if chunk.rejected:
-                dup_join = "LEFT JOIN _genobs_dups d USING (line)" if with_dups else ""
-                dup_line = "d.line" if with_dups else "NULL::BIGINT"
-                dup_first = "d.first_line" if with_dups else "NULL::BIGINT"
-                cur.execute(
-                    "CREATE OR REPLACE TEMP TABLE _genobs_rejected AS "
-                    "SELECT c.line, c.request_id, "
-                    f"CASE WHEN {dup_line} IS NOT NULL "
-                    f"THEN ['request_id: duplicate of line ' || {dup_first} || ' in this input'] "
-                    "ELSE c.errors END AS errors, "
-                    "coalesce(i.text, CAST(i.raw AS VARCHAR)) AS raw "
-                    "FROM _genobs_checked c JOIN _genobs_input i USING (line) "
-                    f"{dup_join} "
-                    f"WHERE len(c.errors) > 0 OR {dup_line} IS NOT NULL"
-                )
-                cur.execute(
-                    "INSERT INTO dead_letter (received_at, source, line, raw, error) "
-                    "SELECT now(), ?, line, raw, array_to_string(errors, '; ') FROM _genobs_rejected ORDER BY line",
-                    [self.source],
-                )
-                rows = cur.execute(
-                    "SELECT line, request_id, errors, CASE WHEN errors = ['invalid JSON'] THEN raw END "
-                    "FROM _genobs_rejected ORDER BY line LIMIT ?",
-                    [MAX_REPORTED_ERRORS],
-                ).fetchall()
-                for line, request_id, errors, bad_json in rows:
-                    message = _json_problem(bad_json) if bad_json is not None else "; ".join(errors)
-                    chunk.errors.append(RecordError(int(line), request_id, message))
-                cur.execute("DROP TABLE _genobs_rejected")
-            if with_dups:
-                cur.execute("DROP TABLE _genobs_dups")
-            cur.execute("DROP TABLE _genobs_checked")
+        if chunk.rejected:
+            dup_join = "LEFT JOIN _genobs_dups d USING (line)" if with_dups else ""
+            dup_line = "d.line" if with_dups else "NULL::BIGINT"
+            dup_first = "d.first_line" if with_dups else "NULL::BIGINT"
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE _genobs_rejected AS "
+                "SELECT c.line, c.request_id, "
+                f"CASE WHEN {dup_line} IS NOT NULL "
+                f"THEN ['request_id: duplicate of line ' || {dup_first} || ' in this input'] "
+                "ELSE c.errors END AS errors, "
+                "rtrim(coalesce(i.text, CAST(i.raw AS VARCHAR)), chr(13) || chr(10)) AS raw "
+                "FROM _genobs_checked c JOIN _genobs_input i USING (line) "
+                f"{dup_join} "
+                f"WHERE len(c.errors) > 0 OR {dup_line} IS NOT NULL"
+            )
+            cur.execute(
+                "INSERT INTO dead_letter (received_at, source, line, raw, error) "
+                "SELECT now(), ?, line, raw, array_to_string(errors, '; ') FROM _genobs_rejected ORDER BY line",
+                [self.source],
+            )
+            rows = cur.execute(
+                "SELECT line, request_id, errors, CASE WHEN errors = ['invalid JSON'] THEN raw END "
+                "FROM _genobs_rejected ORDER BY line LIMIT ?",
+                [MAX_REPORTED_ERRORS],
+            ).fetchall()
+            for line, request_id, errors, bad_json in rows:
+                message = _json_problem(bad_json) if bad_json is not None else "; ".join(errors)
+                chunk.errors.append(RecordError(int(line), request_id, message))
+            cur.execute("DROP TABLE _genobs_rejected")
+        if with_dups:
+            cur.execute("DROP TABLE _genobs_dups")
 
     def add_problem(self, line: int | None, raw: str | None, message: str) -> None:
         """Record an input problem found outside the query (e.g. a truncated gzip stream)."""
@@ -386,6 +522,7 @@ class IngestSession:
     def finish(self) -> IngestResult:
         if not self._closed:
             self._closed = True
+            self._end_transaction(None)
             if self._seen_exists:
                 self.store.cursor().execute(f"DROP TABLE IF EXISTS {self._seen_table}")
         return self.result
@@ -412,25 +549,32 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+_FIELD_TYPES: tuple[pa.DataType, ...] = tuple(_ARROW_TYPES.get(name, pa.string()) for name in SAMPLE_FIELD_NAMES)
+_field_values = operator.itemgetter(*SAMPLE_FIELD_NAMES)
+
+
 def _arrow_rows(rows: list[dict[str, Any]], sources: list[str], ingested_at: datetime) -> pa.Table:
-    columns = {
-        name: pa.array([r[name] for r in rows], type=_ARROW_TYPES.get(name, pa.string()))
-        for name in SAMPLE_FIELD_NAMES
-    }
-    columns["source"] = pa.array(sources, type=pa.string())
-    columns["ingested_at"] = pa.array([ingested_at] * len(rows), type=pa.timestamp("us", tz="UTC"))
-    return pa.table(columns)
+    # rows -> columns in one C-level transposition, then one Arrow array per column
+    columns = zip(*map(_field_values, rows)) if rows else ((),) * len(SAMPLE_FIELD_NAMES)
+    arrays = [pa.array(values, type=kind) for values, kind in zip(columns, _FIELD_TYPES)]
+    arrays.append(pa.array(sources, type=pa.string()))
+    arrays.append(pa.array([ingested_at] * len(rows), type=pa.timestamp("us", tz="UTC")))
+    return pa.Table.from_arrays(arrays, names=[*SAMPLE_FIELD_NAMES, "source", "ingested_at"])
 
 
 def _ingest_checked(
-    store: Store, inputs: Sequence[tuple[fast_validation.CheckedBatch, str]]
+    store: Store,
+    inputs: Sequence[tuple[fast_validation.CheckedBatch, str]],
+    stored: list[dict[str, Any]] | None = None,
 ) -> list[IngestResult]:
     """Write inputs checked in Python, in one transaction, each answered as if written alone
     and in order: duplicates are found within an input; a request_id that an earlier input
-    of the group wrote counts as an update, and the later record wins."""
+    of the group wrote counts as an update, and the later record wins.
+
+    ``stored``: when given, the rows written (samples columns, as stored) are appended to it."""
     results: list[IngestResult] = []
     final: dict[str, tuple[dict[str, Any], str]] = {}       # request_id -> (row, source)
-    dead: list[tuple[str, int, str, str]] = []              # source, line, raw, error
+    dead: list[tuple[str, int | None, str | None, str]] = []   # source, line, raw, error
     per_input: list[list[str]] = []
     for batch, source in inputs:
         result = IngestResult(received=len(batch.rows))
@@ -440,8 +584,9 @@ def _ingest_checked(
         for row in batch.rows:
             rid = row.values["request_id"]
             if row.errors:
-                rejected.append((row.line, rid, "; ".join(row.errors)))
-                dead.append((source, row.line, row.raw, "; ".join(row.errors)))
+                message = "; ".join(row.errors)
+                rejected.append((row.line, rid, message))
+                dead.append((source, row.line, row.raw, message))
             elif rid in first_seen:
                 message = f"request_id: duplicate of line {first_seen[rid]} in this input"
                 rejected.append((row.line, rid, message))
@@ -456,35 +601,73 @@ def _ingest_checked(
         result.errors = [RecordError(line, rid, message) for line, rid, message in rejected[:MAX_REPORTED_ERRORS]]
         results.append(result)
         per_input.append(accepted_ids)
-    with store.transaction() as cur:
+    rows = [values for values, _ in final.values()]
+    # A transaction when dead letters go with the rows; otherwise the upsert makes its own
+    # (or none: a single INSERT of new ids commits by itself), and the write lock keeps the
+    # "stored before" answer true until the upsert.
+    with store.transaction() if dead else store.exclusive():
         if final:
-            rows = [values for values, _ in final.values()]
             table = _arrow_rows(rows, [src for _, src in final.values()], datetime.now(timezone.utc))
             if len(inputs) == 1:
                 counts = store.upsert_samples(table)
                 results[0].inserted, results[0].updated = counts.inserted, counts.updated
             else:
                 # which ids were stored before this group, so that each input is counted as if alone
-                stored = {
-                    rid for (rid,) in cur.execute(
-                        "SELECT request_id FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))",
-                        [list(final)],
-                    ).fetchall()
-                }
+                before = store.stored_request_ids(list(final))
                 for result, ids in zip(results, per_input):
                     for rid in ids:
-                        if rid in stored:
+                        if rid in before:
                             result.updated += 1
                         else:
                             result.inserted += 1
-                            stored.add(rid)
+                            before.add(rid)
                 store.upsert_samples(table)
         if dead:
-            cur.executemany(
-                "INSERT INTO dead_letter (received_at, source, line, raw, error) VALUES (now(), ?, ?, ?, ?)",
-                [list(d) for d in dead],
-            )
+            store.add_dead_letters(dead)
+    if stored is not None:
+        stored.extend(rows)
     return results
+
+
+def ingest_checked_batches(
+    store: Store,
+    inputs: Sequence[tuple[Sequence[bytes], fast_validation.CheckedBatch | None, str]],
+    *,
+    options: IngestOptions | None = None,
+    stored: list[dict[str, Any]] | None = None,
+) -> list[IngestResult]:
+    """Several inputs, each ``(lines, checked, source)`` with lines numbered from 1 and
+    ``checked`` what fast_validation.check_lines made of them (None: it declined, or the
+    input is too big): the answer of each is what ``ingest_lines`` would give it, in order.
+    Runs of checked inputs are written together in one transaction; the others go through
+    the vectorised path one by one. ``stored``: as for ``_ingest_checked`` (rows written by
+    the Python path only)."""
+    results: list[IngestResult | None] = [None] * len(inputs)
+    pending: list[tuple[int, fast_validation.CheckedBatch, str]] = []
+
+    def flush() -> None:
+        if pending:
+            written = _ingest_checked(store, [(b, s) for _, b, s in pending], stored)
+            for (index, _, _), result in zip(pending, written):
+                results[index] = result
+            pending.clear()
+
+    for index, (lines, checked, source) in enumerate(inputs):
+        if checked is not None:
+            pending.append((index, checked, source))
+            continue
+        flush()
+        results[index] = _ingest_with_sql(store, lines, source=source, options=options, first_line=1)
+    flush()
+    return [r if r is not None else IngestResult() for r in results]
+
+
+def check_small_input(lines: Sequence[bytes], options: IngestOptions) -> fast_validation.CheckedBatch | None:
+    """The Python check of an input of up to FAST_PATH_MAX_RECORDS records (None: the input
+    needs the vectorised path: too big, a field mapping, or something check_lines declines)."""
+    if options.mapping.columns or options.mapping.constants or not 0 < len(lines) <= FAST_PATH_MAX_RECORDS:
+        return None
+    return fast_validation.check_lines(lines, 1, redact=options.redact, prices=options.prices)
 
 
 def ingest_line_batches(
@@ -498,27 +681,8 @@ def ingest_line_batches(
     it, in order. Small inputs are checked in Python and written together in one
     transaction; the others go through the vectorised path one by one."""
     opts = options or IngestOptions()
-    results: list[IngestResult | None] = [None] * len(inputs)
-    pending: list[tuple[int, fast_validation.CheckedBatch, str]] = []
-
-    def flush() -> None:
-        if pending:
-            for (index, _, _), result in zip(pending, _ingest_checked(store, [(b, s) for _, b, s in pending])):
-                results[index] = result
-            pending.clear()
-
-    simple_mapping = not (opts.mapping.columns or opts.mapping.constants)
-    for index, (lines, source) in enumerate(inputs):
-        checked = None
-        if simple_mapping and 0 < len(lines) <= FAST_PATH_MAX_RECORDS:
-            checked = fast_validation.check_lines(lines, 1, redact=opts.redact, prices=opts.prices)
-        if checked is not None:
-            pending.append((index, checked, source))
-            continue
-        flush()
-        results[index] = _ingest_with_sql(store, lines, source=source, options=opts, first_line=1)
-    flush()
-    return [r if r is not None else IngestResult() for r in results]
+    prepared = [(lines, check_small_input(lines, opts), source) for lines, source in inputs]
+    return ingest_checked_batches(store, prepared, options=opts)
 
 
 def _ingest_with_sql(
@@ -562,5 +726,9 @@ def ingest_records(
     options: IngestOptions | None = None,
 ) -> IngestResult:
     """Ingest already-decoded records (SDK, OTLP mapping); line = 1-based index."""
-    lines = [json.dumps(r, default=str, ensure_ascii=False).encode() for r in records]
-    return ingest_lines(store, lines, source=source, options=options)
+    return ingest_lines(store, record_lines(records), source=source, options=options)
+
+
+def record_lines(records: Sequence[dict[str, Any]]) -> list[bytes]:
+    """Decoded records as the JSON object texts the pipeline reads."""
+    return [json.dumps(r, default=str, ensure_ascii=False).encode() for r in records]

@@ -111,11 +111,15 @@ def count_text_sql(text_sql: str, pattern: RedactionPattern) -> str:
     Counts run on the text as it stands before this pattern's turn, so they are taken on
     the original text; overlaps between patterns are rare enough to ignore in a count.
     """
-    if pattern.luhn:
-        found = f"len({_valid_cards_sql(text_sql, pattern)})"
-    else:
-        found = f"len(regexp_extract_all({text_sql}, {_quote(pattern.regex)}))"
+    found = count_matches_sql(text_sql, pattern)
     return f"coalesce(CASE WHEN regexp_matches({text_sql}, {ANY_PATTERN_SQL}) THEN {found} ELSE 0 END, 0)"
+
+
+def count_matches_sql(text_sql: str, pattern: RedactionPattern) -> str:
+    """Like ``count_text_sql`` without the combined-pattern guard (for text known to match)."""
+    if pattern.luhn:
+        return f"coalesce(len({_valid_cards_sql(text_sql, pattern)}), 0)"
+    return f"coalesce(len(regexp_extract_all({text_sql}, {_quote(pattern.regex)})), 0)"
 
 
 def redact_list_sql(list_sql: str) -> str:

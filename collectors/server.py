@@ -26,6 +26,7 @@ import uvicorn
 
 from collectors.gpu_dcgm import DcgmScrapeError, scrape_dcgm
 from collectors.gpu_nvml import NvmlReader, NvmlUnavailable
+from collectors.gc_pauses import GcFreezer
 from collectors.gpu_records import store_readings, validate_readings
 from collectors.http_api import DEFAULT_MAX_BODY_BYTES, ApiSettings, create_app
 from collectors.metrics import ServerMetrics
@@ -51,6 +52,9 @@ class ServerSettings:
     poll_nvml: bool = False
     dcgm_urls: Sequence[str] = ()
     log_level: str = "warning"
+    # `genobs serve` only: freeze long-lived objects out of the garbage collector's full
+    # collections, which otherwise pause request handling for up to a second (gc_pauses.py).
+    freeze_gc: bool = True
 
     def api_settings(self) -> ApiSettings:
         return ApiSettings(
@@ -343,8 +347,11 @@ def serve(
     stop = threading.Event()
     threads = [threading.Thread(target=task, args=(stop,), daemon=True, name=f"genobs-{i}")
                for i, task in enumerate(background)]
+    freezer = GcFreezer() if settings.freeze_gc else None
     write_server_info(db_path, url)
     try:
+        if freezer is not None:
+            freezer.start()     # after the imports above, before the first request
         if poller.active:
             poller.start()
         for thread in threads:
@@ -354,6 +361,8 @@ def serve(
         _ForegroundServer(_uvicorn_config(app, settings)).run(sockets=[sock])
     finally:
         stop.set()
+        if freezer is not None:
+            freezer.stop()
         poller.stop()
         for thread in threads:
             thread.join(timeout=10)

@@ -487,6 +487,47 @@ def test_a_duplicate_keeps_the_first_record(tmp_path: Path, genobs, store: Store
     assert rows(store, "SELECT prompt FROM samples") == [("first",)]
 
 
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_file_read_in_many_chunks_numbers_lines_and_finds_duplicates_across_them(
+    tmp_path: Path, genobs, store: Store, monkeypatch: pytest.MonkeyPatch, compress: bool
+) -> None:
+    """Chunks of a few lines (a reader thread checking ahead, commits every few rows): line
+    numbers, CRLF endings, a byte-order mark, blank lines, a line longer than a chunk, a
+    non-UTF-8 line and a duplicate in a later chunk come out as with one chunk."""
+    from collectors import files
+
+    monkeypatch.setattr(files, "CHUNK_BYTES", 400)
+    monkeypatch.setattr(files, "READ_BYTES", 97)
+    monkeypatch.setattr(files, "COMMIT_ROWS", 3)
+    lines = [json.dumps(sample(f"c{i:03d}", latency_ms=i)).encode() for i in range(40)]
+    lines[0] = b"\xef\xbb\xbf" + lines[0]
+    lines[5] = lines[5] + b"\r"
+    lines[9] = b""
+    lines[17] = json.dumps(sample("long", prompt="x" * 1500)).encode()
+    lines[23] = b'{"request_id": "bad\xff", "model": "m"}'
+    lines[31] = json.dumps(sample("c002", prompt="again")).encode()
+    lines[35] = json.dumps(sample("neg", latency_ms=-1)).encode()
+    data = b"\n".join(lines) + b"\r\n"
+    path = tmp_path / ("many.jsonl.gz" if compress else "many.jsonl")
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+    result = genobs("ingest", str(path), "--report", "json")
+    assert result.exit_code == 3, result.output
+    (entry,) = json.loads(result.stdout)["files"]
+    assert entry["accepted"] == 36 and entry["rejected"] == 3
+    expected = sorted([f"c{i:03d}" for i in range(40) if i not in (9, 17, 23, 31, 35)] + ["long"])
+    assert stored_ids(store) == expected
+    assert rows(store, "SELECT prompt FROM samples WHERE request_id = 'c002'") == [(None,)]
+    assert rows(store, "SELECT latency_ms FROM samples WHERE request_id = 'c039'") == [(39.0,)]
+    letters = dead_letters(store)
+    assert [line for line, _ in letters] == [24, 32, 36]
+    assert "UTF-8" in letters[0][1]
+    assert letters[1][1] == "request_id: duplicate of line 3 in this input"
+    assert "latency_ms: must be >= 0" in letters[2][1]
+    (raw,) = rows(store, "SELECT raw FROM dead_letter WHERE line = 36")[0]
+    assert raw.startswith("{") and raw.endswith("}")
+
+
 def test_a_truncated_gzip_keeps_the_complete_lines_before_the_break(tmp_path: Path, genobs, store: Store) -> None:
     records = [sample(f"g{i:05d}", prompt=f"prompt number {i} " * 5) for i in range(3000)]
     data = gzip.compress(jsonl(*records))

@@ -29,6 +29,7 @@ from genobs.store import (
     StoreError,
     server_info_path,
 )
+from genobs.id_index import RequestIdIndex, hash_ids, hash_sql, known_ids
 
 DESIGN_TABLES = {
     "samples", "gpu_telemetry", "scores", "drift_results", "alerts", "notifications",
@@ -216,6 +217,101 @@ def test_upserting_samples_updates_by_request_id_and_never_duplicates(store: Sto
     assert (counts.inserted, counts.updated) == (0, 1)
     assert store.fetchall("SELECT request_id, latency_ms, prompt FROM samples ORDER BY request_id") == [
         ("a", 1.0, None), ("b", 20.0, "new"), ("c", 3.0, None)]
+
+
+def test_python_and_duckdb_hash_request_ids_alike(store: Store) -> None:
+    """The id index hashes stored ids in SQL at load and new ids in Python: they must agree."""
+    ids = ["a", "", "req-0001", "é-ü-日本", "emoji \U0001f600", "x" * 256, "tab\tnew\nline", "'quote\"", "\x01"]
+    in_sql = store.fetchall(f"SELECT {hash_sql('x')} FROM unnest(?::VARCHAR[]) WITH ORDINALITY t(x, i) ORDER BY i",
+                            [ids])
+    assert [h for (h,) in in_sql] == hash_ids(ids).tolist()
+
+
+def test_the_id_index_skips_the_delete_for_new_ids_and_still_updates_known_ones(db: Path) -> None:
+    store = Store.open(db)
+    store.upsert_samples(sample_table([{"request_id": f"old-{i}", "latency_ms": 1.0} for i in range(50)]))
+    store.close()
+    store = Store.open(db)          # a new process-wide instance: the index is loaded from the file
+    try:
+        counts = store.upsert_samples(sample_table([{"request_id": "old-7", "latency_ms": 7.0},
+                                                    {"request_id": "new-1", "latency_ms": 1.0}]))
+        assert (counts.inserted, counts.updated) == (1, 1)
+        with store.transaction():   # inside a caller's transaction too
+            counts = store.upsert_samples(sample_table([{"request_id": "new-1", "latency_ms": 2.0},
+                                                        {"request_id": "new-2", "latency_ms": 2.0}]))
+        assert (counts.inserted, counts.updated) == (1, 1)
+        assert store.stored_request_ids(["old-7", "new-2", "never", "old-99"]) == {"old-7", "new-2"}
+        assert store.fetchone("SELECT count(*), count(DISTINCT request_id) FROM samples") == (52, 52)
+        assert store.fetchall("SELECT request_id, latency_ms FROM samples WHERE request_id IN "
+                              "('old-7', 'new-1', 'new-2') ORDER BY 1") == [
+            ("new-1", 2.0), ("new-2", 2.0), ("old-7", 7.0)]
+    finally:
+        store.close()
+
+
+def test_a_rolled_back_upsert_leaves_the_index_safe(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.upsert_samples(sample_table([{"request_id": "gone"}]))
+            raise RuntimeError("abort")
+    assert store.fetchone("SELECT count(*) FROM samples") == (0,)
+    counts = store.upsert_samples(sample_table([{"request_id": "gone", "latency_ms": 1.0}]))
+    assert (counts.inserted, counts.updated) == (1, 0)     # the index may know it; the table does not
+    assert store.fetchone("SELECT count(*) FROM samples") == (1,)
+
+
+def test_the_sql_upsert_consults_the_index_too(store: Store) -> None:
+    store.upsert_samples(sample_table([{"request_id": "s1", "latency_ms": 1.0}]))
+    columns = ", ".join(f'"{name}"' for name, _ in SAMPLE_COLUMNS)
+    store.execute("CREATE TEMP TABLE incoming AS SELECT * FROM samples LIMIT 0")
+    with store.transaction() as cur:
+        cur.execute(f"INSERT INTO incoming SELECT {columns} FROM samples")
+        cur.execute("UPDATE incoming SET latency_ms = 5.0")
+        cur.execute("INSERT INTO incoming SELECT * REPLACE ('s2' AS request_id) FROM incoming")
+        counts = store.upsert_samples(f"SELECT {columns} FROM incoming")
+    assert (counts.inserted, counts.updated) == (1, 1)
+    assert store.fetchall("SELECT request_id, latency_ms FROM samples ORDER BY 1") == [("s1", 5.0), ("s2", 5.0)]
+
+
+def test_few_row_inserts_bound_as_parameters_store_what_the_arrow_scan_stores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inserts of up to SMALL_INSERT_ROWS rows bind the values as parameters; the stored rows
+    must be exactly those of the Arrow path."""
+    from genobs import store as store_module
+
+    rows = [
+        {"request_id": "a", "context": [], "attributes": '{"k":"é","n":1.5}', "feedback": -1, "latency_ms": -0.0,
+         "input_tokens": 2**62, "safety_flagged": True, "prompt": "line\nbreak \u2603"},
+        {"request_id": "b", "context": [None, "x"], "cost_usd": 1e-300, "cache_hit": False,
+         "timestamp": datetime(1970, 1, 1, tzinfo=timezone.utc)},
+        {"request_id": "c"},
+    ]
+    stored = []
+    for name, small in (("values", 4), ("arrow", 0)):
+        monkeypatch.setattr(store_module, "SMALL_INSERT_ROWS", small)
+        s = Store.open(tmp_path / f"{name}.duckdb")
+        try:
+            s.upsert_samples(sample_table(rows))
+            s.add_dead_letters([("src", 3, "raw", "error"), ("src", None, None, "whole body")])
+            stored.append((s.fetchall("SELECT * FROM samples ORDER BY request_id"),
+                           s.fetchall("SELECT source, line, raw, error FROM dead_letter ORDER BY id")))
+        finally:
+            s.close()
+    assert stored[0] == stored[1]
+
+
+def test_request_id_index_membership(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genobs import id_index
+
+    monkeypatch.setattr(id_index, "_MIN_RECENT", 64)     # merge into the sorted array often
+    index = RequestIdIndex()
+    hashes = hash_ids([f"r{i}" for i in range(1000)])
+    for start in range(0, 600, 7):
+        index.add(hashes[start:min(start + 7, 600)])
+    assert len(index) == 600
+    assert index.known(hashes[:600]).all()
+    assert not index.known(hashes[600:]).any()
+    assert known_ids(index, ["r1", "r999", "r599"], hash_ids(["r1", "r999", "r599"])) == ["r1", "r599"]
 
 
 def test_scores_and_gpu_readings_upsert_on_their_keys(store: Store) -> None:

@@ -332,3 +332,33 @@ def test_concurrent_http_posts_each_get_their_own_answer(tmp_path: Any) -> None:
     finally:
         handle.stop()
         handle.store.close()
+
+
+# --------------------------------------------------------------------------- the PII prefilter
+
+_prefilter_text = st.lists(
+    st.one_of(_pii_bits, st.sampled_from(["sk-", "AKIA", "ghs_", "github_pat_", "xoxb-", "AIza", "hf_", "eyJ",
+                                          "BeArEr ", "+", "@", "(415) ", "555.0132", "-", "_"]),
+              st.text(alphabet="0123456789 .-+()@_abcehkprsxyzAEIKJ\n\t\u000bé", max_size=30)),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=_prefilter_text)
+def test_the_pii_prefilter_never_misses_a_match(text: str) -> None:
+    """check_lines skips the exact PII search when may_have_pii says no: it must never
+    say no to a text that one of the redaction patterns matches."""
+    from collectors import redaction
+
+    if redaction.has_pii(text):
+        assert fast_validation.may_have_pii(text), text
+
+
+def test_the_pii_prefilter_on_the_redaction_corpus() -> None:
+    from collectors import redaction
+
+    for text, stored in CORPUS:
+        if text != stored or redaction.has_pii(text):
+            assert fast_validation.may_have_pii(text), text
+    assert not fast_validation.may_have_pii("Summarise the quarterly report for account 17 in three sentences.")
