@@ -4,6 +4,10 @@ A backend knows how to turn a PIL image into a pixel tensor (``image_transform``
 DataLoader workers), how to tokenize prompts (truncating to the context length while
 keeping the end-of-text token, and saying which prompts were truncated), and how to embed
 pixels and tokens. Scoring (cosines, caching, batching) lives in evaluators/clip.py.
+
+A backend is loaded for one precision (evaluators/device.py): ``auto``, or ``int8`` on the
+CPU, whose model has its ``nn.Linear`` layers dynamically quantised; the precision is part
+of ``reference_model`` so that int8 scores are never mixed with full-precision ones.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
+from evaluators.device import Precision, check_precision, quantize_linear_int8
 from evaluators.reference_models import (
     ReferenceModelSpec,
     load_once,
@@ -33,12 +38,19 @@ class TokenizedPrompts:
 class ClipBackend(ABC):
     spec: ReferenceModelSpec
     device: torch.device
+    precision: Precision = "auto"
+    model: torch.nn.Module
     context_length: int
     image_size: int
 
     @property
     def reference_model(self) -> str:
-        return self.spec.identifier
+        """The spec's identifier, plus ``+int8`` for the int8 precision."""
+        return self.spec.identifier if self.precision == "auto" else f"{self.spec.identifier}+{self.precision}"
+
+    def _apply_precision(self) -> None:
+        if self.precision == "int8":
+            self.model = quantize_linear_int8(self.model)
 
     @property
     @abstractmethod
@@ -75,13 +87,16 @@ def _truncate_keep_end(tokens: list[int], context_length: int, end_id: int) -> l
 
 
 class OpenClipBackend(ClipBackend):
-    def __init__(self, spec: ReferenceModelSpec, device: torch.device) -> None:
+    def __init__(self, spec: ReferenceModelSpec, device: torch.device, precision: Precision = "auto") -> None:
         import open_clip
 
         source = resolve_open_clip(spec)
         self.spec = spec
         self.device = device
+        self.precision = precision
         pre = source.preprocess
+        if spec.random_weights:
+            torch.manual_seed(0)  # the same random model in every process and at every precision
         model, _, preprocess = open_clip.create_model_and_transforms(
             source.model_name,
             pretrained=None if source.model_name.startswith("local-dir:") else source.checkpoint,
@@ -99,11 +114,21 @@ class OpenClipBackend(ClipBackend):
         self.model = model.eval().to(device)
         if device.type == "cuda":
             self.model.visual.to(memory_format=torch.channels_last)
+        self._apply_precision()
         self._preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(source.model_name)
         self.context_length = int(getattr(self.model, "context_length", None) or self.tokenizer.context_length)
         image_size = getattr(self.model.visual, "image_size", 224)
         self.image_size = int(image_size[0] if isinstance(image_size, (tuple, list)) else image_size)
+
+    def _apply_precision(self) -> None:
+        super()._apply_precision()
+        if self.precision == "int8":
+            # open_clip reads a block's compute dtype from ``mlp.c_fc.weight``, which a quantised
+            # layer does not have; ``int8_original_dtype`` is open_clip's own hook for int8 layers.
+            for module in self.model.modules():
+                if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
+                    module.int8_original_dtype = torch.float32
 
     @property
     def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
@@ -143,18 +168,20 @@ class _HFImageTransform:
 
 
 class TransformersClipBackend(ClipBackend):
-    def __init__(self, spec: ReferenceModelSpec, device: torch.device) -> None:
+    def __init__(self, spec: ReferenceModelSpec, device: torch.device, precision: Precision = "auto") -> None:
         from transformers import AutoProcessor, CLIPConfig, CLIPModel
 
         directory = resolve_transformers_dir(spec)
         self.spec = spec
         self.device = device
+        self.precision = precision
         if spec.random_weights:
             torch.manual_seed(0)
             model = CLIPModel(CLIPConfig.from_pretrained(directory))
         else:
             model = CLIPModel.from_pretrained(directory)
         self.model = model.eval().to(device)
+        self._apply_precision()
         self.processor = AutoProcessor.from_pretrained(directory)
         self.tokenizer = self.processor.tokenizer
         self.context_length = int(model.config.text_config.max_position_embeddings)
@@ -193,7 +220,8 @@ _BACKENDS: dict[str, type[ClipBackend]] = {
 }
 
 
-def load_clip_backend(spec: ReferenceModelSpec, device: torch.device) -> ClipBackend:
-    """The backend for ``spec`` on ``device``, loaded once per process."""
+def load_clip_backend(spec: ReferenceModelSpec, device: torch.device, precision: str = "auto") -> ClipBackend:
+    """The backend for ``spec`` on ``device`` at ``precision``, loaded once per process."""
+    checked = check_precision(precision, device)
     backend_class = _BACKENDS[spec.backend]
-    return load_once(("clip", spec, str(device)), lambda: backend_class(spec, device))
+    return load_once(("clip", spec, str(device), checked), lambda: backend_class(spec, device, checked))

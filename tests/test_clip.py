@@ -17,6 +17,7 @@ from PIL import Image
 
 from evaluators.clip import ClipItem, ClipScorer
 from evaluators.clip_fixtures import save_random_open_clip, save_random_transformers_clip
+from evaluators.device import DeviceError, check_precision
 from evaluators.images import ImageLimits
 from evaluators.reference_models import (
     ReferenceModelError,
@@ -80,6 +81,7 @@ def test_transformers_backend_equals_torchmetrics_clipscore_per_sample(workdir: 
     for directory in hf_dirs:
         scorer = ClipScorer(ReferenceModelSpec("transformers", str(directory)), device="cpu",
                             batch_size=4, num_workers=0, image_root=workdir)
+        scorer.forward_chunk = 3  # batches of 4 go through the model as 3 + 1: results must not change
         results = scorer.score(_items(PROMPTS))
         model, processor = CLIPModel.from_pretrained(directory).eval(), AutoProcessor.from_pretrained(directory)
         metric = CLIPScore(model_name_or_path=lambda: (model, processor))
@@ -244,3 +246,46 @@ def test_open_clip_checkpoint_file_for_a_registered_architecture(tmp_path: Path)
         assert torch.equal(tensor, model.state_dict()[name]), name
     with pytest.raises(ReferenceModelMissing, match="missing.safetensors"):
         check_available(ReferenceModelSpec("open_clip", "genobs-tiny-test", str(tmp_path / "missing.safetensors")))
+
+
+def _quantized_linears(model: torch.nn.Module) -> int:
+    return sum(type(m).__name__ == "Linear" and "quantized" in type(m).__module__ for m in model.modules())
+
+
+@pytest.mark.parametrize("backend", ["transformers", "open_clip"])
+def test_int8_precision_is_explicit_recorded_and_close_to_fp32(
+    workdir: Path, tmp_path_factory: pytest.TempPathFactory, backend: str
+) -> None:
+    """precision int8: a separate quantised copy of the model, recorded in every row, and its
+    scores within a bound of the fp32 ones (ViT-B/32-sized models, random weights, as in the bench)."""
+    if backend == "transformers":
+        directory = save_random_transformers_clip(tmp_path_factory.mktemp("int8"), "vit-b-32", weights=False)
+        spec = ReferenceModelSpec(backend, str(directory), pretrained="none")
+    else:
+        spec = ReferenceModelSpec(backend, "ViT-B-32", pretrained="none")
+    exact = ClipScorer(spec, device="cpu", batch_size=4, num_workers=0, image_root=workdir)
+    int8 = ClipScorer(spec, device="cpu", batch_size=4, num_workers=0, image_root=workdir, precision="int8")
+    assert int8.backend is not exact.backend
+    assert _quantized_linears(int8.backend.model) > 0 and _quantized_linears(exact.backend.model) == 0
+    assert exact.reference_model == spec.identifier
+    assert int8.reference_model == f"{spec.identifier}+int8"  # never stored as the same series as fp32
+
+    items = _items(PROMPTS)
+    reference, quantised = exact.score(items), int8.score(items)
+    deltas = []
+    for ref, got in zip(reference, quantised, strict=True):
+        assert ref.details["precision"] == "fp32" and got.details["precision"] == "int8"
+        assert got.clip_score == pytest.approx(100 * max(got.clip_cosine, 0.0), abs=1e-9)
+        deltas.append(abs(got.clip_cosine - ref.clip_cosine))
+    # The bench measures max |delta cosine| ~0.007 (0.7 clip_score points) on 256 images.
+    assert max(deltas) < 0.02 and float(np.mean(deltas)) < 0.01, deltas
+    assert max(deltas) > 0  # it is really a different computation
+
+
+def test_precision_setting_is_checked() -> None:
+    assert check_precision("auto", torch.device("cpu")) == "auto"
+    assert check_precision("int8", torch.device("cpu")) == "int8"
+    with pytest.raises(DeviceError, match="CPU"):
+        check_precision("int8", torch.device("cuda"))
+    with pytest.raises(DeviceError, match="expected one of auto, int8"):
+        check_precision("fp16", torch.device("cpu"))
