@@ -8,10 +8,10 @@ random weights (throughput does not depend on the weights; nothing is downloaded
   ``CLIPScore.update(images, prompts)`` per batch (torchmetrics runs its processor and both
   encoders on every call, with autograd on);
 - genobs, precision ``auto`` (the default; fp32 on a CPU): ``evaluators.clip.ClipScorer``
-  (decode + preprocessing in DataLoader workers, with an exact re-implementation of the
-  CLIP image processor; torch.inference_mode; prompt embeddings cached per distinct prompt;
-  on CUDA also pinned memory, bf16/fp16 autocast and channels_last). Its per-batch mean
-  scores must equal torchmetrics' (``max_abs_diff_batch_mean_score``);
+  (decode + preprocessing in DataLoader workers; torch.inference_mode; on the CPU at most
+  16 images per forward pass; prompt embeddings cached per distinct prompt; on CUDA also
+  pinned memory, bf16/fp16 autocast and channels_last). Its per-batch mean scores must equal
+  torchmetrics' (``max_abs_diff_batch_mean_score``);
 - genobs, precision ``int8`` (CPU only, an explicit setting): the same, with the model's
   linear layers dynamically quantised to int8 (its own copy of the model, quantised at load,
   outside the timing; ``int8_load_s`` says how long that took). Not equal to fp32: reported
