@@ -56,7 +56,7 @@ class RequestIdIndex:
     """Hashes of the stored request_ids; use under the store's write lock."""
 
     def __init__(self) -> None:
-        self._base = np.empty(0, dtype=np.uint64)     # sorted, unique
+        self._base = np.empty(0, dtype=np.uint64)     # sorted (repeats only from hash collisions)
         self._recent: set[int] = set()                 # added since the last merge
         self.loaded = False
 
@@ -66,7 +66,7 @@ class RequestIdIndex:
     def load(self, cursor: Any) -> None:
         """Read the hashes of every stored request_id (inside the caller's transaction)."""
         column = cursor.execute(f"SELECT {hash_sql('request_id')} AS h FROM samples").fetchnumpy()["h"]
-        self._base = np.unique(np.asarray(column, dtype=np.uint64))
+        self._base = np.sort(np.asarray(column, dtype=np.uint64))
         self._recent = set()
         self.loaded = True
 
