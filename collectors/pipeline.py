@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import json
 import operator
-import uuid
 import weakref
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
@@ -27,16 +26,15 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from collectors import fast_validation, redaction
 from collectors.validation import FieldMapping, SqlParams, build_validation_sql
 from genobs.records import REDACTED_LIST_FIELDS, REDACTED_TEXT_FIELDS, SAMPLE_FIELD_NAMES
+from genobs.id_index import RequestIdIndex
 from genobs.store import Store
 
 MAX_REPORTED_ERRORS = 100
-# Up to this many accepted rows, redacted rows are staged in a temp table (cheap to plan);
-# above it they are redacted inline while inserting (cheap to run).
-SMALL_CHUNK_ROWS = 4096
 # Inputs of up to this many records are checked in Python (collectors/fast_validation.py)
 # instead of by the vectorised query, whose planning costs more than checking them; see
 # bench/bench_validation_paths.py for the measurement behind the number.
@@ -105,57 +103,42 @@ class IngestResult:
         }
 
 
-def _redacted_columns(redact: bool) -> str:
-    """The samples columns from ``_genobs_checked c``; PII replaced in rows flagged ``pii``."""
-    cols = []
-    for name in SAMPLE_FIELD_NAMES:
-        if redact and name in REDACTED_TEXT_FIELDS:
-            cols.append(f'CASE WHEN c.pii THEN {redaction.redact_text_sql(f"c.{name}")} ELSE c.{name} END AS "{name}"')
-        elif redact and name in REDACTED_LIST_FIELDS:
-            cols.append(f'CASE WHEN c.pii THEN {redaction.redact_list_sql(f"c.{name}")} ELSE c.{name} END AS "{name}"')
-        elif redact and name == "attributes":
-            # Unknown keys land here (a user_email column): redact their JSON text; the
-            # replacements hold no quotes or backslashes, so it stays valid JSON.
-            redacted = redaction.redact_text_sql(f"CAST(c.{name} AS VARCHAR)")
-            cols.append(f'CASE WHEN c.pii THEN CAST({redacted} AS JSON) ELSE c.{name} END AS "{name}"')
-        else:
-            cols.append(f'c."{name}"')
-    return ", ".join(cols)
+# The fields redaction reads, each with a row mask column ``_pii_<field>`` in a checked
+# chunk: text fields, lists of strings, and attributes (unknown keys land there, e.g. a
+# user_email column; its JSON text is redacted and stays valid JSON, since the
+# replacements hold no quotes or backslashes).
+_PII_TEXT_FIELDS: tuple[str, ...] = (*REDACTED_TEXT_FIELDS, "attributes")
+_PII_LIST_FIELDS: tuple[str, ...] = REDACTED_LIST_FIELDS
 
 
-def _redaction_counts_sql() -> str:
-    """SELECT list counting each pattern's matches over ``c``, whose ``"_any_<field>"``
-    columns say whether the combined pattern matches that field at all (checked once per
-    field, not once per pattern)."""
-    parts = []
-    for pattern in redaction.PATTERNS:
-        terms = [f'CASE WHEN c."_any_{name}" THEN {redaction.count_matches_sql(f"c.{name}", pattern)} ELSE 0 END'
-                 for name in REDACTED_TEXT_FIELDS]
-        terms += [f'CASE WHEN c."_any_{name}" THEN {redaction.count_list_sql(f"c.{name}", pattern)} ELSE 0 END'
-                  for name in REDACTED_LIST_FIELDS]
-        terms.append(redaction.count_text_sql("CAST(c.attributes AS VARCHAR)", pattern))
-        parts.append(f"coalesce(sum({' + '.join(terms)}), 0) AS \"{pattern.name}\"")
-    return ", ".join(parts)
+@functools.lru_cache(maxsize=1)
+def _redact_values_sql() -> str:
+    """Each value of ``_genobs_pii_values(v)`` redacted, and its matches per pattern."""
+    counts = ", ".join(f'{redaction.count_matches_sql("v", p)} AS "{p.name}"' for p in redaction.PATTERNS)
+    return f"SELECT {redaction.redact_text_sql('v')} AS v, {counts} FROM _genobs_pii_values"
 
 
-def _redaction_flags_sql() -> str:
-    """Per text field of ``c``: whether the combined pattern matches it anywhere."""
-    flags = [f'coalesce(regexp_matches(c.{name}, {redaction.ANY_PATTERN_SQL}), false) AS "_any_{name}"'
-             for name in REDACTED_TEXT_FIELDS]
-    flags += [f'coalesce(regexp_matches(array_to_string(c.{name}, chr(1)), {redaction.ANY_PATTERN_SQL}), false) '
-              f'AS "_any_{name}"' for name in REDACTED_LIST_FIELDS]
-    return ", ".join(flags)
+def _redact_values(cur: Any, values: pa.Array) -> tuple[pa.Array, dict[str, int]]:
+    """``values`` (strings that match a PII pattern) redacted in SQL, in order, with the
+    number of matches of each pattern."""
+    _ensure_luhn_macro(cur)
+    cur.register("_genobs_pii_values", pa.table({"v": values.cast(pa.string())}))
+    try:
+        out = cur.execute(_redact_values_sql()).to_arrow_table()
+    finally:
+        cur.unregister("_genobs_pii_values")
+    counts = {p.name: int(pc.sum(out.column(p.name)).as_py() or 0) for p in redaction.PATTERNS}
+    return out.column("v").combine_chunks().cast(values.type), {k: n for k, n in counts.items() if n}
 
 
 @functools.lru_cache(maxsize=32)
 def _validation_sql(
-    columns: tuple[tuple[str, str], ...], constants: tuple[tuple[str, str], ...], with_prices: bool, redact: bool
+    columns: tuple[tuple[str, str], ...], constants: tuple[tuple[str, str], ...], with_prices: bool
 ) -> tuple[str, dict[str, object]]:
-    """The validation query and its parameters, built once per (mapping, prices, redact)."""
+    """The validation query and its parameters, built once per (mapping, prices)."""
     params = SqlParams()
     sql = build_validation_sql(
-        FieldMapping(columns=dict(columns), constants=dict(constants)), params,
-        with_prices=with_prices, detect_pii=redact,
+        FieldMapping(columns=dict(columns), constants=dict(constants)), params, with_prices=with_prices
     )
     return sql, dict(params.values)
 
@@ -165,8 +148,6 @@ def _plain_columns_sql() -> str:
     return ", ".join(f'c."{name}"' for name in SAMPLE_FIELD_NAMES)
 
 
-_redacted_columns_sql = functools.lru_cache(maxsize=2)(_redacted_columns)
-_redaction_counts_cached = functools.lru_cache(maxsize=1)(_redaction_counts_sql)
 
 
 class _CursorState:
@@ -295,10 +276,11 @@ class IngestSession:
         self._commit_rows = commit_rows
         self._transaction: Any = None
         self._pending_rows = 0
-        # Request ids accepted by earlier chunks, for duplicate detection across chunks: a
-        # temp table made when the first chunk ends, unless the caller said there is only one.
-        self._seen_table = f"_genobs_seen_{uuid.uuid4().hex[:12]}"
-        self._seen_exists = False
+        # Request ids accepted by earlier chunks, for duplicate detection across chunks
+        # (unless the caller said there is only one): their hashes, and per chunk the ids,
+        # lines and hashes, read only when a hash comes again.
+        self._seen = RequestIdIndex()
+        self._seen_rows: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
         self._single_chunk = False
         self._chunks = 0
         if self.options.prices:
@@ -331,7 +313,34 @@ class IngestSession:
             checked = cur.execute(sql, params).to_arrow_table(LINES_PER_BATCH)
         finally:
             _unregister_lines(cur)
-        return CheckedChunk(table, checked)
+        return CheckedChunk(table, self._with_pii_flags(checked))
+
+    def _with_pii_flags(self, checked: pa.Table) -> pa.Table:
+        """``checked`` with a ``_pii_<field>`` row mask per field redaction reads: whether
+        the field may hold PII (Arrow's RE2, see redaction.matches), so that only those
+        values are redacted."""
+        if not self.options.redact:
+            return checked
+        for name in _PII_TEXT_FIELDS:
+            checked = checked.append_column(f"_pii_{name}", pa.array(redaction.matches(checked.column(name))))
+        for name in _PII_LIST_FIELDS:
+            checked = checked.append_column(f"_pii_{name}", pa.array(redaction.list_matches(checked.column(name))))
+        return checked
+
+    def _redact(self, cur: Any, checked: pa.Table, keep: np.ndarray) -> tuple[pa.Table, dict[str, int]]:
+        """``checked`` with PII replaced in the kept rows' flagged values, and the matches
+        of each pattern (counted on the original text)."""
+        counts: dict[str, int] = {}
+        for name in (*_PII_TEXT_FIELDS, *_PII_LIST_FIELDS):
+            rows = keep & np.asarray(checked.column(f"_pii_{name}").to_numpy(zero_copy_only=False), dtype=bool)
+            if not rows.any():
+                continue
+            replace = redaction.replace_in_list_column if name in _PII_LIST_FIELDS else redaction.replace_in_text_column
+            column, found = replace(checked.column(name), rows, lambda values: _redact_values(cur, values))
+            checked = checked.set_column(checked.schema.get_field_index(name), name, column)
+            for pattern, n in found.items():
+                counts[pattern] = counts.get(pattern, 0) + n
+        return checked, counts
 
     def add_checked(self, chunk: "CheckedChunk") -> IngestResult:
         """Write a checked chunk: accepted rows upserted, rejected ones dead-lettered."""
@@ -354,7 +363,7 @@ class IngestSession:
         def check(cur: Any) -> pa.Table:
             if self.options.prices:
                 _ensure_prices(cur, self.options.prices)
-            return cur.execute(validation_sql, validation_params).to_arrow_table(LINES_PER_BATCH)
+            return self._with_pii_flags(cur.execute(validation_sql, validation_params).to_arrow_table(LINES_PER_BATCH))
 
         try:
             return self._process(check)
@@ -368,12 +377,12 @@ class IngestSession:
         mapping = opts.mapping
         return _validation_sql(
             tuple(sorted(mapping.columns.items())), tuple(sorted(mapping.constants.items())),
-            bool(opts.prices), opts.redact,
+            bool(opts.prices),
         )
 
     def _process(self, checked_of: Callable[[Any], pa.Table]) -> IngestResult:
         """One chunk in the session's transaction: ``checked_of(cursor)`` gives its checked
-        rows (the validation query's output)."""
+        rows (the validation query's output, with ``pii`` flags)."""
         if self._single_chunk and self._chunks:
             raise RuntimeError("this ingest session was opened for one chunk")
         self._chunks += 1
@@ -383,11 +392,7 @@ class IngestSession:
             self._transaction.__enter__()
         try:
             with self.store.transaction() as cur:
-                cur.register("_genobs_checked", checked_of(cur))
-                try:
-                    self._write_chunk(cur, chunk)
-                finally:
-                    cur.unregister("_genobs_checked")
+                self._write_chunk(cur, checked_of(cur), chunk)
         except BaseException as exc:
             self._end_transaction(type(exc))
             # A rollback also drops temp objects made in the transaction (the Luhn macro,
@@ -407,109 +412,117 @@ class IngestSession:
         if transaction is not None:
             transaction.__exit__(exc_type, None, None)
 
-    def _write_chunk(self, cur: Any, chunk: IngestResult) -> None:
-        """Counts, upsert, redaction and dead letters for the rows in ``_genobs_checked``."""
-        opts = self.options
-        received, bad, pii_rows, repeats = cur.execute(
-            "SELECT count(*), count(*) FILTER (WHERE len(errors) > 0), "
-            "count(*) FILTER (WHERE len(errors) = 0 AND pii), "
-            "count(*) FILTER (WHERE len(errors) = 0) - count(DISTINCT request_id) FILTER (WHERE len(errors) = 0) "
-            "FROM _genobs_checked"
-        ).fetchone()
-        # Repeats of a request_id, in this chunk or earlier ones of the same input: keep the first.
-        with_dups = bool(repeats) or self._seen_exists
-        dups = 0
-        if with_dups:
-            earlier = (
-                f"UNION ALL SELECT c.line, s.line FROM _genobs_checked c "
-                f"JOIN {self._seen_table} s ON c.request_id = s.request_id WHERE len(c.errors) = 0"
-                if self._seen_exists else ""
-            )
-            cur.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _genobs_dups AS
-                SELECT line, min(first_line) AS first_line FROM (
-                    SELECT line, first_line FROM (
-                        SELECT line, min(line) OVER (PARTITION BY request_id) AS first_line
-                        FROM _genobs_checked WHERE len(errors) = 0)
-                    WHERE line <> first_line
-                    {earlier}
-                ) GROUP BY line"""
-            )
-            (dups,) = cur.execute("SELECT count(*) FROM _genobs_dups").fetchone()
-            accepted_rows = (
-                "FROM _genobs_checked c ANTI JOIN _genobs_dups d USING (line) WHERE len(c.errors) = 0"
-            )
-        else:
-            accepted_rows = "FROM _genobs_checked c WHERE len(c.errors) = 0"
-        chunk.received, chunk.rejected = int(received), int(bad) + int(dups)
-        chunk.accepted = chunk.received - chunk.rejected
-        redacting = opts.redact and bool(pii_rows)
+    def _repeats(self, checked: pa.Table, good: np.ndarray, hashes: np.ndarray) -> dict[int, int]:
+        """Row index -> line of the first record with the same request_id, for every good
+        row that repeats an earlier good one (in this chunk or an earlier chunk of the input).
 
-        if chunk.accepted:
-            if redacting:
-                _ensure_luhn_macro(cur)
-                counts = cur.execute(
-                    f"SELECT {_redaction_counts_cached()} FROM (SELECT c.*, {_redaction_flags_sql()} "
-                    f"{accepted_rows} AND c.pii) c"
-                ).fetchone()
-                chunk.redactions = {
-                    name: int(n) for name, n in zip(redaction.PATTERN_NAMES, counts) if n
-                }
-            if redacting and chunk.accepted > SMALL_CHUNK_ROWS:
-                # A big chunk: redact inline while inserting (flagged rows only). Copying
-                # the chunk into a temp table first would cost more than the planning it saves.
-                source_sql = (f"SELECT {_redacted_columns_sql(True)}, CAST(? AS VARCHAR) AS source, "
-                              f"now() AS ingested_at {accepted_rows}")
-            elif redacting:
-                # Redact once into a temp table, so the upsert's two reads plan nothing big.
-                cur.execute(
-                    f"CREATE OR REPLACE TEMP TABLE _genobs_accepted AS SELECT {_redacted_columns_sql(True)} "
-                    f"{accepted_rows}"
-                )
-                source_sql = "SELECT c.*, CAST(? AS VARCHAR) AS source, now() AS ingested_at FROM _genobs_accepted c"
+        Found by the request_id hashes (numpy, no SQL): only rows whose hash repeats in
+        this chunk or is among those of earlier chunks are compared by their ids."""
+        good_rows = np.flatnonzero(good)
+        good_hashes = hashes[good_rows]
+        _, first, counts = np.unique(good_hashes, return_index=True, return_counts=True)
+        suspect = np.zeros(good_rows.size, dtype=bool)
+        if (counts > 1).any():
+            suspect |= np.isin(good_hashes, good_hashes[first[counts > 1]])
+        if len(self._seen):
+            suspect |= self._seen.known(good_hashes)
+        if not suspect.any():
+            return {}
+        rows = good_rows[suspect]
+        suspect_hashes = np.unique(good_hashes[suspect])
+        # The first line of each id in earlier chunks (they come in line order).
+        first_line: dict[str, int] = {}
+        for ids, lines, seen_hashes in self._seen_rows:
+            take = np.flatnonzero(np.isin(seen_hashes, suspect_hashes))
+            if take.size:
+                for rid, line in zip(ids.take(take).to_pylist(), lines[take].tolist()):
+                    first_line.setdefault(rid, line)
+        ids = checked.column("request_id").take(pa.array(rows)).to_pylist()
+        lines = checked.column("line").take(pa.array(rows)).to_pylist()
+        repeats: dict[int, int] = {}
+        for line, row, rid in sorted(zip(lines, rows.tolist(), ids)):
+            if rid in first_line:
+                repeats[row] = first_line[rid]
             else:
-                source_sql = (f"SELECT {_plain_columns_sql()}, CAST(? AS VARCHAR) AS source, "
-                              f"now() AS ingested_at {accepted_rows}")
-            counts = self.store.upsert_samples(source_sql, [self.source])
-            chunk.inserted, chunk.updated = counts.inserted, counts.updated
-            cur.execute("DROP TABLE IF EXISTS _genobs_accepted")
+                first_line[rid] = line
+        return repeats
+
+    def _write_chunk(self, cur: Any, checked: pa.Table, chunk: IngestResult) -> None:
+        """Counts, upsert, redaction and dead letters for ``checked`` (a validation query's
+        output with its ``_pii_`` masks). Which rows are kept is decided with numpy over Arrow
+        columns; the rows themselves go from Arrow into DuckDB once."""
+        opts = self.options
+        n = checked.num_rows
+        good = np.asarray(
+            pc.equal(pc.list_value_length(checked.column("errors")), 0).to_numpy(zero_copy_only=False), dtype=bool
+        )
+        # (0 for a row without a request_id: a rejected row, whose hash is never used)
+        hashes = np.asarray(
+            checked.column("request_hash").fill_null(0).to_numpy(zero_copy_only=False), dtype=np.uint64
+        )
+        repeats = self._repeats(checked, good, hashes)
+        keep = good.copy()
+        if repeats:
+            keep[np.fromiter(repeats, dtype=np.int64, count=len(repeats))] = False
+        accepted = int(keep.sum())
+        chunk.received, chunk.accepted, chunk.rejected = n, accepted, n - accepted
+        if accepted:
+            table = checked
+            if self.options.redact:
+                table, chunk.redactions = self._redact(cur, checked, keep)
+            if accepted < n:
+                table = table.append_column("keep", pa.array(keep))
+            cur.register("_genobs_checked", table)
+            try:
+                counts_ = self.store.upsert_samples(
+                    f"SELECT {_plain_columns_sql()}, CAST(? AS VARCHAR) AS source, now() AS ingested_at "
+                    f"FROM _genobs_checked c {'' if accepted == n else 'WHERE c.keep'}",
+                    [self.source], hashes=hashes[keep],
+                )
+            finally:
+                cur.unregister("_genobs_checked")
+            chunk.inserted, chunk.updated = counts_.inserted, counts_.updated
             if not self._single_chunk:
-                if not self._seen_exists:
-                    cur.execute(f"CREATE TEMP TABLE {self._seen_table} (request_id VARCHAR, line BIGINT)")
-                    self._seen_exists = True
-                cur.execute(f"INSERT INTO {self._seen_table} SELECT c.request_id, c.line {accepted_rows}")
+                kept = np.flatnonzero(keep)
+                self._seen.add(hashes[kept])
+                self._seen_rows.append((
+                    checked.column("request_id").take(pa.array(kept)),
+                    np.asarray(checked.column("line").to_numpy(zero_copy_only=False))[kept],
+                    hashes[kept],
+                ))
 
         if chunk.rejected:
-            dup_join = "LEFT JOIN _genobs_dups d USING (line)" if with_dups else ""
-            dup_line = "d.line" if with_dups else "NULL::BIGINT"
-            dup_first = "d.first_line" if with_dups else "NULL::BIGINT"
-            cur.execute(
-                "CREATE OR REPLACE TEMP TABLE _genobs_rejected AS "
-                "SELECT c.line, c.request_id, "
-                f"CASE WHEN {dup_line} IS NOT NULL "
-                f"THEN ['request_id: duplicate of line ' || {dup_first} || ' in this input'] "
-                "ELSE c.errors END AS errors, "
-                "rtrim(coalesce(i.text, CAST(i.raw AS VARCHAR)), chr(13) || chr(10)) AS raw "
-                "FROM _genobs_checked c JOIN _genobs_input i USING (line) "
-                f"{dup_join} "
-                f"WHERE len(c.errors) > 0 OR {dup_line} IS NOT NULL"
-            )
+            rejected = np.flatnonzero(~keep)
+            first = [repeats.get(row) for row in rejected.tolist()]
+            rows = checked.select(["line", "request_id", "errors"]).take(pa.array(rejected)).append_column(
+                "first_line", pa.array(first, type=pa.int64()))
+            cur.register("_genobs_rejected_rows", rows)
+            try:
+                cur.execute(
+                    "CREATE OR REPLACE TEMP TABLE _genobs_rejected AS "
+                    "SELECT c.line, c.request_id, "
+                    "CASE WHEN c.first_line IS NOT NULL "
+                    "THEN ['request_id: duplicate of line ' || c.first_line || ' in this input'] "
+                    "ELSE c.errors END AS errors, "
+                    "rtrim(coalesce(i.text, CAST(i.raw AS VARCHAR)), chr(13) || chr(10)) AS raw "
+                    "FROM _genobs_rejected_rows c JOIN _genobs_input i USING (line)"
+                )
+            finally:
+                cur.unregister("_genobs_rejected_rows")
             cur.execute(
                 "INSERT INTO dead_letter (received_at, source, line, raw, error) "
                 "SELECT now(), ?, line, raw, array_to_string(errors, '; ') FROM _genobs_rejected ORDER BY line",
                 [self.source],
             )
-            rows = cur.execute(
+            found = cur.execute(
                 "SELECT line, request_id, errors, CASE WHEN errors = ['invalid JSON'] THEN raw END "
                 "FROM _genobs_rejected ORDER BY line LIMIT ?",
                 [MAX_REPORTED_ERRORS],
             ).fetchall()
-            for line, request_id, errors, bad_json in rows:
+            for line, request_id, errors, bad_json in found:
                 message = _json_problem(bad_json) if bad_json is not None else "; ".join(errors)
                 chunk.errors.append(RecordError(int(line), request_id, message))
             cur.execute("DROP TABLE _genobs_rejected")
-        if with_dups:
-            cur.execute("DROP TABLE _genobs_dups")
 
     def add_problem(self, line: int | None, raw: str | None, message: str) -> None:
         """Record an input problem found outside the query (e.g. a truncated gzip stream)."""
@@ -523,8 +536,7 @@ class IngestSession:
         if not self._closed:
             self._closed = True
             self._end_transaction(None)
-            if self._seen_exists:
-                self.store.cursor().execute(f"DROP TABLE IF EXISTS {self._seen_table}")
+            self._seen_rows.clear()
         return self.result
 
 

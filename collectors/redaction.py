@@ -12,6 +12,11 @@ clean text costs one regex scan.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,8 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-ANY_PATTERN_SQL = _quote("|".join(f"(?:{p.regex})" for p in PATTERNS))
+ANY_PATTERN = "|".join(f"(?:{p.regex})" for p in PATTERNS)
+ANY_PATTERN_SQL = _quote(ANY_PATTERN)
 
 # A macro so the Luhn check reads as one call in the SQL below. ``d`` is a string of digits.
 LUHN_MACRO_SQL = """
@@ -202,3 +208,66 @@ def count_matches(text: str | None) -> dict[str, int]:
         if n:
             counts[pattern.name] = n
     return counts
+
+
+# -- PII in Arrow columns ---------------------------------------------------------------
+# The vectorised path finds rows with Arrow's RE2 (pyarrow.compute.match_substring_regex):
+# the same engine and pattern as the SQL above, about three times faster per byte here
+# than DuckDB's regexp_matches, and it runs outside DuckDB, in the thread that checks the
+# next chunk. Only the flagged values are then redacted (by the SQL above, run on them
+# alone) and put back in place, so a clean row is never copied or rewritten.
+
+
+def matches(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Per value: whether the combined pattern matches it (False for null)."""
+    found = pc.match_substring_regex(values, ANY_PATTERN)
+    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def list_matches(column: pa.ChunkedArray) -> np.ndarray:
+    """Per row of a column of lists of strings: whether any element matches."""
+    mask = np.zeros(len(column), dtype=bool)
+    start = 0
+    for chunk in column.chunks:
+        hits = matches(pc.list_flatten(chunk))
+        if hits.any():
+            parents = np.asarray(pc.list_parent_indices(chunk).to_numpy(zero_copy_only=False))
+            mask[start + parents[hits]] = True
+        start += len(chunk)
+    return mask
+
+
+RedactValues = Callable[[pa.Array], tuple[pa.Array, dict[str, int]]]
+
+
+def replace_in_text_column(column: pa.ChunkedArray, rows: np.ndarray, redact: RedactValues
+                           ) -> tuple[pa.ChunkedArray, dict[str, int]]:
+    """``column`` with the values of ``rows`` (a row mask) replaced by ``redact(values)``."""
+    redacted, counts = redact(column.filter(pa.array(rows)).combine_chunks())
+    return pc.replace_with_mask(column, pa.array(rows), redacted), counts
+
+
+def replace_in_list_column(column: pa.ChunkedArray, rows: np.ndarray, redact: RedactValues
+                           ) -> tuple[pa.ChunkedArray, dict[str, int]]:
+    """Like replace_in_text_column for a column of lists of strings: every element of the
+    rows in ``rows`` goes through ``redact``; the lists keep their shape."""
+    chunks, counts, start = [], {}, 0
+    for chunk in column.chunks:
+        take = rows[start: start + len(chunk)]
+        start += len(chunk)
+        if not take.any():
+            chunks.append(chunk)
+            continue
+        values = chunk.flatten()
+        parents = np.asarray(pc.list_parent_indices(chunk).to_numpy(zero_copy_only=False))
+        elements = take[parents]
+        redacted, found = redact(values.filter(pa.array(elements)))
+        for name, n in found.items():
+            counts[name] = counts.get(name, 0) + n
+        offsets = np.asarray(chunk.offsets.to_numpy(zero_copy_only=False))
+        chunks.append(pa.ListArray.from_arrays(
+            pa.array(offsets - offsets[0], type=pa.int32()),
+            pc.replace_with_mask(values, pa.array(elements), redacted),
+            type=chunk.type, mask=chunk.is_null() if chunk.null_count else None,
+        ))
+    return pa.chunked_array(chunks, type=column.type), counts

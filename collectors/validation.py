@@ -21,10 +21,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from collectors.redaction import ANY_PATTERN_SQL
+from genobs.id_index import hash_sql
 from genobs.records import (
-    REDACTED_LIST_FIELDS,
-    REDACTED_TEXT_FIELDS,
     SAMPLE_FIELDS,
     FieldSpec,
     Kind,
@@ -200,15 +198,13 @@ def _field_sql(spec: FieldSpec, v: str, t: str, path: str) -> _Field:
     raise AssertionError(f"unhandled kind {kind}")
 
 
-def build_validation_sql(
-    mapping: FieldMapping, params: SqlParams, with_prices: bool, detect_pii: bool = True
-) -> str:
+def build_validation_sql(mapping: FieldMapping, params: SqlParams, with_prices: bool) -> str:
     """The query that checks and types every row of ``_genobs_input(line, text)``.
 
     Output: line, request_id... (one column per samples field, defaults applied, cost
     computed from ``_genobs_prices(model, input_per_mtok, output_per_mtok)`` when
-    ``with_prices``), ``errors`` (VARCHAR[], empty when the row is good) and ``pii``
-    (whether a text field may hold PII, so redaction only touches those rows).
+    ``with_prices``), ``errors`` (VARCHAR[], empty when the row is good) and
+    ``request_hash`` (the request_id's 64-bit hash, as genobs/id_index.py makes it).
     """
     specs: dict[str, FieldSpec] = {spec.name: spec for spec in SAMPLE_FIELDS}
     derived = all(d in mapping.columns for d in DERIVED_TIME_FIELDS)
@@ -305,16 +301,6 @@ def build_validation_sql(
             expr = f"coalesce({expr}, {sql_literal(spec.default)})"
         out_cols.append(f'{expr} AS "{spec.name}"')
 
-    # Whether a text field may hold PII, so redaction only touches those rows: the
-    # combined pattern over each field (no copies; OR stops at the first match).
-    pii = "false"
-    if detect_pii:
-        tests = (
-            [f'regexp_matches("{n}", {ANY_PATTERN_SQL})' for n in REDACTED_TEXT_FIELDS]
-            + [f'regexp_matches(array_to_string("{n}", chr(1)), {ANY_PATTERN_SQL})' for n in REDACTED_LIST_FIELDS]
-            + [f'regexp_matches(CAST("attributes" AS VARCHAR), {ANY_PATTERN_SQL})']
-        )
-        pii = "coalesce(" + " OR ".join(f"coalesce({t}, false)" for t in tests) + ", false)"
     # The list is only built for rows with a problem: coalesce stops at the first one.
     errors_list = (
         "CASE WHEN coalesce(\n            " + ",\n            ".join(errors) + ") IS NULL THEN []::VARCHAR[] "
@@ -323,7 +309,7 @@ def build_validation_sql(
     prices_join = 'LEFT JOIN _genobs_prices pr ON pr.model = fields."v_model"' if with_prices else ""
     out = ",\n    ".join(out_cols)
     return f"""
-SELECT *, {pii} AS pii FROM (
+SELECT *, {hash_sql('request_id')} AS request_hash FROM (
 SELECT line,
     {out},
     CASE WHEN text IS NULL THEN ['line is not valid UTF-8']

@@ -395,12 +395,15 @@ class Store:
 
     # -- writes ----------------------------------------------------------------
 
-    def upsert_samples(self, rows: pa.Table | str, params: Sequence[Any] | None = None) -> UpsertCounts:
+    def upsert_samples(self, rows: pa.Table | str, params: Sequence[Any] | None = None, *,
+                       hashes: np.ndarray | None = None) -> UpsertCounts:
         """Insert or update samples by request_id (re-ingesting updates, never duplicates).
 
         ``rows`` is an Arrow table with the samples columns, or a SQL SELECT (with
         ``params``) producing them, run inside this store's transaction (so it may read
-        the caller's temp tables); request_ids must be unique within ``rows``.
+        the caller's temp tables); request_ids must be unique within ``rows``. A caller
+        that has the rows' request_id hashes (``hash_sql``, one per row) passes them as
+        ``hashes``: when none is known, the SELECT then runs once instead of twice.
 
         Every write that adds rows to ``samples`` must come through here: the in-memory
         index of stored ids (genobs/id_index.py) relies on it.
@@ -416,6 +419,12 @@ class Store:
             index = self._sample_ids(cur)
             source_sql = str(rows)
             source_params: list[Any] = list(params or [])
+            if hashes is not None and not index.known(hashes).any():
+                # All new: no DELETE, and no pass over the rows to hash their ids.
+                cur.execute(f"INSERT INTO samples ({_SAMPLE_COLUMN_LIST}) SELECT {_SAMPLE_COLUMN_LIST} "
+                            f"FROM ({source_sql})", source_params)
+                index.add(hashes)
+                return UpsertCounts(inserted=int(hashes.size), updated=0)
             cur.execute(
                 f"CREATE OR REPLACE TEMP TABLE _genobs_upsert_ids AS "
                 f"SELECT request_id, {hash_sql('request_id')} AS h FROM ({source_sql})",
