@@ -250,6 +250,17 @@ def _unregister_lines(cur: Any) -> None:
 
 
 @dataclass(frozen=True)
+class _Decided:
+    """A checked chunk once its fate is settled: ``table`` (redacted), which rows are
+    kept, every row's request_id hash, and repeated ids (row -> line of the first)."""
+
+    table: pa.Table
+    keep: np.ndarray
+    hashes: np.ndarray
+    repeats: dict[int, int]
+
+
+@dataclass(frozen=True)
 class CheckedChunk:
     """A chunk of lines and the validation query's output for it."""
 
@@ -276,6 +287,10 @@ class IngestSession:
         self._commit_rows = commit_rows
         self._transaction: Any = None
         self._pending_rows = 0
+        # Rows in the samples table (deleted ones aside), to commit at row-group boundaries.
+        self._table_rows = 0
+        if commit_rows:
+            self._table_rows = int(store.fetchone("SELECT count(*) FROM samples")[0])  # type: ignore[index]
         # Request ids accepted by earlier chunks, for duplicate detection across chunks
         # (unless the caller said there is only one): their hashes, and per chunk the ids,
         # lines and hashes, read only when a hash comes again.
@@ -381,18 +396,25 @@ class IngestSession:
         )
 
     def _process(self, checked_of: Callable[[Any], pa.Table]) -> IngestResult:
-        """One chunk in the session's transaction: ``checked_of(cursor)`` gives its checked
-        rows (the validation query's output, with ``pii`` flags)."""
+        """One chunk: ``checked_of(cursor)`` gives its checked rows (the validation query's
+        output). Which rows are kept, and their redaction, is settled first (no writes);
+        then the rows are written in the session's transaction, which commits each time
+        the samples table gets to a multiple of ``commit_rows`` rows."""
         if self._single_chunk and self._chunks:
             raise RuntimeError("this ingest session was opened for one chunk")
         self._chunks += 1
         chunk = IngestResult()
-        if self._commit_rows and self._transaction is None:
-            self._transaction = self.store.transaction()
-            self._transaction.__enter__()
         try:
-            with self.store.transaction() as cur:
-                self._write_chunk(cur, checked_of(cur), chunk)
+            decided = self._decide(self.store.cursor(), checked_of(self.store.cursor()), chunk)
+            cuts = self._row_group_cuts(decided.keep)
+            for start, stop in zip([0, *cuts], [*cuts, decided.table.num_rows]):
+                if start:
+                    self._end_transaction(None)  # a row group of the table is full: commit it
+                self._begin_transaction()
+                with self.store.transaction() as cur:
+                    self._write_rows(cur, decided, start, stop, chunk)
+                    if not start:
+                        self._write_rejected(cur, decided, chunk)
         except BaseException as exc:
             self._end_transaction(type(exc))
             # A rollback also drops temp objects made in the transaction (the Luhn macro,
@@ -401,9 +423,16 @@ class IngestSession:
             raise
         self.result.merge(chunk)
         self._pending_rows += chunk.received
-        if self._commit_rows and self._pending_rows >= self._commit_rows:
+        self._table_rows += chunk.accepted
+        if self._commit_rows and (self._table_rows % self._commit_rows == 0
+                                  or self._pending_rows >= 2 * self._commit_rows):
             self._end_transaction(None)
         return chunk
+
+    def _begin_transaction(self) -> None:
+        if self._commit_rows and self._transaction is None:
+            self._transaction = self.store.transaction()
+            self._transaction.__enter__()
 
     def _end_transaction(self, exc_type: type[BaseException] | None) -> None:
         """Commit (or, after an error, roll back) the transaction shared by chunks."""
@@ -411,6 +440,17 @@ class IngestSession:
         self._pending_rows = 0
         if transaction is not None:
             transaction.__exit__(exc_type, None, None)
+
+    def _row_group_cuts(self, keep: np.ndarray) -> list[int]:
+        """Rows of the chunk before which the table reaches a multiple of ``commit_rows``
+        rows: committing there (DuckDB's row group size) leaves no partly filled row group
+        behind, which the next commit would rewrite; on 1M rows that cost more than the
+        whole insert, and the file came out almost twice as big."""
+        if not self._commit_rows:
+            return []
+        kept = np.flatnonzero(keep)
+        room = self._commit_rows - self._table_rows % self._commit_rows
+        return [int(kept[count - 1]) + 1 for count in range(room, kept.size, self._commit_rows)]
 
     def _repeats(self, checked: pa.Table, good: np.ndarray, hashes: np.ndarray) -> dict[int, int]:
         """Row index -> line of the first record with the same request_id, for every good
@@ -447,11 +487,10 @@ class IngestSession:
                 first_line[rid] = line
         return repeats
 
-    def _write_chunk(self, cur: Any, checked: pa.Table, chunk: IngestResult) -> None:
-        """Counts, upsert, redaction and dead letters for ``checked`` (a validation query's
-        output with its ``_pii_`` masks). Which rows are kept is decided with numpy over Arrow
-        columns; the rows themselves go from Arrow into DuckDB once."""
-        opts = self.options
+    def _decide(self, cur: Any, checked: pa.Table, chunk: IngestResult) -> "_Decided":
+        """Which rows of ``checked`` (a validation query's output with its ``_pii_`` masks)
+        are kept, their redaction and the chunk's counts, with numpy over Arrow columns;
+        nothing is written."""
         n = checked.num_rows
         good = np.asarray(
             pc.equal(pc.list_value_length(checked.column("errors")), 0).to_numpy(zero_copy_only=False), dtype=bool
@@ -464,65 +503,79 @@ class IngestSession:
         keep = good.copy()
         if repeats:
             keep[np.fromiter(repeats, dtype=np.int64, count=len(repeats))] = False
-        accepted = int(keep.sum())
-        chunk.received, chunk.accepted, chunk.rejected = n, accepted, n - accepted
-        if accepted:
-            table = checked
-            if self.options.redact:
-                table, chunk.redactions = self._redact(cur, checked, keep)
-            if accepted < n:
-                table = table.append_column("keep", pa.array(keep))
-            cur.register("_genobs_checked", table)
-            try:
-                counts_ = self.store.upsert_samples(
-                    f"SELECT {_plain_columns_sql()}, CAST(? AS VARCHAR) AS source, now() AS ingested_at "
-                    f"FROM _genobs_checked c {'' if accepted == n else 'WHERE c.keep'}",
-                    [self.source], hashes=hashes[keep],
-                )
-            finally:
-                cur.unregister("_genobs_checked")
-            chunk.inserted, chunk.updated = counts_.inserted, counts_.updated
-            if not self._single_chunk:
-                kept = np.flatnonzero(keep)
-                self._seen.add(hashes[kept])
-                self._seen_rows.append((
-                    checked.column("request_id").take(pa.array(kept)),
-                    np.asarray(checked.column("line").to_numpy(zero_copy_only=False))[kept],
-                    hashes[kept],
-                ))
+        chunk.received = n
+        chunk.accepted = int(keep.sum())
+        chunk.rejected = n - chunk.accepted
+        table = checked
+        if chunk.accepted and self.options.redact:
+            table, chunk.redactions = self._redact(cur, checked, keep)
+        if chunk.accepted and not self._single_chunk:
+            kept = np.flatnonzero(keep)
+            self._seen.add(hashes[kept])
+            self._seen_rows.append((
+                checked.column("request_id").take(pa.array(kept)),
+                np.asarray(checked.column("line").to_numpy(zero_copy_only=False))[kept],
+                hashes[kept],
+            ))
+        return _Decided(table, keep, hashes, repeats)
 
-        if chunk.rejected:
-            rejected = np.flatnonzero(~keep)
-            first = [repeats.get(row) for row in rejected.tolist()]
-            rows = checked.select(["line", "request_id", "errors"]).take(pa.array(rejected)).append_column(
-                "first_line", pa.array(first, type=pa.int64()))
-            cur.register("_genobs_rejected_rows", rows)
-            try:
-                cur.execute(
-                    "CREATE OR REPLACE TEMP TABLE _genobs_rejected AS "
-                    "SELECT c.line, c.request_id, "
-                    "CASE WHEN c.first_line IS NOT NULL "
-                    "THEN ['request_id: duplicate of line ' || c.first_line || ' in this input'] "
-                    "ELSE c.errors END AS errors, "
-                    "rtrim(coalesce(i.text, CAST(i.raw AS VARCHAR)), chr(13) || chr(10)) AS raw "
-                    "FROM _genobs_rejected_rows c JOIN _genobs_input i USING (line)"
-                )
-            finally:
-                cur.unregister("_genobs_rejected_rows")
-            cur.execute(
-                "INSERT INTO dead_letter (received_at, source, line, raw, error) "
-                "SELECT now(), ?, line, raw, array_to_string(errors, '; ') FROM _genobs_rejected ORDER BY line",
-                [self.source],
+    def _write_rows(self, cur: Any, decided: "_Decided", start: int, stop: int, chunk: IngestResult) -> None:
+        """Upsert the kept rows among ``decided.table[start:stop]``."""
+        keep = decided.keep[start:stop]
+        accepted = int(keep.sum())
+        if not accepted:
+            return
+        table = decided.table.slice(start, stop - start)
+        where = ""
+        if accepted < keep.size:
+            table, where = table.append_column("keep", pa.array(keep)), "WHERE c.keep"
+        cur.register("_genobs_checked", table)
+        try:
+            counts = self.store.upsert_samples(
+                f"SELECT {_plain_columns_sql()}, CAST(? AS VARCHAR) AS source, now() AS ingested_at "
+                f"FROM _genobs_checked c {where}",
+                [self.source], hashes=decided.hashes[start:stop][keep],
             )
-            found = cur.execute(
-                "SELECT line, request_id, errors, CASE WHEN errors = ['invalid JSON'] THEN raw END "
-                "FROM _genobs_rejected ORDER BY line LIMIT ?",
-                [MAX_REPORTED_ERRORS],
-            ).fetchall()
-            for line, request_id, errors, bad_json in found:
-                message = _json_problem(bad_json) if bad_json is not None else "; ".join(errors)
-                chunk.errors.append(RecordError(int(line), request_id, message))
-            cur.execute("DROP TABLE _genobs_rejected")
+        finally:
+            cur.unregister("_genobs_checked")
+        chunk.inserted += counts.inserted
+        chunk.updated += counts.updated
+
+    def _write_rejected(self, cur: Any, decided: "_Decided", chunk: IngestResult) -> None:
+        """Rejected rows to dead_letter, with the line's text; the first few in ``chunk.errors``."""
+        if not chunk.rejected:
+            return
+        rejected = np.flatnonzero(~decided.keep)
+        first = [decided.repeats.get(row) for row in rejected.tolist()]
+        rows = decided.table.select(["line", "request_id", "errors"]).take(pa.array(rejected)).append_column(
+            "first_line", pa.array(first, type=pa.int64()))
+        cur.register("_genobs_rejected_rows", rows)
+        try:
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE _genobs_rejected AS "
+                "SELECT c.line, c.request_id, "
+                "CASE WHEN c.first_line IS NOT NULL "
+                "THEN ['request_id: duplicate of line ' || c.first_line || ' in this input'] "
+                "ELSE c.errors END AS errors, "
+                "rtrim(coalesce(i.text, CAST(i.raw AS VARCHAR)), chr(13) || chr(10)) AS raw "
+                "FROM _genobs_rejected_rows c JOIN _genobs_input i USING (line)"
+            )
+        finally:
+            cur.unregister("_genobs_rejected_rows")
+        cur.execute(
+            "INSERT INTO dead_letter (received_at, source, line, raw, error) "
+            "SELECT now(), ?, line, raw, array_to_string(errors, '; ') FROM _genobs_rejected ORDER BY line",
+            [self.source],
+        )
+        found = cur.execute(
+            "SELECT line, request_id, errors, CASE WHEN errors = ['invalid JSON'] THEN raw END "
+            "FROM _genobs_rejected ORDER BY line LIMIT ?",
+            [MAX_REPORTED_ERRORS],
+        ).fetchall()
+        for line, request_id, errors, bad_json in found:
+            message = _json_problem(bad_json) if bad_json is not None else "; ".join(errors)
+            chunk.errors.append(RecordError(int(line), request_id, message))
+        cur.execute("DROP TABLE _genobs_rejected")
 
     def add_problem(self, line: int | None, raw: str | None, message: str) -> None:
         """Record an input problem found outside the query (e.g. a truncated gzip stream)."""
