@@ -199,6 +199,8 @@ _IRREGULAR = {
     for form in forms.split()
 }
 
+IRREGULAR_FORMS = frozenset(_IRREGULAR)
+
 
 @lru_cache(maxsize=200_000)
 def normalize_word(word: str) -> str:
@@ -385,6 +387,12 @@ def named_entities(tokens: tuple[Token, ...] | list[Token], source: str, sentenc
         if starts_name or (tok.is_capitalized and run):
             run.append(tok)
         elif run and tok.lower in _NAME_CONNECTORS and i + 1 < len(tokens) and tokens[i + 1].is_capitalized:
+            run.append(tok)
+        elif (  # a short number inside a name: "Level 3 Communications", "Apollo 11 Lunar Module"
+            run and run[-1].is_content and tok.text.isdigit() and len(tok.text) <= 2
+            and i + 1 < len(tokens) and tokens[i + 1].is_capitalized and tokens[i + 1].is_content
+            and not _NAME_BREAK_RE.search(source[run[-1].end:tokens[i + 1].start])
+        ):
             run.append(tok)
         else:
             flush()

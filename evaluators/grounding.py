@@ -12,6 +12,7 @@ and names are facts and must be in the grounding even when the prompt states the
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,10 +21,16 @@ from evaluators.claims import NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, n
 from evaluators.antonyms import antonym_contradictions
 from evaluators.question_support import (
     Alternatives,
+    NameLink,
     both_subjects,
+    is_past_verb,
     chosen_option,
     find_alternatives,
+    misattributed,
+    name_governors,
     not_for_both,
+    question_governor,
+    split_at_and,
     subject_pair,
 )
 
@@ -121,6 +128,8 @@ class Grounding:
     positions: dict[str, tuple[tuple[int, int], ...]]  # norm -> (text index, token index) in grounding + prompt
     alternatives: Alternatives | None  # the prompt's two options and the one the grounding supports
     subjects: tuple[frozenset[str], frozenset[str]] | None  # the prompt's two named subjects ("A and B")
+    links: tuple[NameLink, ...] = ()  # each grounding name and the word it is attached to ("directed by X")
+    answer_governor: str | None = None  # the word the question's answer slot is attached to ("directed by who?")
 
     @property
     def subject_passages(self) -> tuple[frozenset[str], ...]:
@@ -148,6 +157,7 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
         for pos, tok in enumerate(toks_of_text):
             positions.setdefault(tok.norm, []).append((ti, pos))
     passages: list[set[str]] = []
+    links: list[NameLink] = []
     for (source, doc), all_toks in zip(docs, doc_tokens):
         i = 0
         for k, (s, e) in enumerate(split_sentences(doc)):
@@ -164,6 +174,12 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
             else:
                 passages.append({t.norm for t in toks if t.is_content})
             content = frozenset(t.norm for t in toks if t.is_content)
+            names = [part for ent in named_entities(toks, doc, sentence_start=True) for part in split_at_and(ent, doc)]
+            links += [
+                NameLink(governor, frozenset(t.norm for t in name.tokens if t.is_content), len(chunks))
+                for governor, name in zip(name_governors(toks, doc, names), names)
+                if governor is not None
+            ]
             norms.update(content)
             numbers.update(t.number for t in toks if t.number is not None)
             chunks.append(
@@ -191,6 +207,8 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
         alternatives=find_alternatives(prompt, [(c.text, c.norms) for c in chunks]),
         # "A and B" of the prompt; with "both" in it ("Are Gin and tonic and Paloma both ...?") its first two names
         subjects=subject_pair(prompt, p_toks, adjacent_only="both" not in prompt_lowers) if p_toks else None,
+        links=tuple(links),
+        answer_governor=question_governor(p_toks, prompt) if p_toks else None,
     )
 
 
@@ -273,6 +291,7 @@ class LexicalEvidence:
     contradicted: list[Token] = field(default_factory=list)  # unsupported words whose opposite the grounding states
     not_for_both: list[Token] = field(default_factory=list)  # "both ..." words grounded for only one of the two
     conversational: bool = False  # a pleasantry or a question back to the user: not a claim
+    misattributed: list[Span] = field(default_factory=list)  # names attached to a word the grounding gives another name
 
     @property
     def unsupported_ratio(self) -> float:
@@ -291,6 +310,7 @@ class LexicalEvidence:
             or bool(self.missing_numbers)
             or bool(self.missing_entities)
             or self.wrong_option is not None
+            or bool(self.misattributed)
         )
 
 
@@ -319,6 +339,9 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
         ent for ent, words, miss in zip(names, name_words, missing)
         if not miss and not _name_written(ent, words, grounding)
     ]
+    misattributed_names = misattributed(
+        _claim_links(claim, names, missing, response, grounding), grounding.links, [c.norms for c in grounding.chunks]
+    )
     wrong_option = None
     alt = grounding.alternatives
     if alt is not None:
@@ -362,4 +385,35 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
         wrong_option=wrong_option,
         contradicted=contradicted,
         not_for_both=both_gaps,
+        misattributed=misattributed_names,
     )
+
+
+def _claim_links(
+    claim: Claim, names: list[Span], missing: list[bool], response: str, grounding: Grounding
+) -> list[tuple[tuple[str, str], Span]]:
+    """(word, name) for each grounded name of the claim and the word it is attached to ("directed
+    by Neil Gaiman"); in an answer that is only names ("Neil Gaiman."), the word the question's
+    answer slot is attached to ("... directed by who?")."""
+    parts = [part for ent, miss in zip(names, missing) if not miss for part in split_at_and(ent, response)]
+    if not parts:
+        return []
+    in_names = {t.start for part in parts for t in part.tokens}
+    bare = all(t.start in in_names for t in claim.tokens if t.is_content)
+    index = {t.start: i for i, t in enumerate(claim.tokens)}
+    out = []
+    for governor, part in zip(name_governors(claim.tokens, response, parts), parts):
+        if governor is None and bare:
+            governor = grounding.answer_governor
+        if governor is not None:
+            out.append((governor, part))
+        # the name as the subject of the past-tense verb right after it: "The Kingsmen wrote the song"
+        after = index[part.tokens[-1].start] + 1
+        if after < len(claim.tokens):
+            verb = claim.tokens[after]
+            if is_past_verb(verb) and not SEPARATOR_RE.search(response[part.end:verb.start]):
+                out.append(((verb.norm, "by"), part))
+    return out
+
+
+SEPARATOR_RE = re.compile(r"[,;:()\[\]\"“”.!?]")

@@ -2,7 +2,7 @@
 
 For a sample with `context` (retrieved documents) and/or a `reference` answer, the response is
 split into claims (sentences/clauses; pleasantries, questions back to the user and lead-in labels
-such as "In addition:" are not claims) and each claim is checked against the grounding with eleven
+such as "In addition:" are not claims) and each claim is checked against the grounding with twelve
 evidence features (see docs/evaluators.md, section "Hallucination"):
 
   unsupported     share of the claim's new content (words not in the prompt; a multi-word name
@@ -28,6 +28,9 @@ evidence features (see docs/evaluators.md, section "Hallucination"):
                   picks the one the grounding does not favour (evaluators/question_support.py)
   both_unsupported  the claim says "both" about two named subjects ("Both are American authors")
                   and one of its grounded words is in no passage about one of them
+  misattributed   a grounded name that the claim attaches to a word ("directed by Neil Gaiman") which
+                  the grounding gives another name next to it ("directed by Robert Zemeckis and
+                  written by Neil Gaiman"; evaluators/question_support.py)
   claim_count     ln(checkable claims in the response): the worst-of-N claim score of a long answer
                   is corrected for the number of claims (negative weight)
 
@@ -81,6 +84,7 @@ FEATURES = (
     "unmatched_name",
     "wrong_option",
     "both_unsupported",
+    "misattributed",
     "claim_count",
 )
 
@@ -88,34 +92,36 @@ FEATURES = (
 # HaluEval QA records, the even-hash half of the demo support-chat samples at half HaluEval's total
 # weight, and the hand-labelled cases of tests/test_hallucination.py at weight 10 each; the other
 # halves held out), rounded to 2 decimals.
-BIAS = -2.54
+BIAS = -2.7
 WEIGHTS: dict[str, float] = {
-    "unsupported": 2.93,
-    "mostly_unsupported": 3.86,
-    "missing_number": 10.4,
-    "missing_entity": 6.13,
-    "scattered": 3.6,
-    "scattered_sentences": 7.22,
-    "negation": 6.48,
-    "unmatched_name": 4.08,
-    "wrong_option": 1.35,
-    "both_unsupported": 4.16,
-    "claim_count": -4.62,
+    "unsupported": 2.53,
+    "mostly_unsupported": 4.39,
+    "missing_number": 10.48,
+    "missing_entity": 6.25,
+    "scattered": 3.68,
+    "scattered_sentences": 7.49,
+    "negation": 6.57,
+    "unmatched_name": 4.13,
+    "wrong_option": 5.6,
+    "both_unsupported": 4.26,
+    "misattributed": 6.55,
+    "claim_count": -4.49,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
-LEXICAL_BIAS = -2.56
+LEXICAL_BIAS = -2.71
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported": 2.71,
-    "mostly_unsupported": 3.92,
-    "missing_number": 10.46,
-    "missing_entity": 6.2,
-    "scattered": 3.69,
-    "scattered_sentences": 7.14,
-    "negation": 6.48,
-    "unmatched_name": 4.05,
-    "wrong_option": 1.36,
-    "both_unsupported": 4.16,
-    "claim_count": -4.65,
+    "unsupported": 2.39,
+    "mostly_unsupported": 4.37,
+    "missing_number": 10.49,
+    "missing_entity": 6.3,
+    "scattered": 3.71,
+    "scattered_sentences": 7.39,
+    "negation": 6.57,
+    "unmatched_name": 4.17,
+    "wrong_option": 5.61,
+    "both_unsupported": 4.27,
+    "misattributed": 6.53,
+    "claim_count": -4.53,
 }
 
 
@@ -170,6 +176,7 @@ class _ClaimEvidence:
             "unmatched_name": float(bool(self.lexical.unmatched_names)),
             "wrong_option": float(self.lexical.wrong_option is not None),
             "both_unsupported": float(bool(self.lexical.not_for_both)),
+            "misattributed": float(bool(self.lexical.misattributed)),
             "claim_count": math.log(max(1, self.claims_in_response)),
         }
 
@@ -410,6 +417,7 @@ def _claim_details(ev: _ClaimEvidence, score: float | None, feats: dict[str, flo
         "wrong_option": lex.wrong_option,
         "contradicted": [t.text for t in lex.contradicted],
         "not_for_both": [t.text for t in lex.not_for_both],
+        "misattributed": [e.text for e in lex.misattributed],
         "semantic_support": None if ev.semantic is None else round(ev.semantic, 4),
         "features": None if feats is None else {k: round(v, 4) for k, v in feats.items()},
     }
@@ -435,6 +443,9 @@ def _unsupported_spans(ev: _ClaimEvidence, response: str) -> list[dict[str, Any]
         reasons[t.start] = "grounding states the opposite"
     for t in lex.not_for_both:
         reasons[t.start] = "grounded for only one of the two"
+    for e in lex.misattributed:
+        for t in e.tokens:
+            reasons[t.start] = "grounding attaches it to another role"
     spans: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for tok in ev.claim.tokens:

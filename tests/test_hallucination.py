@@ -59,6 +59,14 @@ K_BEATLES = ("The Beatles were an English rock band formed in Liverpool in 1960.
 K_PLANS = ("Starter plan: two-factor authentication (2FA) with authenticator apps; 10 GB of storage per user. "
            "Business plan: 2FA with authenticator apps and hardware keys; single sign-on (SSO) with SAML; 1 TB of "
            "storage per user.")
+K_FILM = ("Quiet River is a 1994 Swedish drama film directed by Anna Lindqvist and written by Tomas Berg and Eva Holm. "
+          "It won the Guldbagge Award for Best Film in 1995.")
+K_DEGREE = ("Amara Osei is a British chemist who studies battery materials. She received her B.Sc. from Leeds University "
+            "and her Ph.D. at Imperial College London, where she now leads a research group.")
+K_TEAMS = ("Refund requests are reviewed by the Billing Team and account recovery requests by the Security Team. "
+           "Both teams answer within 2 business days.")
+K_ORCHESTRAS = ("The Harbor Symphony is an orchestra of 92 musicians founded in 1921. The Valley Philharmonic is a "
+                "chamber orchestra of 38 musicians based in the old town hall.")
 
 _RAW_CASES = [
     # --- faithful: paraphrase, multi-sentence, question echo, dialogue filler ---
@@ -139,6 +147,24 @@ _RAW_CASES = [
      "Python 3.0 came out later, in 2008, and it was not fully backward-compatible with earlier versions.", 0),
     ("amazon-antonym", K_AMAZON, "How much water does the Amazon carry?",
      "The Amazon is the smallest river in the world by discharge volume of water.", 1),
+    # --- a grounded name in another role than the one the answer gives it; counts in "A or B?" ---
+    ("film-director-is-writer", K_FILM, "Who directed Quiet River?", "Tomas Berg directed Quiet River.", 1),
+    ("film-bare-writer", K_FILM, "Quiet River, the 1994 drama, was directed by whom?", "Tomas Berg.", 1),
+    ("film-director-right", K_FILM, "Who directed Quiet River?",
+     "It was directed by Anna Lindqvist, from a script by Tomas Berg and Eva Holm.", 0),
+    ("film-writers-right", K_FILM, "Who wrote Quiet River?", "Tomas Berg and Eva Holm wrote it.", 0),
+    ("degree-swapped", K_DEGREE, "Where did Amara Osei get her doctorate?",
+     "She received her Ph.D. from Leeds University.", 1),
+    ("degree-right", K_DEGREE, "Where did Amara Osei get her doctorate?",
+     "She earned her Ph.D. at Imperial College London, after a B.Sc. from Leeds University.", 0),
+    ("teams-swapped", K_TEAMS, "Who looks at my refund request?",
+     "Your refund request is reviewed by the Security Team within 2 business days.", 1),
+    ("teams-right", K_TEAMS, "Who looks at my refund request?",
+     "Your refund request is reviewed by the Billing Team, and you should hear back within 2 business days.", 0),
+    ("count-option-wrong", K_ORCHESTRAS, "Which orchestra has more musicians, the Harbor Symphony or the Valley Philharmonic?",
+     "The Valley Philharmonic has more musicians.", 1),
+    ("count-option-right", K_ORCHESTRAS, "Which orchestra has more musicians, the Harbor Symphony or the Valley Philharmonic?",
+     "The Harbor Symphony has more musicians.", 0),
     # --- hallucinated: uses the question's words but answers with unsupported content ---
     ("echo-question-invented", K_EIFFEL, "What was the Eiffel Tower originally painted?",
      "The Eiffel Tower was originally painted bright yellow by the city of Paris.", 1),
@@ -192,19 +218,9 @@ def halueval_figures(scorer: HallucinationScorer) -> dict[str, float]:
 
 
 @pytest.mark.skipif(not HALUEVAL.exists(), reason="shared HaluEval data not present")
-def test_halueval_current_level(halueval_figures: dict[str, float]) -> None:
-    """Regression floor at the level the committed weights reach (F1 0.950 (0.9496), AUC 0.976 measured)."""
-    assert halueval_figures["f1"] >= 0.94
-    assert halueval_figures["auc"] >= 0.97
-
-
-@pytest.mark.skipif(not HALUEVAL.exists(), reason="shared HaluEval data not present")
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue bar F1>=0.95 not reached: F1 0.9496 (48 of 500 hallucinated answers missed, no false alarm), "
-    "AUC 0.976 reached; see docs/evaluators.md (Hallucination, 'Limits')",
-)
 def test_halueval_issue_bar(halueval_figures: dict[str, float]) -> None:
+    """The issue's bar at the default threshold: F1 >= 0.95 and ROC AUC >= 0.97 (F1 0.953, AUC 0.978
+    measured; the held-out half alone: F1 0.947, AUC 0.980, see docs/evaluators.md)."""
     assert halueval_figures["f1"] >= 0.95
     assert halueval_figures["auc"] >= 0.97
 
@@ -489,3 +505,59 @@ def test_between_a_and_b_offers_two_options(lexical_scorer: HallucinationScorer)
     prompt = "In between Memphis International Airport and Southwest Georgia Regional Airport which one is in Shelby County, Tennessee?"
     (r,) = lexical_scorer.score([{"response": "Southwest Georgia Regional Airport.", "context": [knowledge], "prompt": prompt}])
     assert r.details["claims"][0]["wrong_option"] == "Southwest Georgia Regional Airport"
+
+
+def test_name_in_another_role_is_reported(lexical_scorer: HallucinationScorer) -> None:
+    """A grounded name that the grounding attaches to another word than the answer does
+    ("directed by A and written by B": B did not direct it); the right name, a paraphrase of its
+    role, and a name the grounding attaches to nothing else are not flagged."""
+    results = lexical_scorer.score(
+        [
+            {"response": "Tomas Berg directed it.", "context": [K_FILM], "prompt": "Who directed Quiet River?"},
+            {"response": "Anna Lindqvist directed it.", "context": [K_FILM], "prompt": "Who directed Quiet River?"},
+            {"response": "It was shot by Tomas Berg.", "context": [K_FILM], "prompt": "Who shot Quiet River?"},
+            {"response": "Eva Holm.", "context": [K_FILM], "prompt": "Quiet River was written by whom?"},
+        ]
+    )
+    assert results[0].label == "hallucinated"
+    assert results[0].details["claims"][0]["misattributed"] == ["Tomas Berg"]
+    assert any(s["reason"] == "grounding attaches it to another role" and s["text"] == "Tomas Berg"
+               for s in results[0].details["unsupported_spans"])
+    assert [r.details["claims"][0]["misattributed"] for r in results[1:]] == [[], [], []]
+    assert results[1].label == "grounded" and results[3].label == "grounded"
+
+
+def test_listed_names_share_their_role_and_possessives_have_none() -> None:
+    from evaluators.claims import named_entities, tokenize
+    from evaluators.question_support import name_governors, split_at_and
+
+    text = "The album features guest appearances from Yo Gotti, Trey Songz and Kidd Kidd on Bruce Springsteen's label."
+    toks = tokenize(text)
+    names = [p for e in named_entities(toks, text, sentence_start=True) for p in split_at_and(e, text)]
+    governors = dict(zip((n.text for n in names), name_governors(toks, text, names)))
+    assert governors["Yo Gotti"] == governors["Trey Songz"] == governors["Kidd Kidd"] == ("appear", "prep")
+    assert governors["Bruce Springsteen's"] is None
+
+
+def test_count_question_picks_the_larger_count(lexical_scorer: HallucinationScorer) -> None:
+    prompt = "Which orchestra has fewer musicians, the Harbor Symphony or the Valley Philharmonic?"
+    wrong, right = lexical_scorer.score(
+        [
+            {"response": "The Harbor Symphony has fewer musicians.", "context": [K_ORCHESTRAS], "prompt": prompt},
+            {"response": "The Valley Philharmonic.", "context": [K_ORCHESTRAS], "prompt": prompt},
+        ]
+    )
+    assert wrong.details["claims"][0]["wrong_option"] == "Harbor Symphony"
+    assert right.details["claims"][0]["wrong_option"] is None and right.label == "grounded"
+
+
+def test_number_inside_an_option_name() -> None:
+    """"Level 3 Communications" is one option: its "3" and "Communications" are not words of the
+    property asked about."""
+    from evaluators.question_support import find_alternatives
+
+    chunks = [("Acme Systems is based in Sunnyvale, California.", frozenset({"acm", "system", "base", "sunnyval", "california"})),
+              ("Level 3 Communications is headquartered in Broomfield, Colorado.",
+               frozenset({"level", "3", "commun", "headquart", "broomfield", "colorado"}))]
+    alt = find_alternatives("Is Acme Systems or Level 3 Communications headquartered further west?", chunks)
+    assert alt is None
