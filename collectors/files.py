@@ -9,6 +9,7 @@ whatever the file is called.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import gzip
 import io
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -123,26 +125,64 @@ class _CountingReader(io.RawIOBase):
 READ_BYTES = 1024 * 1024
 
 
-def _line_chunks(stream: BinaryIO) -> Iterator[memoryview]:
+class _Buffers:
+    """Read buffers, handed back for reuse once their chunk is written. A fresh 64 MB
+    buffer per chunk cost a page fault per 4 KB the first time it was filled: about a
+    twelfth of the CPU time of an ingest (bench/bench_ingest.py). A buffer is only reused
+    when nothing points into it any more (Python refuses to resize a bytearray that is
+    still exported), else a new one is made."""
+
+    def __init__(self, keep: int) -> None:
+        self._free: "collections.deque[bytearray]" = collections.deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def get(self, size: int) -> bytearray:
+        with self._lock:
+            while self._free:
+                buffer = self._free.popleft()
+                if len(buffer) >= size and _not_exported(buffer):
+                    return buffer
+        return bytearray(size)
+
+    def put(self, buffer: object) -> None:
+        if isinstance(buffer, bytearray):
+            with self._lock:
+                self._free.append(buffer)
+
+
+def _not_exported(buffer: bytearray) -> bool:
+    try:
+        buffer.append(0)
+    except BufferError:
+        return False
+    del buffer[-1]
+    return True
+
+
+def _line_chunks(stream: BinaryIO, buffers: _Buffers | None = None) -> Iterator[memoryview]:
     """Blocks of complete lines of about CHUNK_BYTES, without the newline after the last
     line of a block; the bytes after the last newline come as a last block. If the stream
     breaks (a truncated gzip), the complete lines read before the break come first, then
     the error is raised.
 
     Each block is read into a buffer of its own (the Arrow arrays made from it point into
-    it, no copy), in reads of at most READ_BYTES: readinto1 takes what one underlying read
+    it, no copy; ``block.obj`` is that buffer, for ``buffers`` to have back once the block
+    is written), in reads of at most READ_BYTES: readinto1 takes what one underlying read
     gives, so a break loses no bytes decompressed before it."""
     readinto = getattr(stream, "readinto1", None) or stream.readinto
     rest = b""
     eof = False
+    view: memoryview | None = None
     while not eof:
-        buffer = bytearray(len(rest) + CHUNK_BYTES)
+        view = None  # (no export of the last buffer left here while asking for the next)
+        size = len(rest) + CHUNK_BYTES
+        buffer = buffers.get(size) if buffers is not None else bytearray(size)
         buffer[: len(rest)] = rest
         view = memoryview(buffer)
         filled = len(rest)
         try:
-            while filled < len(buffer):
-                count = readinto(view[filled: filled + READ_BYTES])
+            while filled < size:
+                count = readinto(view[filled: min(filled + READ_BYTES, size)])
                 if not count:
                     eof = True
                     break
@@ -158,6 +198,7 @@ def _line_chunks(stream: BinaryIO) -> Iterator[memoryview]:
             continue
         rest = bytes(view[cut + 1: filled])
         yield view[:cut]
+    view = None
     if rest:
         yield memoryview(rest)
 
@@ -208,8 +249,9 @@ def ingest_file(
 
 @dataclass
 class _Checked:
-    chunk: CheckedChunk
+    chunk: "Future[CheckedChunk]"
     first_line: int
+    buffer: object            # what the chunk's lines point into (see _Buffers)
 
 
 @dataclass
@@ -218,11 +260,19 @@ class _Broken:
     error: BaseException
 
 
+# Chunks checked at once, each by its own thread. With the writer, that makes three
+# threads with work to do on 2 cores: the operating system keeps both cores busy however
+# the work divides between checking (JSON parse, PII scan) and writing (insert, commit),
+# where two fixed threads left a core idle whenever one side was slower.
+CHECK_THREADS = 2
+
+
 def _read_and_check(session: IngestSession, stream: BinaryIO, out: "queue.Queue[object]",
-                    stop: threading.Event) -> None:
-    """Reader thread: cuts the stream into chunks and runs each one's validation query,
-    so the next chunk is checked while the session writes this one. Puts _Checked items,
-    then None at the end, a _Broken if the stream breaks, or the exception on an error."""
+                    stop: threading.Event, checkers: ThreadPoolExecutor, buffers: _Buffers) -> None:
+    """Reader thread: cuts the stream into chunks and hands each to ``checkers`` to run its
+    validation query, so the next chunks are checked while the session writes this one.
+    Puts _Checked items in order, then None at the end, a _Broken if the stream breaks,
+    or the exception on an error."""
 
     def put(item: object) -> bool:
         while not stop.is_set():
@@ -235,14 +285,17 @@ def _read_and_check(session: IngestSession, stream: BinaryIO, out: "queue.Queue[
 
     line_no = 1
     try:
-        for block in _line_chunks(stream):
+        for block in _line_chunks(stream, buffers):
             if line_no == 1 and block[:3] == b"\xef\xbb\xbf":
                 block = block[3:]  # a UTF-8 byte-order mark
             lines = split_lines(block)
-            chunk = session.check(lines_table(lines, line_no))
-            if not put(_Checked(chunk, line_no)):
+            item = _Checked(checkers.submit(session.check, lines_table(lines, line_no)), line_no, block.obj)
+            count = len(lines)
+            del block, lines  # only the chunk in flight points into the buffer now
+            if not put(item):
                 return
-            line_no += len(lines)
+            del item
+            line_no += count
         put(None)
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         put(_Broken(line_no, exc))
@@ -274,9 +327,11 @@ def _ingest_jsonl(session: IngestSession, stream: BinaryIO, report: FileReport, 
 
 
 def _check_and_write(session: IngestSession, stream: BinaryIO, report: FileReport) -> None:
-    out: "queue.Queue[object]" = queue.Queue(maxsize=1)
+    out: "queue.Queue[object]" = queue.Queue(maxsize=CHECK_THREADS)
     stop = threading.Event()
-    reader = threading.Thread(target=_read_and_check, args=(session, stream, out, stop),
+    checkers = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="genobs-ingest-check")
+    buffers = _Buffers(keep=CHECK_THREADS + 2)
+    reader = threading.Thread(target=_read_and_check, args=(session, stream, out, stop, checkers, buffers),
                               name="genobs-ingest-reader", daemon=True)
     reader.start()
     try:
@@ -296,10 +351,14 @@ def _check_and_write(session: IngestSession, stream: BinaryIO, report: FileRepor
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, _Checked)
-            session.add_checked(item.chunk)
+            session.add_checked(item.chunk.result())
+            buffer, item = item.buffer, None  # the chunk is written: nothing reads its lines now
+            buffers.put(buffer)
+            del buffer
     finally:
         stop.set()
         reader.join()
+        checkers.shutdown(wait=True, cancel_futures=True)
 
 
 def _ingest_json_document(session: IngestSession, stream: BinaryIO, report: FileReport) -> None:

@@ -118,17 +118,19 @@ def _redact_values_sql() -> str:
     return f"SELECT {redaction.redact_text_sql('v')} AS v, {counts} FROM _genobs_pii_values"
 
 
-def _redact_values(cur: Any, values: pa.Array) -> tuple[pa.Array, dict[str, int]]:
-    """``values`` (strings that match a PII pattern) redacted in SQL, in order, with the
-    number of matches of each pattern."""
+def _redact_values(cur: Any, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``values`` (strings that match a PII pattern) redacted in SQL, in order, and per
+    value the number of matches of each pattern."""
     _ensure_luhn_macro(cur)
     cur.register("_genobs_pii_values", pa.table({"v": values.cast(pa.string())}))
     try:
         out = cur.execute(_redact_values_sql()).to_arrow_table()
     finally:
         cur.unregister("_genobs_pii_values")
-    counts = {p.name: int(pc.sum(out.column(p.name)).as_py() or 0) for p in redaction.PATTERNS}
-    return out.column("v").combine_chunks().cast(values.type), {k: n for k, n in counts.items() if n}
+    counts = np.column_stack([
+        np.asarray(out.column(p.name).to_numpy(zero_copy_only=False), dtype=np.int64) for p in redaction.PATTERNS
+    ])
+    return out.column("v").combine_chunks().cast(values.type), counts
 
 
 @functools.lru_cache(maxsize=32)
@@ -298,6 +300,7 @@ class IngestSession:
         self._seen_rows: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
         self._single_chunk = False
         self._chunks = 0
+        self._lines: pa.Table | None = None  # the lines of the chunk being written (add_checked)
         if self.options.prices:
             _ensure_prices(store.cursor(), self.options.prices)
         self._closed = False
@@ -328,43 +331,40 @@ class IngestSession:
             checked = cur.execute(sql, params).to_arrow_table(LINES_PER_BATCH)
         finally:
             _unregister_lines(cur)
-        return CheckedChunk(table, self._with_pii_flags(checked))
+        return CheckedChunk(table, self._ready(cur, checked))
 
-    def _with_pii_flags(self, checked: pa.Table) -> pa.Table:
-        """``checked`` with a ``_pii_<field>`` row mask per field redaction reads: whether
-        the field may hold PII (Arrow's RE2, see redaction.matches), so that only those
-        values are redacted."""
+    def _ready(self, cur: Any, checked: pa.Table) -> pa.Table:
+        """The validation query's output made ready to write (in the checking thread, so
+        that the writer has little left to do): ``_good`` (the row has no error) and, with
+        redaction on, PII replaced in every value that holds some (Arrow's RE2 finds them,
+        see redaction.matches; SQL redacts them) and ``_pii_<pattern>``, the matches of
+        each pattern per row, on the original text."""
+        good = pc.equal(pc.list_value_length(checked.column("errors")), 0)
+        checked = checked.append_column("_good", good)
         if not self.options.redact:
             return checked
-        for name in _PII_TEXT_FIELDS:
-            checked = checked.append_column(f"_pii_{name}", pa.array(redaction.matches(checked.column(name))))
-        for name in _PII_LIST_FIELDS:
-            checked = checked.append_column(f"_pii_{name}", pa.array(redaction.list_matches(checked.column(name))))
-        return checked
-
-    def _redact(self, cur: Any, checked: pa.Table, keep: np.ndarray) -> tuple[pa.Table, dict[str, int]]:
-        """``checked`` with PII replaced in the kept rows' flagged values, and the matches
-        of each pattern (counted on the original text)."""
-        counts: dict[str, int] = {}
+        counts = np.zeros((checked.num_rows, len(redaction.PATTERNS)), dtype=np.int64)
         for name in (*_PII_TEXT_FIELDS, *_PII_LIST_FIELDS):
-            rows = keep & np.asarray(checked.column(f"_pii_{name}").to_numpy(zero_copy_only=False), dtype=bool)
+            column = checked.column(name)
+            listed = name in _PII_LIST_FIELDS
+            rows = redaction.list_matches(column) if listed else redaction.matches(column)
             if not rows.any():
                 continue
-            replace = redaction.replace_in_list_column if name in _PII_LIST_FIELDS else redaction.replace_in_text_column
-            column, found = replace(checked.column(name), rows, lambda values: _redact_values(cur, values))
+            replace = redaction.replace_in_list_column if listed else redaction.replace_in_text_column
+            column, found = replace(column, rows, lambda values: _redact_values(cur, values))
             checked = checked.set_column(checked.schema.get_field_index(name), name, column)
-            for pattern, n in found.items():
-                counts[pattern] = counts.get(pattern, 0) + n
-        return checked, counts
+            counts += found
+        for index, pattern in enumerate(redaction.PATTERNS):
+            checked = checked.append_column(f"_pii_{pattern.name}", pa.array(counts[:, index]))
+        return checked
 
     def add_checked(self, chunk: "CheckedChunk") -> IngestResult:
         """Write a checked chunk: accepted rows upserted, rejected ones dead-lettered."""
-        cur = self.store.cursor()
-        _register_lines(cur, chunk.lines)  # rejected rows are stored with their line's text
+        self._lines = chunk.lines  # rejected rows are stored with their line's text
         try:
             return self._process(lambda _: chunk.checked)
         finally:
-            _unregister_lines(cur)
+            self._lines = None
 
     def add_relation_sql(self, sql: str, params: Sequence[Any] | None = None) -> IngestResult:
         """A chunk given as SQL producing (line BIGINT, text VARCHAR): JSON object per row."""
@@ -378,7 +378,7 @@ class IngestSession:
         def check(cur: Any) -> pa.Table:
             if self.options.prices:
                 _ensure_prices(cur, self.options.prices)
-            return self._with_pii_flags(cur.execute(validation_sql, validation_params).to_arrow_table(LINES_PER_BATCH))
+            return self._ready(cur, cur.execute(validation_sql, validation_params).to_arrow_table(LINES_PER_BATCH))
 
         try:
             return self._process(check)
@@ -405,7 +405,7 @@ class IngestSession:
         self._chunks += 1
         chunk = IngestResult()
         try:
-            decided = self._decide(self.store.cursor(), checked_of(self.store.cursor()), chunk)
+            decided = self._decide(checked_of(self.store.cursor()), chunk)
             cuts = self._row_group_cuts(decided.keep)
             for start, stop in zip([0, *cuts], [*cuts, decided.table.num_rows]):
                 if start:
@@ -487,14 +487,11 @@ class IngestSession:
                 first_line[rid] = line
         return repeats
 
-    def _decide(self, cur: Any, checked: pa.Table, chunk: IngestResult) -> "_Decided":
-        """Which rows of ``checked`` (a validation query's output with its ``_pii_`` masks)
-        are kept, their redaction and the chunk's counts, with numpy over Arrow columns;
-        nothing is written."""
+    def _decide(self, checked: pa.Table, chunk: IngestResult) -> "_Decided":
+        """Which rows of ``checked`` (made ready by ``_ready``) are kept, and the chunk's
+        counts, with numpy over Arrow columns; nothing is written."""
         n = checked.num_rows
-        good = np.asarray(
-            pc.equal(pc.list_value_length(checked.column("errors")), 0).to_numpy(zero_copy_only=False), dtype=bool
-        )
+        good = np.asarray(checked.column("_good").to_numpy(zero_copy_only=False), dtype=bool)
         # (0 for a row without a request_id: a rejected row, whose hash is never used)
         hashes = np.asarray(
             checked.column("request_hash").fill_null(0).to_numpy(zero_copy_only=False), dtype=np.uint64
@@ -506,9 +503,12 @@ class IngestSession:
         chunk.received = n
         chunk.accepted = int(keep.sum())
         chunk.rejected = n - chunk.accepted
-        table = checked
         if chunk.accepted and self.options.redact:
-            table, chunk.redactions = self._redact(cur, checked, keep)
+            for pattern in redaction.PATTERNS:
+                found = np.asarray(checked.column(f"_pii_{pattern.name}").to_numpy(zero_copy_only=False))
+                count = int(found[keep].sum())
+                if count:
+                    chunk.redactions[pattern.name] = count
         if chunk.accepted and not self._single_chunk:
             kept = np.flatnonzero(keep)
             self._seen.add(hashes[kept])
@@ -517,7 +517,7 @@ class IngestSession:
                 np.asarray(checked.column("line").to_numpy(zero_copy_only=False))[kept],
                 hashes[kept],
             ))
-        return _Decided(table, keep, hashes, repeats)
+        return _Decided(checked, keep, hashes, repeats)
 
     def _write_rows(self, cur: Any, decided: "_Decided", start: int, stop: int, chunk: IngestResult) -> None:
         """Upsert the kept rows among ``decided.table[start:stop]``."""
@@ -550,6 +550,8 @@ class IngestSession:
         rows = decided.table.select(["line", "request_id", "errors"]).take(pa.array(rejected)).append_column(
             "first_line", pa.array(first, type=pa.int64()))
         cur.register("_genobs_rejected_rows", rows)
+        if self._lines is not None:
+            _register_lines(cur, self._lines)
         try:
             cur.execute(
                 "CREATE OR REPLACE TEMP TABLE _genobs_rejected AS "
@@ -562,6 +564,8 @@ class IngestSession:
             )
         finally:
             cur.unregister("_genobs_rejected_rows")
+            if self._lines is not None:
+                _unregister_lines(cur)
         cur.execute(
             "INSERT INTO dead_letter (received_at, source, line, raw, error) "
             "SELECT now(), ?, line, raw, array_to_string(errors, '; ') FROM _genobs_rejected ORDER BY line",

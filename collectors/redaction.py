@@ -237,37 +237,44 @@ def list_matches(column: pa.ChunkedArray) -> np.ndarray:
     return mask
 
 
-RedactValues = Callable[[pa.Array], tuple[pa.Array, dict[str, int]]]
+# Redacts strings that match: the redacted strings in order, and per string the number
+# of matches of each pattern (a matrix, one column per PATTERNS entry).
+RedactValues = Callable[[pa.Array], tuple[pa.Array, np.ndarray]]
 
 
 def replace_in_text_column(column: pa.ChunkedArray, rows: np.ndarray, redact: RedactValues
-                           ) -> tuple[pa.ChunkedArray, dict[str, int]]:
-    """``column`` with the values of ``rows`` (a row mask) replaced by ``redact(values)``."""
-    redacted, counts = redact(column.filter(pa.array(rows)).combine_chunks())
+                           ) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """``column`` with the values of ``rows`` (a row mask) replaced by ``redact(values)``,
+    and per row the matches of each pattern (zero for the rows not in ``rows``)."""
+    redacted, found = redact(column.filter(pa.array(rows)).combine_chunks())
+    counts = np.zeros((len(column), len(PATTERNS)), dtype=np.int64)
+    counts[rows] = found
     return pc.replace_with_mask(column, pa.array(rows), redacted), counts
 
 
 def replace_in_list_column(column: pa.ChunkedArray, rows: np.ndarray, redact: RedactValues
-                           ) -> tuple[pa.ChunkedArray, dict[str, int]]:
+                           ) -> tuple[pa.ChunkedArray, np.ndarray]:
     """Like replace_in_text_column for a column of lists of strings: every element of the
     rows in ``rows`` goes through ``redact``; the lists keep their shape."""
-    chunks, counts, start = [], {}, 0
+    chunks = []
+    counts = np.zeros((len(column), len(PATTERNS)), dtype=np.int64)
+    start = 0
     for chunk in column.chunks:
         take = rows[start: start + len(chunk)]
-        start += len(chunk)
         if not take.any():
             chunks.append(chunk)
+            start += len(chunk)
             continue
         values = chunk.flatten()
         parents = np.asarray(pc.list_parent_indices(chunk).to_numpy(zero_copy_only=False))
         elements = take[parents]
         redacted, found = redact(values.filter(pa.array(elements)))
-        for name, n in found.items():
-            counts[name] = counts.get(name, 0) + n
+        np.add.at(counts, start + parents[elements], found)
         offsets = np.asarray(chunk.offsets.to_numpy(zero_copy_only=False))
         chunks.append(pa.ListArray.from_arrays(
             pa.array(offsets - offsets[0], type=pa.int32()),
             pc.replace_with_mask(values, pa.array(elements), redacted),
             type=chunk.type, mask=chunk.is_null() if chunk.null_count else None,
         ))
+        start += len(chunk)
     return pa.chunked_array(chunks, type=column.type), counts
