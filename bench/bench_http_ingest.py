@@ -8,17 +8,20 @@ Compares against the targets of issue 3:
   charged for the queueing it causes: no coordinated omission). The 64 HTTP clients are
   made before the clock starts: making one costs the client process milliseconds of CPU
   (its TLS context), which used to be charged to the server as seconds of tail latency;
-- the server's peak resident memory (VmHWM), and the server's CPU seconds per phase
+- the server's resident memory once started (``server_rss_at_start_mib``, VmRSS), its peak
+  (VmHWM) before and after the measurements, and the server's CPU seconds per phase
   (``server_cpu_s``: a figure that depends less on what else the machine runs than wall
   time does; compare ``load_average_before``).
 
 The server runs as its own process (as in production) on a fresh DuckDB file, with its
 scheduler. After the warm-up and ``--settle`` seconds, the benchmark waits (up to 180 s,
 reported as ``idle_wait_s``) until the server is idle, so that the figures are those of
-steady ingest: the scheduler's first evaluation run, 30 s after start, imports open_clip,
-transformers and sentence-transformers and loads a model (about 6 s of CPU under the GIL),
-during which requests wait. ``--settle 35`` lets that run start first; ``--no-wait-idle``
-measures whatever the server is doing.
+steady ingest. ``--settle 35`` lets the scheduler's first evaluation tick (30 s after
+start) happen first: with the benchmark's samples (no image, no grounding) it finds
+nothing to score and imports no model library, but a server that has something to score
+imports open_clip, transformers or sentence-transformers then and loads a model (seconds
+of CPU under the GIL), during which requests wait. ``--no-wait-idle`` measures whatever
+the server is doing.
 
     python bench/bench_http_ingest.py [--settle 35] [--batches 40] [--duration 10] [--rate 200]
 """
@@ -72,6 +75,16 @@ def peak_rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     except OSError:
         return None
@@ -255,6 +268,7 @@ def main() -> None:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"server did not start; log in {workdir / 'server.log'}")
             time.sleep(0.1)
+        rss_at_start = rss_mib(server.pid)
         # warm-up: first queries compile plans, first inserts create the table files
         httpx.post(url + "/v1/samples", json=[sample(f"w-{i}", i) for i in range(50)], timeout=120)
         time.sleep(args.settle)
@@ -280,6 +294,7 @@ def main() -> None:
             "latency_single_sample": latency,
             "server_peak_rss_mib": peak_rss_mib(server.pid),
             "server_rss_after_start_mib": rss_after_start,
+            "server_rss_at_start_mib": rss_at_start,
             "samples_accepted_by_server": stored,
             "settle_s": args.settle,
             "idle_wait_s": idle_wait,

@@ -204,6 +204,8 @@ def _json_document(body: bytes) -> Any:
 # Bodies up to this size are parsed and checked on the event loop (a thread hand-off costs
 # more); bigger ones in a worker thread, so the loop keeps serving other requests.
 INLINE_BODY_BYTES = 16 * 1024
+# ... and at most this many of the bigger ones at once (see create_app's prepare_limiter).
+PREPARE_THREADS = 1
 
 
 class BadBody(Exception):
@@ -364,6 +366,16 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         metrics.observe_samples(rows)
 
     writer = SampleWriter(store, settings.ingest_options, metrics, read_back)
+    prepare_limiters: list[anyio.CapacityLimiter] = []
+
+    def prepare_limiter() -> anyio.CapacityLimiter:
+        """Big sample bodies are checked in one worker thread at a time: the checks are pure
+        Python, so more threads would not run them faster (the GIL), only hand the GIL back
+        and forth every few milliseconds, and keep the writer thread and the event loop
+        waiting for it longer. One at a time, each body is ready as early as it can be."""
+        if not prepare_limiters:
+            prepare_limiters.append(anyio.CapacityLimiter(PREPARE_THREADS))
+        return prepare_limiters[0]
 
     # -- samples ---------------------------------------------------------------
 
@@ -402,7 +414,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
                 prepared = prepare_samples(body, ndjson, source, settings.ingest_options)
             else:
                 prepared = await anyio.to_thread.run_sync(
-                    prepare_samples, body, ndjson, source, settings.ingest_options)
+                    prepare_samples, body, ndjson, source, settings.ingest_options, limiter=prepare_limiter())
         except BadBody as exc:
             if exc.dead_letter:
                 await run_in_threadpool(dead_letter_body, source, body, exc.detail)
@@ -524,7 +536,8 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         message = ""
         if mapping.samples:
             prepared = await anyio.to_thread.run_sync(
-                prepare_records, mapping.samples, source_of(request, "otlp"), settings.ingest_options)
+                prepare_records, mapping.samples, source_of(request, "otlp"), settings.ingest_options,
+                limiter=prepare_limiter())
             result = await writer.write(prepared)
             rejected = result.rejected
             message = "; ".join(str(e) for e in result.errors[:5])

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, TypeVar
 
-import torch
-
 Backend = Literal["open_clip", "transformers"]
 BACKENDS: tuple[str, ...] = ("open_clip", "transformers")
 RANDOM_WEIGHTS = "none"
@@ -142,23 +140,28 @@ def _local_dir(model: str) -> Path | None:
     return None
 
 
+def _check_local_config(spec: ReferenceModelSpec, directory: Path) -> None:
+    config = directory / "open_clip_config.json"
+    if not config.is_file():
+        raise ReferenceModelMissing(
+            spec.identifier,
+            [str(config)],
+            "evaluators.clip.model must be an open_clip model directory holding "
+            "open_clip_config.json and its weights (open_clip_model.safetensors), "
+            "or a built-in open_clip model name such as ViT-B-32",
+        )
+
+
 def resolve_open_clip(spec: ReferenceModelSpec) -> OpenClipSource:
     """Find an open_clip model's weights on this machine, or raise ReferenceModelMissing."""
+    directory = _local_dir(spec.model)
+    if directory is not None:
+        _check_local_config(spec, directory)   # before the imports: precheck_available uses it
     import open_clip
     from open_clip.factory import _find_checkpoint_in_dir
     from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 
-    directory = _local_dir(spec.model)
     if directory is not None:
-        config = directory / "open_clip_config.json"
-        if not config.is_file():
-            raise ReferenceModelMissing(
-                spec.identifier,
-                [str(config)],
-                "evaluators.clip.model must be an open_clip model directory holding "
-                "open_clip_config.json and its weights (open_clip_model.safetensors), "
-                "or a built-in open_clip model name such as ViT-B-32",
-            )
         model_name = f"local-dir:{directory.resolve()}"
         if spec.random_weights:
             return OpenClipSource(model_name, None)
@@ -207,9 +210,17 @@ def resolve_open_clip(spec: ReferenceModelSpec) -> OpenClipSource:
         )
     preprocess = {k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg}
     quick_gelu = bool(tag_cfg.get("quick_gelu", False))
+    found, looked, how = _pretrained_weights(spec, tag_cfg.get("hf_hub", ""), tag_cfg.get("url", ""))
+    if found:
+        return OpenClipSource(name, found, quick_gelu, preprocess)
+    raise ReferenceModelMissing(spec.identifier, looked, how)
+
+
+def _pretrained_weights(spec: ReferenceModelSpec, hub: str, url: str) -> tuple[str | None, list[str], str]:
+    """Where a pretrained tag's weights are (its Hugging Face repo in the local cache, or
+    open_clip's legacy download folder): (the file or None, the places looked, how to provide)."""
     cache_dir = hf_cache_dir(spec)
     looked: list[str] = []
-    hub = tag_cfg.get("hf_hub", "")
     repo_id, filename = (hub.rstrip("/"), "") if hub.endswith("/") else os.path.split(hub)
     if hub:
         candidates = [filename] if filename else ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"]
@@ -219,13 +230,12 @@ def resolve_open_clip(spec: ReferenceModelSpec) -> OpenClipSource:
             looked.append(f"Hugging Face cache {cache_dir}: {repo_id}/{candidate}")
             found = _hf_cached_file(repo_id, candidate, cache_dir)
             if found:
-                return OpenClipSource(name, found, quick_gelu, preprocess)
-    url = tag_cfg.get("url", "")
+                return found, looked, ""
     if url:
         legacy = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
         looked.append(str(legacy))
         if legacy.is_file():
-            return OpenClipSource(name, str(legacy), quick_gelu, preprocess)
+            return str(legacy), looked, ""
     how = (
         f"on a machine with network access run `hf download {repo_id}` "
         f"and copy the Hugging Face cache ({cache_dir}) here, or set HF_HUB_CACHE / evaluators.clip.cache_dir, "
@@ -233,7 +243,34 @@ def resolve_open_clip(spec: ReferenceModelSpec) -> OpenClipSource:
         if hub
         else "download the checkpoint and set evaluators.clip.pretrained to its path"
     )
-    raise ReferenceModelMissing(spec.identifier, looked, how)
+    return None, looked, how
+
+
+# Where the weights of common open_clip pretrained tags are published (open_clip's own
+# table, open_clip.pretrained, says the same): lets precheck_available answer for them
+# without importing open_clip, which imports torch (seconds, and about 1 GB of memory).
+_KNOWN_PRETRAINED: dict[tuple[str, str], tuple[str, str]] = {
+    ("ViT-B-32", "laion2b_s34b_b79k"): ("laion/CLIP-ViT-B-32-laion2B-s34B-b79K/", ""),
+}
+
+
+def precheck_available(spec: ReferenceModelSpec) -> None:
+    """``check_available`` where the files alone can tell, without importing open_clip or
+    torch: raises ReferenceModelMissing when the weights are certainly not here (the same
+    message as check_available), returns when they may be (check_available decides then)."""
+    if spec.backend != "open_clip":
+        resolve_transformers_dir(spec)        # reads files and the local HF cache only
+        return
+    directory = _local_dir(spec.model)
+    if directory is not None:
+        _check_local_config(spec, directory)
+        return
+    known = _KNOWN_PRETRAINED.get((spec.model.replace("/", "-"), spec.pretrained or ""))
+    if known is None or spec.random_weights:
+        return
+    found, looked, how = _pretrained_weights(spec, *known)
+    if not found:
+        raise ReferenceModelMissing(spec.identifier, looked, how)
 
 
 def resolve_transformers_dir(spec: ReferenceModelSpec) -> Path:
@@ -312,5 +349,7 @@ def unload_all() -> None:
     """Forget loaded models (frees GPU memory once nothing else references them)."""
     with _loaded_lock:
         _loaded.clear()
+    import torch   # here, not at import: `genobs serve` reads specs without loading torch
+
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -10,10 +10,16 @@ response) gets an error row with the reason and the run goes on.
 
 Entry points: ``run_evaluators`` (CLI ``genobs evaluate``, ``genobs demo``) and
 ``scheduled_run`` (``genobs serve``'s scheduler; never raises, skips runs already going).
+
+Importing this module loads no model library (torch, open_clip, transformers,
+sentence-transformers are imported where a model is built): ``genobs serve`` imports it at
+start, and its scheduler looks for samples to score (cheap SQL) before it imports or loads
+anything, so a server with nothing to evaluate stays small (DESIGN §2).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import re
@@ -22,20 +28,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
-import torch
-
-from evaluators.device import resolve_device
 from evaluators.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, ImageLimits
 from evaluators.reference_models import (
     DEFAULT_CLIP_MODEL,
     ReferenceModelError,
     ReferenceModelSpec,
     check_available,
+    precheck_available,
     spec_from_config,
 )
 from genobs.store import Store
+
+if TYPE_CHECKING:  # pragma: no cover - imported where a model is built
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +174,7 @@ class _Job(Protocol):
     evaluator: str
     primary_metric: str
     reference_model: str
+    device_name: str  # where the scorer runs ("cpu", "cuda:0")
     eligible_sql: str  # condition on samples ``s``
     sort_key_sql: str  # ORDER BY expression on ``s``
     columns: tuple[str, ...]
@@ -183,14 +191,15 @@ class _ClipJob:
     sort_key_sql = "length(coalesce(s.prompt, ''))"
     columns = ("request_id", "prompt", "image")
 
-    def __init__(self, spec: ReferenceModelSpec, device: torch.device, batch_size: int, num_workers: int | None,
-                 image_root: Path, limits: ImageLimits) -> None:
+    def __init__(self, spec: ReferenceModelSpec, device: str | torch.device, batch_size: int,
+                 num_workers: int | None, image_root: Path, limits: ImageLimits) -> None:
         from evaluators.clip import EVALUATOR, ClipScorer
 
         self.evaluator = EVALUATOR
         self.scorer = ClipScorer(spec, device=device, batch_size=batch_size, num_workers=num_workers,
                                  image_root=image_root, limits=limits)
         self.reference_model = self.scorer.reference_model
+        self.device_name = str(self.scorer.device)
 
     def score_chunk(self, rows: list[dict[str, Any]], run: EvaluatorRun) -> Iterator[list[dict[str, Any]]]:
         from evaluators.clip import CLIP_COSINE, CLIP_SCORE, ClipItem
@@ -234,7 +243,7 @@ class _HallucinationJob:
     sort_key_sql = "length(coalesce(s.response, '')) + coalesce(length(array_to_string(s.context, ' ')), 0)"
     columns = ("request_id", "prompt", "response", "context", "reference")
 
-    def __init__(self, section: Any, device: torch.device, batch_size: int) -> None:
+    def __init__(self, section: Any, device: str | torch.device, batch_size: int) -> None:
         from evaluators import hallucination
 
         self._module = hallucination
@@ -247,6 +256,9 @@ class _HallucinationJob:
         kwargs = {k: v for k, v in kwargs.items() if k in accepted}
         self.scorer = hallucination.HallucinationScorer(**kwargs)
         self.reference_model = str(self.scorer.reference_model)
+        self.device_name = str(getattr(self.scorer, "device", device))
+        # torch only where a model runs: lexical-only scoring needs none
+        self._uses_model = self.reference_model != getattr(hallucination, "LEXICAL_ONLY_MODEL", None)
         self.batch_size = batch_size
         self._item_class = getattr(hallucination, "HallucinationItem", None)
 
@@ -273,7 +285,7 @@ class _HallucinationJob:
                 else:
                     scorable.append(row)
             if scorable:
-                with torch.inference_mode():
+                with _inference_mode(self._uses_model):
                     results = self.scorer.score([self._item(r) for r in scorable])
                 for row, result in zip(scorable, results, strict=True):
                     error = getattr(result, "error", None)
@@ -288,6 +300,14 @@ class _HallucinationJob:
                         out.append({**common, "request_id": row["request_id"], "value": float(result.score),
                                     "label": result.label, "details": result.details})
             yield out
+
+
+def _inference_mode(enabled: bool) -> Any:
+    if not enabled:
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.inference_mode()
 
 
 # --------------------------------------------------------------------------- selection
@@ -379,6 +399,8 @@ def run_evaluators(
     retry_errors: bool = False,
     skip_unavailable: bool = False,
     progress: bool = False,
+    lazy: bool = False,
+    jobs: dict[tuple[Any, ...], Any] | None = None,
 ) -> RunSummary:
     """Score every eligible sample lacking a score, evaluator by evaluator.
 
@@ -386,6 +408,11 @@ def run_evaluators(
     ``skip_unavailable``: when a reference model's weights are missing, record why in the
     summary and go on (the demo, the scheduler) instead of raising ReferenceModelMissing.
     ``retry_errors``: also re-score samples whose previous attempt left an error row.
+    ``lazy`` (the scheduler): look for samples to score first, and only when there are
+    some check the weights, pick the device and build the scorer (which imports torch and
+    the model libraries); ``summary.device`` is the requested device until one is built.
+    Otherwise (``genobs evaluate``) the device and the weights are checked up front.
+    ``jobs``: a cache of built scorers, kept by the caller between runs (the scheduler).
     """
     section = evaluators_section(config)
     chosen = list(names or _get(section, "enabled", EVALUATOR_NAMES))
@@ -394,44 +421,114 @@ def run_evaluators(
         raise EvaluationError(
             f"unknown evaluator(s) {', '.join(unknown)}: choose from {', '.join(EVALUATOR_NAMES)}"
         )
-    resolved_device = resolve_device(device or _get(section, "device", "auto"))
+    requested = device or _get(section, "device", "auto")
+    job_device: Any = requested
+    if not lazy:
+        from evaluators.device import resolve_device
+
+        job_device = resolve_device(requested)
     since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until")
-    summary = RunSummary(device=str(resolved_device))
+    summary = RunSummary(device=str(job_device))
     for name in dict.fromkeys(chosen):
         sub = _get(section, name)
         size = int(batch_size or _get(sub, "batch_size") or _get(section, "batch_size") or DEFAULT_BATCH_SIZE[name])
         run = EvaluatorRun(name=name)
         summary.evaluators.append(run)
-        try:
-            job: _Job
-            if name == "clip":
-                spec = clip_spec or clip_spec_from_config(config)
-                run.reference_model = spec.identifier
-                check_available(spec)
-                root, limits = _clip_settings(config, store, image_root)
-                workers = num_workers if num_workers is not None else _get(section, "num_workers")
-                job = _ClipJob(spec, resolved_device, size, workers, root, limits)
-            else:
-                job = _HallucinationJob(sub, resolved_device, size)
-        except (ReferenceModelError, ImportError, FileNotFoundError) as exc:
-            # FileNotFoundError: the hallucination embedder's EmbeddingModelNotFoundError.
-            if not skip_unavailable:
-                raise
-            run.skipped = str(exc)
+        spec = root = limits = workers = None
+        if name == "clip":
+            spec = clip_spec or clip_spec_from_config(config)
+            run.reference_model = spec.identifier
+            root, limits = _clip_settings(config, store, image_root)
+            workers = num_workers if num_workers is not None else _get(section, "num_workers")
+            key: tuple[Any, ...] = (name, str(job_device), size, spec, workers, root, limits)
+        else:
+            key = (name, str(job_device), size,
+                   *(repr(_get(sub, k)) for k in ("embedding_model", "use_embeddings", "threshold")))
+        job: _Job | None = jobs.get(key) if jobs is not None else None
+        if job is None and lazy:
+            # Nothing imported or loaded yet: is there anything to score? (cheap SQL)
+            expected = _expected_reference_model(name, spec, sub)
+            if expected is not None and not _has_candidates(store, name, expected, since_at, until_at,
+                                                            retry_errors):
+                run.reference_model = expected
+                continue
+        elif job is not None and not _has_candidates(store, name, job.reference_model, since_at, until_at,
+                                                      retry_errors):
+            run.reference_model = job.reference_model
             continue
+        if job is None:
+            try:
+                if name == "clip":
+                    assert spec is not None and root is not None and limits is not None
+                    if lazy:
+                        precheck_available(spec)    # missing weights: no import of open_clip/torch
+                    check_available(spec)
+                    job = _ClipJob(spec, job_device, size, workers, root, limits)
+                else:
+                    job = _HallucinationJob(sub, job_device, size)
+            except (ReferenceModelError, ImportError, FileNotFoundError) as exc:
+                # FileNotFoundError: the hallucination embedder's EmbeddingModelNotFoundError.
+                if not skip_unavailable:
+                    raise
+                run.skipped = str(exc)
+                continue
+            if jobs is not None:
+                jobs[key] = job
+        if lazy:
+            summary.device = job.device_name
         run.reference_model = job.reference_model
         _run_job(store, job, run, since_at, until_at, limit, size, retry_errors, progress)
     return summary
 
 
+def _expected_reference_model(name: str, spec: ReferenceModelSpec | None, section: Any) -> str | None:
+    """The reference_model the evaluator's scorer will write, known without building it
+    (None: cannot tell; the scorer is built to find out)."""
+    if name == "clip":
+        return spec.identifier if spec is not None else None   # the runner scores at full precision
+    if _get(section, "use_embeddings", True) is False:
+        from evaluators.hallucination import LEXICAL_ONLY_MODEL
+
+        return LEXICAL_ONLY_MODEL
+    from evaluators.embedding_model import default_model_path, model_name_for
+
+    configured = _get(section, "embedding_model")
+    path = Path(configured) if configured is not None else default_model_path()
+    if path is None or not path.is_dir():
+        return None
+    return model_name_for(path)
+
+
+def _has_candidates(store: Store, name: str, reference_model: str, since: datetime | None,
+                    until: datetime | None, retry_errors: bool) -> bool:
+    probe = _ClipJob if name == "clip" else _HallucinationJob
+    return bool(select_candidates(store, _Probe(probe.eligible_sql, probe.sort_key_sql, probe.primary_metric,
+                                                reference_model), since, until, 1, retry_errors))
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """What select_candidates reads of a job, before any scorer exists."""
+
+    eligible_sql: str
+    sort_key_sql: str
+    primary_metric: str
+    reference_model: str
+
+
 _scheduled_locks: dict[str, threading.Lock] = {}
 _scheduled_locks_guard = threading.Lock()
 _reported_skips: set[str] = set()
+# Built scorers per database, reused by the following ticks (models load once per process).
+_scheduled_jobs: dict[str, dict[tuple[Any, ...], Any]] = {}
 
 
 def scheduled_run(store: Store, config: Any = None) -> RunSummary | None:
     """One scheduler tick (``genobs serve``): score new samples, log the outcome, never raise.
 
+    It first looks for samples to score (SQL); only when there are some does it import the
+    model libraries and build the scorers, which later ticks reuse. A tick with nothing to
+    do costs a few milliseconds and no memory.
     Returns None when a run on this database is still going (ticks do not pile up).
     The interval between ticks is ``server.evaluate_interval_s`` (see ``scheduler_interval_s``).
     """
@@ -443,7 +540,9 @@ def scheduled_run(store: Store, config: Any = None) -> RunSummary | None:
         # Decode images on this thread unless workers are configured: forking DataLoader
         # workers out of the multi-threaded server process is avoided by default.
         workers = _get(evaluators_section(config), "num_workers", 0)
-        summary = run_evaluators(store, config=config, skip_unavailable=True, progress=False, num_workers=workers)
+        jobs = _scheduled_jobs.setdefault(str(store.path), {})
+        summary = run_evaluators(store, config=config, skip_unavailable=True, progress=False, num_workers=workers,
+                                 lazy=True, jobs=jobs)
         for run in summary.evaluators:
             if run.skipped:
                 if run.skipped not in _reported_skips:  # say it once, not every tick
@@ -478,9 +577,9 @@ def evaluation_task(db: str | Path | None, config: Any = None) -> Callable[[thre
     interval = scheduler_interval_s(config)
 
     def run(stop: threading.Event) -> None:
-        # The first tick comes after a short delay, so loading the reference models (torch,
-        # open_clip: seconds of import under the GIL) does not stall a server that is
-        # just starting to take requests.
+        # The first tick comes after a short delay: when there is something to score, it
+        # imports the model libraries and loads the models (torch, open_clip: seconds of
+        # import under the GIL), which should not stall a server that just started.
         if stop.wait(min(interval, STARTUP_DELAY_S)):
             return
         while not stop.is_set():

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -309,8 +310,7 @@ def serve(
     import logging
 
     from collectors.server import run_serve_command, settings_from_config
-    from evaluators.drift import drift_task
-    from evaluators.runner import evaluation_task
+    from evaluators.runner import evaluation_task   # imports no model library (torch...)
 
     cfg = get_config(config)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
@@ -318,11 +318,38 @@ def serve(
     settings = settings_from_config(cfg, dcgm_urls=dcgm_url, poll_nvml=poll_nvml,
                                     gpu_poll_interval_s=gpu_interval, log_level=log_level.lower())
     # The scheduler: evaluators on new samples, drift between windows (DESIGN §2).
-    background = [evaluation_task(db, cfg), drift_task(db, cfg)]
+    background = [evaluation_task(db, cfg), _deferred_drift_task(db, cfg)]
     code = run_serve_command(db, host or cfg.server.host, port if port is not None else cfg.server.port, settings,
                              echo=lambda line: err_console.print(line, highlight=False, soft_wrap=True),
                              background=background)
     raise typer.Exit(code)
+
+
+def _deferred_drift_task(db: Optional[str], cfg: Any) -> Callable[[threading.Event], None]:
+    """evaluators.drift.drift_task, imported when its first tick is due (server.drift_interval_s,
+    default an hour, after start): evaluators.drift imports torch, which `genobs serve` only
+    loads when there is work for it (about 1 GB of memory, seconds of import)."""
+    interval = float(getattr(getattr(cfg, "server", None), "drift_interval_s", None) or 3600.0)
+
+    def run(stop: threading.Event) -> None:
+        if stop.wait(interval):
+            return
+        import logging
+
+        log = logging.getLogger("evaluators.drift")
+        try:
+            from evaluators.drift import drift_task, run_drift_all_services
+        except Exception:
+            log.exception("scheduled drift runs are off: cannot import evaluators.drift")
+            return
+        try:    # the first tick here, the next ones on drift_task's schedule
+            for summary in run_drift_all_services(Store.open(db)):
+                log.info("scheduled drift run %s: %s", summary.run_id, summary.service)
+        except Exception:
+            log.exception("scheduled drift run failed; will retry on the next tick")
+        drift_task(db, cfg)(stop)
+
+    return run
 
 
 @app.command("collect-gpu")

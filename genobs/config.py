@@ -49,6 +49,9 @@ class ServerConfig(_Section):
     max_label_series: int = Field(
         default=2000, ge=1, description="label sets per Prometheus metric family before folding into __other__"
     )
+    duckdb_threads: int | None = Field(
+        default=None, ge=1, description="DuckDB worker threads in `genobs serve`; default: CPUs - 1 (at least 1)"
+    )
 
 
 class ImagesConfig(_Section):

@@ -274,3 +274,92 @@ def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_di
         worker.join(timeout=30)
     assert not worker.is_alive()
     store.close()
+
+
+_LIGHT_SCRIPT = """
+import json, sys
+from pathlib import Path
+from evaluators.runner import scheduled_run
+from genobs.store import Store
+
+heavy = ("torch", "open_clip", "transformers", "sentence_transformers")
+store = Store.open(sys.argv[1])
+out = {"after_import": [m for m in heavy if m in sys.modules]}
+insert = ("INSERT INTO samples (request_id, timestamp, service, model, model_version, variant, modality, "
+          "prompt, response, image, status, ingested_at, source) VALUES "
+          "(?, now(), 'svc', 'm', '1', 'primary', ?, 'a prompt', ?, ?, 'ok', now(), 'test')")
+store.execute(insert, ["chat-1", "text", "Hello.", None])                 # nothing to score
+idle = scheduled_run(store, None)
+out["idle_candidates"] = [r.candidates for r in idle.evaluators]
+out["after_idle_tick"] = [m for m in heavy if m in sys.modules]
+store.execute(insert, ["img-1", "image", "", "images/1.png"])      # work, but the CLIP weights are missing
+missing = scheduled_run(store, {"evaluators": {"enabled": ["clip"],
+                                               "clip": {"cache_dir": sys.argv[2]}}})
+out["skipped"] = missing.evaluators[0].skipped
+out["after_missing_tick"] = [m for m in heavy if m in sys.modules]
+print(json.dumps(out))
+"""
+
+
+def test_scheduler_imports_no_model_library_without_work(tmp_path: Path) -> None:
+    """`genobs serve` stays light: importing the runner, a tick with nothing to score and a
+    tick whose default CLIP weights are missing import neither torch nor a model library."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    proc = subprocess.run([sys.executable, "-c", _LIGHT_SCRIPT, str(tmp_path / "g.duckdb"), str(tmp_path / "empty")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["after_import"] == [] and out["after_idle_tick"] == [] and out["after_missing_tick"] == []
+    assert out["idle_candidates"] == [0, 0]
+    assert "open_clip:ViT-B-32/laion2b_s34b_b79k is not available offline" in out["skipped"]
+    assert "hf download laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in out["skipped"]
+
+
+def test_scheduled_runs_build_the_scorer_once_and_only_when_there_is_work(tmp_path: Path, clip_dir: Path) -> None:
+    from evaluators import runner
+
+    store = Store.open(tmp_path / "g.duckdb")
+    config = {"evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}}
+    jobs = runner._scheduled_jobs.setdefault(str(store.path), {})
+    assert runner.scheduled_run(store, config).evaluators[0].candidates == 0
+    assert jobs == {}                                     # nothing to score: nothing built
+    _insert(store, _image_samples(tmp_path, 3))
+    first = runner.scheduled_run(store, config)
+    assert (first.evaluators[0].scored, first.device) == (3, "cpu")
+    (job,) = jobs.values()
+    _insert(store, _image_samples(tmp_path, 2, start=10))
+    second = runner.scheduled_run(store, config)
+    assert second.evaluators[0].scored == 2
+    assert list(jobs.values()) == [job]                   # the same scorer, not built again
+    assert runner.scheduled_run(store, config).evaluators[0].candidates == 0
+    runner._scheduled_jobs.pop(str(store.path), None)
+    store.close()
+
+
+def test_serve_imports_the_drift_job_at_its_first_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from evaluators import drift
+    from genobs.cli import _deferred_drift_task
+    from genobs.config import GenobsConfig
+
+    ticks: list[float] = []
+    monkeypatch.setattr(drift, "run_drift_all_services", lambda store, **kw: ticks.append(time.monotonic()) or [])
+    store = Store.open(tmp_path / "g.duckdb")
+    stop = threading.Event()
+    started = time.monotonic()
+    task = _deferred_drift_task(str(tmp_path / "g.duckdb"),
+                                GenobsConfig.model_validate({"server": {"drift_interval_s": 0.2}}))
+    worker = threading.Thread(target=task, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(ticks) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive() and len(ticks) >= 3
+    assert ticks[0] - started >= 0.2                       # one interval after start, then every interval
+    assert all(b - a >= 0.15 for a, b in zip(ticks, ticks[1:]))
+    store.close()

@@ -162,3 +162,49 @@ def test_the_gc_freezer_freezes_a_bulk_of_new_long_lived_objects() -> None:
     finally:
         freezer.stop()
         gc.unfreeze()
+
+
+def test_serve_tuning_duckdb_threads_and_config() -> None:
+    from collectors.server import duckdb_threads_for, settings_from_config
+    from genobs.config import GenobsConfig
+
+    assert duckdb_threads_for(None, cpus=2) == 1          # leave a core to the Python threads
+    assert duckdb_threads_for(None, cpus=16) == 15
+    assert duckdb_threads_for(None, cpus=1) == 1
+    assert duckdb_threads_for(4, cpus=2) == 4             # configured: as given
+    assert settings_from_config(None).duckdb_threads is None
+    config = GenobsConfig.model_validate({"server": {"duckdb_threads": 3}})
+    assert settings_from_config(config).duckdb_threads == 3
+    assert ServerSettings().switch_interval_s == 0.001
+
+
+def test_big_bodies_are_checked_one_at_a_time_and_all_answered(tmp_path: Path) -> None:
+    """Concurrent big bodies (checked in the one preparing thread, then group-written) each
+    get their own counts; the samples are all stored."""
+    import threading
+
+    from genobs.store import Store
+
+    handle = start_background(tmp_path / "g.duckdb", settings=ServerSettings(poll_nvml=False), record_url=False)
+    try:
+        def body(client: int) -> bytes:
+            lines = [json.dumps({"request_id": f"c{client}-{i}", "timestamp": "2025-01-15T10:00:00Z",
+                                 "model": "m", "model_version": "1", "prompt": "p" * 40, "response": "r" * 40})
+                     for i in range(300)]
+            return ("\n".join(lines) + "\n").encode()
+
+        answers: dict[int, dict] = {}
+
+        def post(client: int) -> None:
+            answers[client] = httpx.post(handle.url + "/v1/samples", content=body(client), timeout=60,
+                                         headers={"Content-Type": "application/x-ndjson"}).json()
+
+        threads = [threading.Thread(target=post, args=(c,)) for c in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(a["accepted"] == 300 and a["inserted"] == 300 for a in answers.values()), answers
+        assert Store.open(tmp_path / "g.duckdb").fetchone("SELECT count(*) FROM samples")[0] == 1800
+    finally:
+        handle.stop()
