@@ -265,6 +265,18 @@ class _Broken:
 # the work divides between checking (JSON parse, PII scan) and writing (insert, commit),
 # where two fixed threads left a core idle whenever one side was slower.
 CHECK_THREADS = 2
+# The writer is the one stage that cannot be split (DuckDB compresses the rows of an
+# insert on one thread), so the checking threads yield to it: they run at this nice value
+# (Linux sets it per thread). Sharing the cores three ways had held the writer to 2/3 of
+# one; on 1M rows this took 12.7 s down to 12.0 s (A/B, quiet 2-core machine).
+CHECKER_NICENESS = 10
+
+
+def _yield_to_the_writer() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECKER_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: only a little slower
+        pass
 
 
 def _read_and_check(session: IngestSession, stream: BinaryIO, out: "queue.Queue[object]",
@@ -329,7 +341,8 @@ def _ingest_jsonl(session: IngestSession, stream: BinaryIO, report: FileReport, 
 def _check_and_write(session: IngestSession, stream: BinaryIO, report: FileReport) -> None:
     out: "queue.Queue[object]" = queue.Queue(maxsize=CHECK_THREADS)
     stop = threading.Event()
-    checkers = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="genobs-ingest-check")
+    checkers = ThreadPoolExecutor(CHECK_THREADS, thread_name_prefix="genobs-ingest-check",
+                                  initializer=_yield_to_the_writer)
     buffers = _Buffers(keep=CHECK_THREADS + 2)
     reader = threading.Thread(target=_read_and_check, args=(session, stream, out, stop, checkers, buffers),
                               name="genobs-ingest-reader", daemon=True)
