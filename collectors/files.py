@@ -273,9 +273,13 @@ CHECKER_NICENESS = 10
 
 
 def _yield_to_the_writer() -> None:
+    # Only on Linux, where a thread id names that thread; elsewhere the same call could
+    # name another process.
+    if not sys.platform.startswith("linux"):
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECKER_NICENESS)
-    except (AttributeError, OSError):  # not Linux, or not allowed: only a little slower
+    except OSError:  # not allowed: only a little slower
         pass
 
 
