@@ -606,3 +606,27 @@ def test_records_sent_to_a_running_server_are_read_and_mapped_the_same_way(tmp_p
     assert first["latency_ms"] == 750.0 and first["timestamp"].startswith("2025-01-15T10:00:00")
     assert first["model_version"] == "unknown"
     assert second["prompt"] == "short row" and "timestamp" not in second   # the server rejects it, naming the field
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities are set on Linux only")
+def test_checking_threads_lower_only_their_own_priority() -> None:
+    """The ingest's checking threads yield to the writer; the rest of the process (the
+    writer, a server sharing it) keeps its priority."""
+    import os
+    import threading
+
+    from collectors import files
+
+    seen: dict[str, int] = {}
+
+    def checker() -> None:
+        files._yield_to_the_writer()
+        seen["checker"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=checker)
+    thread.start()
+    thread.join()
+    assert seen["checker"] >= files.CHECKER_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
