@@ -4,9 +4,10 @@ Compares, in the same run on the same file:
   - genobs: the real CLI (`genobs ingest FILE --db ...`) with validation and redaction on;
   - DuckDB: `INSERT INTO t SELECT * FROM read_json(FILE)` into a fresh database file
     (no validation, no redaction: the speed limit here).
-Prints JSON: samples/s of each, their ratio (target >= 0.5), peak RSS of each process.
+Prints JSON: samples/s of each (best of --repeat interleaved runs), their ratio (target
+>= 0.5), every run's time and ratio, peak RSS of each process.
 
-    python bench/bench_ingest.py [--rows 1000000] [--keep DIR]
+    python bench/bench_ingest.py [--rows 1000000] [--keep DIR] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -110,6 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", help="directory for the generated file and databases (default: a temp dir)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each, interleaved (DuckDB, genobs, DuckDB, ...); the best of each counts")
     args = parser.parse_args()
 
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="genobs-bench-ingest-"))
@@ -119,15 +122,25 @@ def main() -> None:
     if not data.exists():
         generate(data, args.rows)
     gen_seconds = time.perf_counter() - t0
-    for name in ("genobs.duckdb", "duckdb.duckdb"):
+    os.sync()  # the generated file's pages written out now, not during the first timed run
+
+    def fresh(name: str) -> str:
         for suffix in ("", ".wal"):
             Path(str(workdir / name) + suffix).unlink(missing_ok=True)
+        return str(workdir / name)
 
-    genobs = [sys.executable, "-m", "genobs.cli", "ingest", str(data), "--db", str(workdir / "genobs.duckdb"),
-              "--report", "json"]
-    # Each measured in its own process, DuckDB first so the file is equally warm for both.
-    duck_s, duck_rss = _run([sys.executable, "-c", DUCKDB_LOAD, str(data), str(workdir / "duckdb.duckdb")])
-    ours_s, ours_rss = _run(genobs)
+    # Each measured in its own process, DuckDB first so the file is equally warm for both;
+    # interleaved, so that a disturbance on the machine hits both alike.
+    duck_runs: list[tuple[float, int]] = []
+    ours_runs: list[tuple[float, int]] = []
+    for _ in range(max(1, args.repeat)):
+        duck_runs.append(_run([sys.executable, "-c", DUCKDB_LOAD, str(data), fresh("duckdb.duckdb")]))
+        os.sync()
+        ours_runs.append(_run([sys.executable, "-m", "genobs.cli", "ingest", str(data), "--db", fresh("genobs.duckdb"),
+                               "--report", "json"]))
+        os.sync()
+    duck_s, duck_rss = min(duck_runs)
+    ours_s, ours_rss = min(ours_runs)
     rows = args.rows
     result = {
         "benchmark": "ingest JSONL with validation + redaction vs DuckDB INSERT ... SELECT FROM read_json",
@@ -139,8 +152,11 @@ def main() -> None:
         "duckdb_samples_per_s": round(rows / duck_s),
         "ratio_to_duckdb": round(duck_s / ours_s, 3),
         "target_ratio": 0.5,
-        "genobs_peak_rss_mb": round(ours_rss / 1024),
-        "duckdb_peak_rss_mb": round(duck_rss / 1024),
+        "genobs_peak_rss_mb": round(max(r for _, r in ours_runs) / 1024),
+        "duckdb_peak_rss_mb": round(max(r for _, r in duck_runs) / 1024),
+        "seconds_each_run": {"genobs": [round(t, 2) for t, _ in ours_runs],
+                             "duckdb": [round(t, 2) for t, _ in duck_runs]},
+        "ratio_each_run": [round(d / o, 3) for (d, _), (o, _) in zip(duck_runs, ours_runs)],
         "generate_seconds": round(gen_seconds, 1),
         "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),
