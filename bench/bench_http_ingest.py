@@ -71,24 +71,23 @@ def sample(request_id: str, i: int) -> dict:
     }
 
 
-def peak_rss_mib(pid: int) -> float | None:
+def _status_mib(pid: int, key: str) -> float | None:
+    """A memory figure (``VmRSS``, ``VmHWM``...) of /proc/PID/status, in MiB."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024.0
     except OSError:
         return None
     return None
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    return _status_mib(pid, "VmHWM")
 
 
 def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
+    return _status_mib(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int) -> float | None:

@@ -428,24 +428,17 @@ def _unsupported_spans(ev: _ClaimEvidence, response: str) -> list[dict[str, Any]
     runs of unsupported words (joined across function words), missing numbers and names; the
     whole claim when the evidence is its negation or its combination of facts."""
     lex = ev.lexical
-    reasons: dict[int, str] = {}
-    for t in lex.unsupported:
-        reasons[t.start] = "unsupported"
-    for t in lex.missing_numbers:
-        reasons[t.start] = "number not in grounding"
-    for e in lex.missing_entities:
-        for t in e.tokens:
-            reasons[t.start] = "entity not in grounding"
-    for e in lex.unmatched_names:
-        for t in e.tokens:
-            reasons[t.start] = "name not in grounding as written"
-    for t in lex.contradicted:
-        reasons[t.start] = "grounding states the opposite"
-    for t in lex.not_for_both:
-        reasons[t.start] = "grounded for only one of the two"
-    for e in lex.misattributed:
-        for t in e.tokens:
-            reasons[t.start] = "grounding attaches it to another role"
+    # Later reasons win for a token that has several.
+    tokens_by_reason = [
+        ("unsupported", lex.unsupported),
+        ("number not in grounding", lex.missing_numbers),
+        ("entity not in grounding", [t for e in lex.missing_entities for t in e.tokens]),
+        ("name not in grounding as written", [t for e in lex.unmatched_names for t in e.tokens]),
+        ("grounding states the opposite", lex.contradicted),
+        ("grounded for only one of the two", lex.not_for_both),
+        ("grounding attaches it to another role", [t for e in lex.misattributed for t in e.tokens]),
+    ]
+    reasons: dict[int, str] = {t.start: reason for reason, tokens in tokens_by_reason for t in tokens}
     spans: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for tok in ev.claim.tokens:
