@@ -396,10 +396,10 @@ class IngestSession:
         )
 
     def _process(self, checked_of: Callable[[Any], pa.Table]) -> IngestResult:
-        """One chunk: ``checked_of(cursor)`` gives its checked rows (the validation query's
-        output). Which rows are kept, and their redaction, is settled first (no writes);
-        then the rows are written in the session's transaction, which commits each time
-        the samples table gets to a multiple of ``commit_rows`` rows."""
+        """One chunk: ``checked_of(cursor)`` gives its checked rows (made ready by ``_ready``).
+        Which rows are kept is settled first (no writes); then the rows are written in the
+        session's transaction, which commits each time the samples table gets to a multiple
+        of ``commit_rows`` rows."""
         if self._single_chunk and self._chunks:
             raise RuntimeError("this ingest session was opened for one chunk")
         self._chunks += 1

@@ -59,8 +59,6 @@ PATTERNS: tuple[RedactionPattern, ...] = (
     ),
 )
 
-PATTERN_NAMES: tuple[str, ...] = tuple(p.name for p in PATTERNS)
-
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
@@ -111,29 +109,13 @@ def redact_text_sql(text_sql: str) -> str:
     )
 
 
-def count_text_sql(text_sql: str, pattern: RedactionPattern) -> str:
-    """SQL counting ``pattern``'s matches in ``text_sql`` (0 for NULL), as the redaction sees them.
-
-    Counts run on the text as it stands before this pattern's turn, so they are taken on
-    the original text; overlaps between patterns are rare enough to ignore in a count.
-    """
-    found = count_matches_sql(text_sql, pattern)
-    return f"coalesce(CASE WHEN regexp_matches({text_sql}, {ANY_PATTERN_SQL}) THEN {found} ELSE 0 END, 0)"
-
-
 def count_matches_sql(text_sql: str, pattern: RedactionPattern) -> str:
-    """Like ``count_text_sql`` without the combined-pattern guard (for text known to match)."""
+    """SQL counting ``pattern``'s matches in ``text_sql`` (0 for NULL), for text known to hold
+    PII. Counts are taken on the original text (not after earlier patterns' replacements);
+    overlaps between patterns are rare enough to ignore in a count."""
     if pattern.luhn:
         return f"coalesce(len({_valid_cards_sql(text_sql, pattern)}), 0)"
     return f"coalesce(len(regexp_extract_all({text_sql}, {_quote(pattern.regex)})), 0)"
-
-
-def redact_list_sql(list_sql: str) -> str:
-    return f"list_transform({list_sql}, x -> {redact_text_sql('x')})"
-
-
-def count_list_sql(list_sql: str, pattern: RedactionPattern) -> str:
-    return f"coalesce(list_sum(list_transform({list_sql}, x -> {count_text_sql('x', pattern)})), 0)"
 
 
 # -- the same patterns in Python ---------------------------------------------------------
@@ -199,7 +181,7 @@ def redact_text(text: str | None) -> str | None:
 
 
 def count_matches(text: str | None) -> dict[str, int]:
-    """Per-pattern counts on the original text, as count_text_sql computes them."""
+    """Per-pattern counts on the original text, as count_matches_sql computes them."""
     if text is None or PY_ANY_PATTERN.search(text) is None:
         return {}
     counts: dict[str, int] = {}
