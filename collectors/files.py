@@ -300,6 +300,7 @@ def _read_and_check(session: IngestSession, stream: BinaryIO, out: "queue.Queue[
                 continue
         return False
 
+    _yield_to_the_writer()   # reading and cutting lines are checking work too
     line_no = 1
     try:
         for block in _line_chunks(stream, buffers):

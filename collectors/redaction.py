@@ -202,6 +202,8 @@ def count_matches(text: str | None) -> dict[str, int]:
 
 def matches(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Per value: whether the combined pattern matches it (False for null)."""
+    if values.null_count == len(values):   # a field the input does not have: Arrow's
+        return np.zeros(len(values), dtype=bool)   # kernel would still visit every row
     found = pc.match_substring_regex(values, ANY_PATTERN)
     return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
