@@ -121,6 +121,44 @@ def test_a_database_from_a_newer_genobs_is_refused_with_advice(db: Path) -> None
         Store.open(db)
 
 
+def test_a_version_1_database_is_migrated_with_its_samples_and_stores_free_text_with_fsst(db: Path) -> None:
+    # A database as the first schema left it, with samples in it.
+    import duckdb
+
+    from genobs.store import MIGRATIONS
+
+    version, description, statements = MIGRATIONS[0]
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR, "
+                "applied_at TIMESTAMPTZ)")
+    for statement in statements:
+        con.execute(statement)
+    con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, description])
+    con.register("rows", sample_table([{"request_id": f"r{i}", "prompt": "the same prompt", "response": "yes",
+                                        "context": ["c"], "latency_ms": 12.5} for i in range(3000)]))
+    con.execute(f"INSERT INTO samples SELECT {', '.join(name for name, _ in SAMPLE_COLUMNS)} FROM rows")
+    con.close()
+
+    store = Store.open(db)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.fetchone("SELECT count(*), count(DISTINCT request_id), min(prompt), sum(latency_ms), "
+                              "min(context[1]) FROM samples") == (3000, 3000, "the same prompt", 37500.0, "c")
+        # New rows go on being upserted by request_id.
+        store.upsert_samples(sample_table([{"request_id": "r1", "prompt": "updated"}, {"request_id": "new"}]))
+        assert store.fetchone("SELECT count(*) FROM samples") == (3001,)
+        assert store.fetchone("SELECT prompt FROM samples WHERE request_id = 'r1'") == ("updated",)
+        # A repeated short prompt is what DuckDB's analysis would store as a dictionary:
+        # the column is FSST because the table says so.
+        store.execute("CHECKPOINT")
+        methods = {row[0] for row in store.fetchall(
+            "SELECT compression FROM pragma_storage_info('samples') "
+            "WHERE column_name = 'prompt' AND segment_type = 'VARCHAR'")}
+        assert methods == {"FSST"}, methods
+    finally:
+        store.close()
+
+
 # --------------------------------------------------------------------------- instances and cursors
 
 
