@@ -99,10 +99,13 @@ class RequestIdIndex:
             self._recent = set()
 
     def _merge(self, hashes: np.ndarray) -> None:
-        new = np.unique(hashes.astype(np.uint64, copy=False))
-        new = new[~_member(self._base, new)]
+        new = np.unique(hashes.astype(np.uint64, copy=False))   # sorted, so one search serves
+        pos = np.searchsorted(self._base, new)                    # both the test and the insert
+        if self._base.size:
+            fresh = self._base[np.minimum(pos, self._base.size - 1)] != new
+            new, pos = new[fresh], pos[fresh]
         if new.size:
-            self._base = np.insert(self._base, np.searchsorted(self._base, new), new)
+            self._base = np.insert(self._base, pos, new)
 
     def clear(self) -> None:
         """Forget everything: the next use loads the index from the table again."""
