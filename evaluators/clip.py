@@ -18,6 +18,7 @@ normally.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -57,8 +58,12 @@ class ClipResult:
     error: str | None = None
 
 
-def default_num_workers() -> int:
-    """Decode/preprocess workers: half the cores, at most 8, at least 1."""
+def default_num_workers(device: torch.device | None = None) -> int:
+    """Decode/preprocess workers: on CUDA half the cores, at most 8, at least 1 (processes that
+    run while the GPU works); on the CPU one thread per torch thread (they run between forward
+    passes, on the cores the model uses)."""
+    if device is not None and device.type == "cpu":
+        return max(1, torch.get_num_threads())
     return max(1, min(8, (os.cpu_count() or 2) // 2))
 
 
@@ -130,7 +135,7 @@ class ClipScorer:
         self.backend = backend or load_clip_backend(spec, self.device, precision)
         self.spec = self.backend.spec
         self.batch_size = max(1, int(batch_size))
-        self.num_workers = default_num_workers() if num_workers is None else max(0, int(num_workers))
+        self.num_workers = default_num_workers(self.device) if num_workers is None else max(0, int(num_workers))
         self.image_root = Path(image_root)
         self.limits = limits
         self.forward_chunk = CPU_FORWARD_CHUNK if self.device.type == "cpu" else self.batch_size
@@ -164,9 +169,29 @@ class ClipScorer:
         parts = [self.backend.encode_image(part) for part in pixels.split(self.forward_chunk)]
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
+    def _dataset(self, items: Sequence[ClipItem]) -> _ImageDataset:
+        return _ImageDataset(items, self.image_root, self.limits, self.backend.image_transform,
+                             self.backend.image_size)
+
+    def _batches(self, items: Sequence[ClipItem]) -> Iterator[dict[str, Any]]:
+        """Decoded, preprocessed batches: on the CPU from a thread pool, batch by batch between
+        forward passes; on CUDA from DataLoader worker processes, while the GPU works."""
+        if self.device.type != "cpu":
+            yield from self._loader(items)
+            return
+        dataset = self._dataset(items)
+        starts = range(0, len(items), self.batch_size)
+        if self.num_workers <= 1:
+            for start in starts:
+                yield _collate([dataset[i] for i in range(start, min(start + self.batch_size, len(items)))])
+            return
+        with ThreadPoolExecutor(self.num_workers, thread_name_prefix="clip-decode") as pool:
+            for start in starts:
+                yield _collate(list(pool.map(dataset.__getitem__,
+                                             range(start, min(start + self.batch_size, len(items))))))
+
     def _loader(self, items: Sequence[ClipItem]) -> DataLoader:
-        dataset = _ImageDataset(items, self.image_root, self.limits, self.backend.image_transform,
-                                self.backend.image_size)
+        dataset = self._dataset(items)
         workers = self.num_workers if len(items) > self.batch_size else min(self.num_workers, 1)
         return DataLoader(
             dataset,
@@ -189,7 +214,7 @@ class ClipScorer:
             base_details["random_weights"] = True
         channels_last = self.device.type == "cuda"
         with torch.inference_mode():
-            for batch in self._loader(items):
+            for batch in self._batches(items):
                 results: dict[int, ClipResult] = {
                     index: ClipResult(items[index].request_id, error=reason) for index, reason in batch["errors"]
                 }
