@@ -8,15 +8,17 @@ random weights (throughput does not depend on the weights; nothing is downloaded
   ``CLIPScore.update(images, prompts)`` per batch (torchmetrics runs its processor and both
   encoders on every call, with autograd on);
 - genobs, precision ``auto`` (the default; fp32 on a CPU): ``evaluators.clip.ClipScorer``
-  (decode + preprocessing in DataLoader workers; torch.inference_mode; on the CPU at most
-  16 images per forward pass; prompt embeddings cached per distinct prompt; on CUDA also
-  pinned memory, bf16/fp16 autocast and channels_last). Its per-batch mean scores must equal
-  torchmetrics' (``max_abs_diff_batch_mean_score``);
+  (torch.inference_mode; prompt embeddings cached per distinct prompt; on the CPU decode +
+  preprocessing of a batch in a pool of threads, one per torch thread, between forward
+  passes, and at most 16 images per forward pass; on CUDA DataLoader worker processes while
+  the GPU works, pinned memory, bf16/fp16 autocast and channels_last). Its per-batch mean
+  scores must equal torchmetrics' (``max_abs_diff_batch_mean_score``);
 - genobs, precision ``int8`` (CPU only, an explicit setting): the same, with the model's
-  linear layers dynamically quantised to int8 (its own copy of the model, quantised at load,
-  outside the timing; ``int8_load_s`` says how long that took). Not equal to fp32: reported
-  next to its speed is its per-sample deviation from the fp32 scores (``int8_vs_fp32``:
-  max and mean |delta| of clip_score and of the raw cosine).
+  image and text encoders exported to ONNX, their matrix products dynamically quantised to
+  int8 and run by ONNX Runtime (evaluators/onnx_int8.py; its own copy, exported and
+  quantised at load, outside the timing; ``int8_load_s`` says how long that took). Not
+  equal to fp32: reported next to its speed is its per-sample deviation from the fp32 scores
+  (``int8_vs_fp32``: max and mean |delta| of clip_score and of the raw cosine).
 
 Two prompt mixes: every image with its own prompt (no cache help), and 4 images per prompt
 (a common way image services are called). Target (issue 4): genobs >= 2x the baseline
@@ -25,8 +27,8 @@ Two prompt mixes: every image with its own prompt (no cache help), and 4 images 
 Timing: each contender runs ``--repeat`` times (default 2), interleaved (torchmetrics, genobs,
 genobs int8, torchmetrics, ...) so that load from other processes on a shared machine hits
 all of them alike; the best run of each counts, and every run's images/s is listed in
-``images_per_s_each_run``. Model loading, int8 quantisation and one small warm-up call each
-are outside the timing.
+``images_per_s_each_run``. Model loading, the int8 export and quantisation and one small
+warm-up call each are outside the timing.
 
     python bench/bench_clip.py [--images 256] [--image-size 512] [--batch-size 64] [--device auto]
                                [--workers N] [--repeat 2]
@@ -101,7 +103,7 @@ def run_torchmetrics(model, processor, root: Path, names: list[str], prompts: li
 
 
 def run_genobs(spec: ReferenceModelSpec, root: Path, names: list[str], prompts: list[str], batch_size: int,
-               device: torch.device, workers: int, precision: str = "auto") -> tuple[float, list[ClipResult]]:
+               device: torch.device, workers: int | None, precision: str = "auto") -> tuple[float, list[ClipResult]]:
     scorer = ClipScorer(spec, device=device, batch_size=batch_size, num_workers=workers, image_root=root,
                         precision=precision)
     items = [ClipItem(str(i), p, n) for i, (n, p) in enumerate(zip(names, prompts))]
@@ -132,18 +134,26 @@ def deviation(results: list[ClipResult], reference: list[ClipResult]) -> dict[st
     }
 
 
+def onnxruntime_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--image-size", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: half the cores)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="genobs' decode workers (default: the scorer's: on the CPU one thread per torch "
+                             "thread, on CUDA half the cores in DataLoader processes)")
     parser.add_argument("--repeat", type=int, default=2, help="runs of each contender, interleaved; best one counts")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
-    workers = default_num_workers() if args.workers is None else args.workers
+    workers = args.workers
     int8 = device.type == "cpu"
     int8_load_s: float | None = None
     with tempfile.TemporaryDirectory(prefix="genobs-bench-clip-") as tmp:
@@ -153,7 +163,7 @@ def main() -> None:
         names = write_images(root, args.images, args.image_size)
 
         # One model object for both: genobs loads it (random init, seed 0); torchmetrics gets it
-        # through its callable model_name_or_path. int8 is a second copy, quantised at load.
+        # through its callable model_name_or_path. int8 is a second copy, exported and quantised at load.
         warm = ClipScorer(spec, device=device, batch_size=8, num_workers=0, image_root=root)
         model, processor = warm.backend.model, warm.backend.processor
         warm.score([ClipItem("w", "warm up", names[0])] * 8)
@@ -207,10 +217,12 @@ def main() -> None:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "dataloader_workers": workers,
+        "decode_workers": default_num_workers(device) if workers is None else workers,
+        "decode_workers_kind": "threads between forward passes" if device.type == "cpu" else "DataLoader processes",
         "repeat": max(1, args.repeat),
         "precision": precision_name(device),
-        "int8_precision": "nn.Linear layers dynamically quantised to int8 (CPU only)" if int8 else "not run (CPU only)",
+        "int8_precision": ("encoders exported to ONNX, matrix products dynamically quantised to int8, run by "
+                           f"ONNX Runtime {onnxruntime_version()} (CPU only)") if int8 else "not run (CPU only)",
         "int8_load_s": None if int8_load_s is None else round(int8_load_s, 2),
         "target_speedup": 2.0,
         "scenarios": scenarios,

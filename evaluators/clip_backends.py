@@ -6,12 +6,14 @@ keeping the end-of-text token, and saying which prompts were truncated), and how
 pixels and tokens. Scoring (cosines, caching, batching) lives in evaluators/clip.py.
 
 A backend is loaded for one precision (evaluators/device.py): ``auto``, or ``int8`` on the
-CPU, whose model has its ``nn.Linear`` layers dynamically quantised; the precision is part
-of ``reference_model`` so that int8 scores are never mixed with full-precision ones.
+CPU, whose image and text encoders are exported to ONNX, dynamically quantised to int8 and
+run by ONNX Runtime (evaluators/onnx_int8.py); the precision is part of ``reference_model``
+so that int8 scores are never mixed with full-precision ones.
 """
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -19,7 +21,8 @@ from typing import Any, Callable
 import torch
 from PIL import Image
 
-from evaluators.device import Precision, check_precision, quantize_linear_int8
+from evaluators.device import Precision, check_precision
+from evaluators.onnx_int8 import OnnxInt8Encoder
 from evaluators.reference_models import (
     ReferenceModelSpec,
     load_once,
@@ -42,6 +45,9 @@ class ClipBackend(ABC):
     model: torch.nn.Module
     context_length: int
     image_size: int
+    # precision int8: the encoders in ONNX Runtime (``model`` stays the fp32 torch model)
+    int8_image: OnnxInt8Encoder | None = None
+    int8_text: OnnxInt8Encoder | None = None
 
     @property
     def reference_model(self) -> str:
@@ -50,7 +56,11 @@ class ClipBackend(ABC):
 
     def _apply_precision(self) -> None:
         if self.precision == "int8":
-            self.model = quantize_linear_int8(self.model)
+            self.int8_image, self.int8_text = self._int8_encoders()
+
+    @abstractmethod
+    def _int8_encoders(self) -> tuple[OnnxInt8Encoder, OnnxInt8Encoder]:
+        """The image and text encoders exported to ONNX and quantised (precision int8)."""
 
     @property
     @abstractmethod
@@ -121,14 +131,16 @@ class OpenClipBackend(ClipBackend):
         image_size = getattr(self.model.visual, "image_size", 224)
         self.image_size = int(image_size[0] if isinstance(image_size, (tuple, list)) else image_size)
 
-    def _apply_precision(self) -> None:
-        super()._apply_precision()
-        if self.precision == "int8":
-            # open_clip reads a block's compute dtype from ``mlp.c_fc.weight``, which a quantised
-            # layer does not have; ``int8_original_dtype`` is open_clip's own hook for int8 layers.
-            for module in self.model.modules():
-                if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
-                    module.int8_original_dtype = torch.float32
+    def _int8_encoders(self) -> tuple[OnnxInt8Encoder, OnnxInt8Encoder]:
+        size = getattr(self.model.visual, "image_size", 224)
+        height, width = size if isinstance(size, (tuple, list)) else (size, size)
+        image = OnnxInt8Encoder(_OpenClipImage(self.model), {"pixels": torch.zeros(2, 3, int(height), int(width))},
+                                {"pixels": [0]}, patch_embeddings=True)
+        context = int(getattr(self.model, "context_length", None) or 77)
+        tokens = torch.zeros(2, context, dtype=torch.long)
+        tokens[:, 0], tokens[:, 1] = 1, 2  # the pooled position (argmax) is data, not a constant
+        text = OnnxInt8Encoder(_OpenClipText(self.model), {"text": tokens}, {"text": [0]})
+        return image, text
 
     @property
     def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
@@ -148,10 +160,32 @@ class OpenClipBackend(ClipBackend):
         return TokenizedPrompts({"text": ids}, [-1] * len(prompts), [False] * len(prompts))
 
     def encode_text(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.int8_text is not None:
+            return self.int8_text(text=inputs["text"])
         return self.model.encode_text(inputs["text"].to(self.device, non_blocking=True))
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.int8_image is not None:
+            return self.int8_image(pixels=pixels)
         return self.model.encode_image(pixels)
+
+
+class _OpenClipImage(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.visual = model.visual
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.visual(pixels)  # what open_clip's encode_image(normalize=False) returns
+
+
+class _OpenClipText(torch.nn.Module):
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model  # encode_text reads the text tower's attributes off the model
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        return self.model.encode_text(text)
 
 
 # --------------------------------------------------------------------------- transformers
@@ -181,12 +215,30 @@ class TransformersClipBackend(ClipBackend):
         else:
             model = CLIPModel.from_pretrained(directory)
         self.model = model.eval().to(device)
-        self._apply_precision()
         self.processor = AutoProcessor.from_pretrained(directory)
         self.tokenizer = self.processor.tokenizer
         self.context_length = int(model.config.text_config.max_position_embeddings)
         self.image_size = int(model.config.vision_config.image_size)
         self._transform = _HFImageTransform(self.processor.image_processor)
+        self._apply_precision()
+
+    def _int8_encoders(self) -> tuple[OnnxInt8Encoder, OnnxInt8Encoder]:
+        generator = torch.Generator().manual_seed(0)
+        pixels = torch.randn(2, 3, self.image_size, self.image_size, generator=generator)
+        wrapper = _HFImage(self.model)
+        with torch.inference_mode():
+            full, pruned = self.model.get_image_features(pixel_values=pixels), wrapper(pixels)
+        if not torch.allclose(pruned, full, rtol=1e-4, atol=1e-4 * float(full.abs().max())):
+            # a transformers version whose CLIP layers compute differently: export it whole
+            warnings.warn("int8 export: the class-token-only last layer does not reproduce "
+                          "get_image_features; exporting the full vision tower", RuntimeWarning, stacklevel=2)
+            wrapper = _HFImage(self.model, class_token_only=False)
+        image = OnnxInt8Encoder(wrapper, {"pixel_values": pixels}, {"pixel_values": [0]}, patch_embeddings=True)
+        ids = torch.full((2, 8), self.tokenizer.eos_token_id, dtype=torch.long)
+        ids[:, :-1] = 1
+        text = OnnxInt8Encoder(_HFText(self.model), {"input_ids": ids, "attention_mask": torch.ones_like(ids)},
+                               {"input_ids": [0, 1], "attention_mask": [0, 1]})
+        return image, text
 
     @property
     def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
@@ -205,13 +257,72 @@ class TransformersClipBackend(ClipBackend):
         )
 
     def encode_text(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.int8_text is not None:
+            return self.int8_text(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
         return self.model.get_text_features(
             input_ids=inputs["input_ids"].to(self.device, non_blocking=True),
             attention_mask=inputs["attention_mask"].to(self.device, non_blocking=True),
         )
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.int8_image is not None:
+            return self.int8_image(pixel_values=pixels)
         return self.model.get_image_features(pixel_values=pixels)
+
+
+class _HFImage(torch.nn.Module):
+    """CLIPModel.get_image_features with only the vision tower (what the int8 export copies).
+
+    CLIP pools the class token (position 0) of the last layer's output, so the last layer
+    only computes that token: its attention query, output projection and MLP for one token
+    instead of all 50 (ViT-B/32), with keys and values from all of them. The same function
+    (equal to ``get_image_features`` up to float rounding, checked at load), with ~7% fewer
+    multiply-adds.
+    """
+
+    def __init__(self, model: torch.nn.Module, class_token_only: bool = True) -> None:
+        super().__init__()
+        self.vision_model, self.visual_projection = model.vision_model, model.visual_projection
+        self.class_token_only = class_token_only
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if not self.class_token_only:
+            return self.visual_projection(self.vision_model(pixel_values=pixel_values).pooler_output)
+        vision = self.vision_model
+        hidden = vision.pre_layrnorm(vision.embeddings(pixel_values))
+        layers = vision.encoder.layers
+        for layer in layers[:-1]:
+            hidden = layer(hidden, None, None)[0]
+        pooled = _class_token_of_last_layer(layers[-1], hidden)
+        return self.visual_projection(vision.post_layernorm(pooled))
+
+
+def _class_token_of_last_layer(layer: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """A transformers CLIPEncoderLayer's output at position 0 only (no attention mask)."""
+    attn = layer.self_attn
+    batch, length, width = hidden.shape
+    x = layer.layer_norm1(hidden)
+
+    def heads(t: torch.Tensor) -> torch.Tensor:
+        return t.view(batch, t.shape[1], attn.num_heads, attn.head_dim).transpose(1, 2)
+
+    out = torch.nn.functional.scaled_dot_product_attention(
+        heads(attn.q_proj(x[:, :1])), heads(attn.k_proj(x)), heads(attn.v_proj(x)), scale=attn.scale
+    )
+    token = hidden[:, :1] + attn.out_proj(out.transpose(1, 2).reshape(batch, 1, width))
+    token = token + layer.mlp(layer.layer_norm2(token))
+    return token[:, 0]
+
+
+class _HFText(torch.nn.Module):
+    """CLIPModel.get_text_features with only the text tower."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.text_model, self.text_projection = model.text_model, model.text_projection
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.text_projection(self.text_model(input_ids=input_ids, attention_mask=attention_mask).pooler_output)
 
 
 _BACKENDS: dict[str, type[ClipBackend]] = {

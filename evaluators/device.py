@@ -3,16 +3,15 @@
 ``auto`` picks CUDA when a GPU is visible and the CPU otherwise. Precision ``auto`` (the
 default): on CUDA, models run under autocast in bf16 (fp16 where the GPU lacks bf16); on
 the CPU they run in fp32. Precision ``int8`` (CPU only, asked for explicitly): the model's
-``nn.Linear`` layers are dynamically quantised to int8 (weights per output channel,
-activations per call; PyTorch's fbgemm/x86 kernels): about 1.5x less CPU time for a ViT-B
-on an AVX2 CPU, with scores that deviate slightly from fp32, so it is recorded in every
-score row.
+encoders are exported to ONNX, their matrix products dynamically quantised to int8 (weights
+per output channel, activations per call) and run by ONNX Runtime (evaluators/onnx_int8.py):
+about half the CPU time of fp32 for a ViT-B on an AVX2 CPU, with scores that deviate
+slightly from fp32, so it is recorded in every score row.
 """
 
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import ContextManager, Literal
 
 import torch
@@ -72,7 +71,7 @@ def check_precision(precision: str, device: torch.device) -> Precision:
         raise DeviceError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
     if precision == "int8" and device.type != "cpu":
         raise DeviceError(
-            f"precision int8 is for the CPU (dynamic int8 kernels); on {device} use precision auto "
+            f"precision int8 is for the CPU (ONNX Runtime's int8 kernels); on {device} use precision auto "
             "(bf16/fp16 autocast)"
         )
     return precision  # type: ignore[return-value]
@@ -84,24 +83,6 @@ def precision_name(device: torch.device, precision: str = "auto") -> str:
         return "int8"
     dtype = autocast_dtype(device)
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
-
-
-def quantize_linear_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """Dynamically quantise ``model``'s ``nn.Linear`` layers to int8, in place (CPU inference).
-
-    Weights are quantised once per output channel; activations per call, per tensor.
-    Subclasses of ``nn.Linear`` (e.g. ``nn.MultiheadAttention``'s output projection) and
-    non-linear layers stay fp32.
-    """
-    with warnings.catch_warnings():
-        # torch.ao.quantization is deprecated in favour of torchao, but it is the eager-mode
-        # dynamic int8 path that ships with torch (and the fast one on x86 CPUs).
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel).*deprecated")
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                inplace=True)
 
 
 def pin_memory(device: torch.device) -> bool:

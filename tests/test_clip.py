@@ -7,6 +7,7 @@ nothing is downloaded.
 from __future__ import annotations
 
 import base64
+import copy
 import io
 from pathlib import Path
 
@@ -248,10 +249,6 @@ def test_open_clip_checkpoint_file_for_a_registered_architecture(tmp_path: Path)
         check_available(ReferenceModelSpec("open_clip", "genobs-tiny-test", str(tmp_path / "missing.safetensors")))
 
 
-def _quantized_linears(model: torch.nn.Module) -> int:
-    return sum(type(m).__name__ == "Linear" and "quantized" in type(m).__module__ for m in model.modules())
-
-
 @pytest.mark.parametrize("backend", ["transformers", "open_clip"])
 def test_int8_precision_is_explicit_recorded_and_close_to_fp32(
     workdir: Path, tmp_path_factory: pytest.TempPathFactory, backend: str
@@ -266,7 +263,9 @@ def test_int8_precision_is_explicit_recorded_and_close_to_fp32(
     exact = ClipScorer(spec, device="cpu", batch_size=4, num_workers=0, image_root=workdir)
     int8 = ClipScorer(spec, device="cpu", batch_size=4, num_workers=0, image_root=workdir, precision="int8")
     assert int8.backend is not exact.backend
-    assert _quantized_linears(int8.backend.model) > 0 and _quantized_linears(exact.backend.model) == 0
+    # int8: both encoders run in ONNX Runtime with int8 matrix products; fp32 has none of that
+    assert int8.backend.int8_image.int8_matmuls > 0 and int8.backend.int8_text.int8_matmuls > 0
+    assert exact.backend.int8_image is None and exact.backend.int8_text is None
     assert exact.reference_model == spec.identifier
     assert int8.reference_model == f"{spec.identifier}+int8"  # never stored as the same series as fp32
 
@@ -289,3 +288,45 @@ def test_precision_setting_is_checked() -> None:
         check_precision("int8", torch.device("cuda"))
     with pytest.raises(DeviceError, match="expected one of auto, int8"):
         check_precision("fp16", torch.device("cpu"))
+
+
+def test_cpu_decode_threads_give_the_same_scores_as_decoding_inline(workdir: Path, hf_dirs: list[Path]) -> None:
+    spec = ReferenceModelSpec("transformers", str(hf_dirs[0]))
+    items = _items(PROMPTS) + [ClipItem("missing", "a cat", "nope.png")]
+    inline = ClipScorer(spec, device="cpu", batch_size=4, num_workers=0, image_root=workdir).score(items)
+    threaded = ClipScorer(spec, device="cpu", batch_size=4, num_workers=3, image_root=workdir)
+    assert threaded.num_workers == 3
+    for a, b in zip(inline, threaded.score(items), strict=True):
+        assert (a.request_id, a.clip_cosine, a.error) == (b.request_id, b.clip_cosine, b.error)
+    assert inline[-1].error and "not found" in inline[-1].error
+    # the default on the CPU: one decode thread per torch thread
+    assert ClipScorer(spec, device="cpu", image_root=workdir).num_workers == torch.get_num_threads()
+
+
+def test_patch_embedding_as_matmul_equals_the_convolution() -> None:
+    from evaluators.onnx_int8 import PatchEmbeddingAsMatMul, patch_embeddings_as_matmul
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(3, 16, kernel_size=8, stride=8, bias=True)
+    model = torch.nn.Sequential(conv, torch.nn.Conv2d(16, 4, kernel_size=3, padding=1))  # not a patch embedding
+    rewritten = copy.deepcopy(model)
+    assert patch_embeddings_as_matmul(rewritten) == 1
+    assert isinstance(rewritten[0], PatchEmbeddingAsMatMul) and isinstance(rewritten[1], torch.nn.Conv2d)
+    with torch.no_grad():
+        for height, width in ((32, 32), (35, 41)):  # divisible, and not (the conv drops the remainder)
+            x = torch.randn(2, 3, height, width)
+            torch.testing.assert_close(rewritten(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_class_token_only_last_layer_equals_get_image_features(hf_dirs: list[Path]) -> None:
+    from transformers import CLIPModel
+
+    from evaluators.clip_backends import _HFImage
+
+    model = CLIPModel.from_pretrained(hf_dirs[0]).eval()
+    pixels = torch.randn(3, 3, model.config.vision_config.image_size, model.config.vision_config.image_size)
+    with torch.inference_mode():
+        torch.testing.assert_close(_HFImage(model)(pixels), model.get_image_features(pixel_values=pixels),
+                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(_HFImage(model, class_token_only=False)(pixels),
+                                   model.get_image_features(pixel_values=pixels), rtol=0, atol=0)
