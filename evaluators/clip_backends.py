@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -201,6 +202,67 @@ class _HFImageTransform:
         return self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
 
 
+class _CLIPImageTransform:
+    """transformers' (slow) CLIPImageProcessor for one PIL RGB image, bit for bit, at a third of
+    its CPU time: the same PIL bicubic resize (shortest edge) and center crop (zero padding
+    where the image is smaller), then rescale and normalise as one 256-entry lookup table per
+    channel, computed with the processor's own float64/float32 arithmetic, instead of three
+    passes over float arrays. ``for_processor`` returns None for any configuration it does not
+    reproduce (the processor itself is used then); tests/test_clip.py compares the two.
+    """
+
+    def __init__(self, shortest_edge: int, crop: tuple[int, int], resample: int, table: np.ndarray,
+                 fallback: _HFImageTransform) -> None:
+        self.shortest_edge = shortest_edge
+        self.crop_height, self.crop_width = crop
+        self.resample = resample
+        self.tables = [np.ascontiguousarray(table[:, c]) for c in range(table.shape[1])]  # per channel: [256]
+        self.fallback = fallback
+
+    @classmethod
+    def for_processor(cls, processor: Any) -> "_CLIPImageTransform | None":
+        from transformers import CLIPImageProcessor
+
+        size, crop = processor.size or {}, processor.crop_size or {}
+        if not (
+            type(processor) is CLIPImageProcessor
+            and processor.do_resize and set(size) == {"shortest_edge"}
+            and processor.do_center_crop and set(crop) == {"height", "width"}
+            and processor.do_rescale and processor.do_normalize and processor.do_convert_rgb is not False
+            and len(processor.image_mean) == len(processor.image_std) == 3
+        ):
+            return None
+        # transformers' rescale (float64 multiply, then float32) and normalize (float32).
+        scaled = (np.arange(256, dtype=np.uint8).astype(np.float64) * processor.rescale_factor).astype(np.float32)
+        mean = np.array(processor.image_mean, dtype=np.float32)
+        std = np.array(processor.image_std, dtype=np.float32)
+        table = (scaled[:, None] - mean) / std  # [256, 3] float32
+        return cls(int(size["shortest_edge"]), (int(crop["height"]), int(crop["width"])), int(processor.resample),
+                   table, _HFImageTransform(processor))
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        if image.mode != "RGB" or min(image.size) <= 3:
+            # transformers guesses the channel axis from the array shape: a side of 1 or 3
+            # pixels reads as channels; the processor itself decides what happens then
+            return self.fallback(image)
+        width, height = image.size
+        short, long = (width, height) if width <= height else (height, width)
+        new_short, new_long = self.shortest_edge, int(self.shortest_edge * long / short)
+        new_height, new_width = (new_long, new_short) if width <= height else (new_short, new_long)
+        pixels = np.asarray(image.resize((new_width, new_height), resample=self.resample))
+        top, left = (new_height - self.crop_height) // 2, (new_width - self.crop_width) // 2
+        if top >= 0 and left >= 0:
+            pixels = pixels[top : top + self.crop_height, left : left + self.crop_width]
+        else:  # smaller than the crop: centred on zeros, as transformers' center_crop pads
+            canvas = np.zeros((max(self.crop_height, new_height), max(self.crop_width, new_width), 3), np.uint8)
+            pad_top = -((new_height - canvas.shape[0]) // 2)  # ceil((canvas - image) / 2)
+            pad_left = -((new_width - canvas.shape[1]) // 2)
+            canvas[pad_top : pad_top + new_height, pad_left : pad_left + new_width] = pixels
+            top, left = max(0, top + pad_top), max(0, left + pad_left)
+            pixels = canvas[top : top + self.crop_height, left : left + self.crop_width]
+        return torch.from_numpy(np.stack([table.take(pixels[..., c]) for c, table in enumerate(self.tables)]))
+
+
 class TransformersClipBackend(ClipBackend):
     def __init__(self, spec: ReferenceModelSpec, device: torch.device, precision: Precision = "auto") -> None:
         from transformers import AutoProcessor, CLIPConfig, CLIPModel
@@ -219,7 +281,8 @@ class TransformersClipBackend(ClipBackend):
         self.tokenizer = self.processor.tokenizer
         self.context_length = int(model.config.text_config.max_position_embeddings)
         self.image_size = int(model.config.vision_config.image_size)
-        self._transform = _HFImageTransform(self.processor.image_processor)
+        processor = self.processor.image_processor
+        self._transform = _CLIPImageTransform.for_processor(processor) or _HFImageTransform(processor)
         self._apply_precision()
 
     def _int8_encoders(self) -> tuple[OnnxInt8Encoder, OnnxInt8Encoder]:

@@ -290,6 +290,28 @@ def test_precision_setting_is_checked() -> None:
         check_precision("fp16", torch.device("cpu"))
 
 
+def test_clip_image_transform_equals_the_transformers_processor_bit_for_bit(hf_dirs: list[Path]) -> None:
+    """The fast preprocessing (PIL resize + crop, one lookup table for rescale and normalise)
+    gives exactly the pixels of transformers' CLIPImageProcessor, padding and odd sizes included."""
+    from transformers import AutoProcessor, CLIPImageProcessor
+
+    from evaluators.clip_backends import _CLIPImageTransform, _HFImageTransform
+
+    rng = np.random.default_rng(11)
+    sizes = [(512, 512), (224, 224), (225, 223), (100, 700), (700, 100), (5, 9), (4, 300), (300, 4),
+             (1000, 37), (37, 1000), (224, 10), (10, 224), (31, 33), (3, 50), (50, 3), (641, 479)]
+    for processor in (CLIPImageProcessor(), AutoProcessor.from_pretrained(hf_dirs[0]).image_processor):
+        fast = _CLIPImageTransform.for_processor(processor)
+        assert fast is not None
+        reference = _HFImageTransform(processor)
+        for width, height in sizes:
+            image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+            got, expected = fast(image), reference(image)
+            assert got.dtype == expected.dtype and torch.equal(got, expected), (width, height)
+    # a configuration it does not reproduce is left to the processor
+    assert _CLIPImageTransform.for_processor(CLIPImageProcessor(do_center_crop=False)) is None
+
+
 def test_cpu_decode_threads_give_the_same_scores_as_decoding_inline(workdir: Path, hf_dirs: list[Path]) -> None:
     spec = ReferenceModelSpec("transformers", str(hf_dirs[0]))
     items = _items(PROMPTS) + [ClipItem("missing", "a cat", "nope.png")]
