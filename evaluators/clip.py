@@ -3,12 +3,15 @@
 clip_score = 100 x max(cos(image embedding, prompt embedding), 0), the torchmetrics
 CLIPScore convention; clip_cosine is the raw cosine in [-1, 1].
 
-Throughput: images are decoded and preprocessed in DataLoader worker processes (pinned
-memory on CUDA) while the model works on the previous batch; prompts are embedded once per
-distinct prompt per run; inference runs under torch.inference_mode() and, on CUDA, bf16/fp16
-autocast with channels_last images. ``precision="int8"`` (CPU only, asked for explicitly)
-runs the model with dynamically quantised int8 linear layers: faster, but not equal to fp32;
-it is recorded in every result's details and in ``reference_model`` (``...+int8``).
+Throughput: on CUDA images are decoded and preprocessed in DataLoader worker processes
+(pinned memory) while the GPU works on the previous batch; on the CPU, where decoding and the
+model share the cores, a pool of threads (one per torch thread) decodes each batch between
+forward passes. Prompts are embedded once per distinct prompt per run; inference runs under
+torch.inference_mode() and, on CUDA, bf16/fp16 autocast with channels_last images.
+``precision="int8"`` (CPU only, asked for explicitly) runs the image and text encoders in
+ONNX Runtime with dynamically quantised int8 matrix products (evaluators/onnx_int8.py):
+faster, but not equal to fp32; it is recorded in every result's details and in
+``reference_model`` (``...+int8``).
 
 A sample whose image cannot be used (missing, unreadable, over the size/pixel limits) or
 that has no prompt gets an error result with the reason; the rest of its batch is scored
