@@ -1,7 +1,7 @@
 """CLIP model backends: open_clip and transformers' CLIPModel behind one small interface.
 
 A backend knows how to turn a PIL image into a pixel tensor (``image_transform``, run in
-DataLoader workers), how to tokenize prompts (truncating to the context length while
+DataLoader worker processes on CUDA, in decode threads on the CPU), how to tokenize prompts (truncating to the context length while
 keeping the end-of-text token, and saying which prompts were truncated), and how to embed
 pixels and tokens. Scoring (cosines, caching, batching) lives in evaluators/clip.py.
 
@@ -66,7 +66,8 @@ class ClipBackend(ABC):
     @property
     @abstractmethod
     def image_transform(self) -> Callable[[Image.Image], torch.Tensor]:
-        """PIL RGB image -> float tensor [3, H, W]; picklable, runs in DataLoader workers."""
+        """PIL RGB image -> float tensor [3, H, W]; picklable and thread-safe (DataLoader workers
+        on CUDA, decode threads on the CPU)."""
 
     @abstractmethod
     def tokenize(self, prompts: list[str]) -> TokenizedPrompts: ...
