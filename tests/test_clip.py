@@ -38,6 +38,12 @@ PROMPTS = [
 LONG_PROMPT = " ".join(f"word{i}" for i in range(120))  # > 77 tokens
 
 
+@pytest.fixture(autouse=True)
+def _own_model_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quantised models go to a cache of the test's own, not the user's ~/.cache/genobs."""
+    monkeypatch.setenv("GENOBS_CACHE_DIR", str(tmp_path / "genobs-cache"))
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("clip")
@@ -352,3 +358,37 @@ def test_class_token_only_last_layer_equals_get_image_features(hf_dirs: list[Pat
                                    rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(_HFImage(model, class_token_only=False)(pixels),
                                    model.get_image_features(pixel_values=pixels), rtol=0, atol=0)
+
+
+def test_int8_quantised_models_are_kept_between_loads_and_keyed_by_their_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quantising is most of an int8 load: its result is kept on disk and used again only
+    for the same exported graph (same weights); an unwritable cache only costs time."""
+    from evaluators.onnx_int8 import OnnxInt8Encoder, cache_dir
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 8)).eval()
+    example = {"x": torch.randn(2, 32)}
+    x = torch.randn(5, 32)
+
+    first = OnnxInt8Encoder(module, example, {"x": [0]})
+    again = OnnxInt8Encoder(module, example, {"x": [0]})
+    assert (first.from_cache, again.from_cache) == (False, True)
+    assert torch.equal(first(x=x), again(x=x))
+    assert len(list(cache_dir().glob("*.onnx"))) == 1 and cache_dir().is_relative_to(tmp_path)
+
+    changed = copy.deepcopy(module)
+    with torch.no_grad():
+        changed[0].weight[0, 0] += 1.0
+    other = OnnxInt8Encoder(changed, example, {"x": [0]})
+    assert not other.from_cache
+    assert not torch.equal(other(x=x), first(x=x))
+    assert len(list(cache_dir().glob("*.onnx"))) == 2
+
+    # a cache that cannot be written (a file where its folder should be): still works
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("GENOBS_CACHE_DIR", str(blocked))
+    uncached = OnnxInt8Encoder(module, example, {"x": [0]})
+    assert not uncached.from_cache and torch.equal(uncached(x=x), first(x=x))
