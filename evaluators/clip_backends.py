@@ -1,9 +1,9 @@
 """CLIP model backends: open_clip and transformers' CLIPModel behind one small interface.
 
 A backend knows how to turn a PIL image into a pixel tensor (``image_transform``, run in
-DataLoader worker processes on CUDA, in decode threads on the CPU), how to tokenize prompts (truncating to the context length while
-keeping the end-of-text token, and saying which prompts were truncated), and how to embed
-pixels and tokens. Scoring (cosines, caching, batching) lives in evaluators/clip.py.
+DataLoader worker processes on CUDA, in decode threads on the CPU), how to tokenize prompts
+(truncating to the context length while keeping the end-of-text token, and saying which
+prompts were truncated), and how to embed pixels and tokens. Scoring (cosines, caching, batching) lives in evaluators/clip.py.
 
 A backend is loaded for one precision (evaluators/device.py): ``auto``, or ``int8`` on the
 CPU, whose image and text encoders are exported to ONNX, dynamically quantised to int8 and

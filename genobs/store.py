@@ -131,6 +131,9 @@ def _columns_sql(columns: Sequence[tuple[str, str]]) -> str:
 SAMPLE_TEXT_FSST: tuple[str, ...] = ("prompt", "response", "reference")
 
 
+_SAMPLE_COLUMN_LIST = ", ".join(f'"{name}"' for name, _ in SAMPLE_COLUMNS)
+
+
 def _samples_table_sql(name: str) -> str:
     columns = [(column, f"{decl} USING COMPRESSION fsst" if column in SAMPLE_TEXT_FSST else decl)
                for column, decl in SAMPLE_COLUMNS]
@@ -243,8 +246,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
         # (instant on a new database; about the time of an ingest of its rows otherwise).
         (
             _samples_table_sql("samples_rebuilt"),
-            "INSERT INTO samples_rebuilt ({columns}) SELECT {columns} FROM samples".format(
-                columns=", ".join(f'"{name}"' for name, _ in SAMPLE_COLUMNS)),
+            f"INSERT INTO samples_rebuilt ({_SAMPLE_COLUMN_LIST}) SELECT {_SAMPLE_COLUMN_LIST} FROM samples",
             "DROP TABLE samples",
             "ALTER TABLE samples_rebuilt RENAME TO samples",
         ),
@@ -259,8 +261,6 @@ class UpsertCounts:
     inserted: int
     updated: int
 
-
-_SAMPLE_COLUMN_LIST = ", ".join(f'"{name}"' for name, _ in SAMPLE_COLUMNS)
 
 
 # Up to this many rows, an insert binds the rows as parameters of a VALUES list instead of
