@@ -54,10 +54,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from evaluators.clip import ClipItem, ClipResult, ClipScorer, default_num_workers  # noqa: E402
-from evaluators.clip_fixtures import save_random_transformers_clip  # noqa: E402
-from evaluators.device import precision_name, resolve_device  # noqa: E402
-from evaluators.reference_models import ReferenceModelSpec  # noqa: E402
+from genobs.evaluators.clip import ClipItem, ClipResult, ClipScorer, default_num_workers  # noqa: E402
+from genobs.evaluators.clip_fixtures import save_random_transformers_clip  # noqa: E402
+from genobs.evaluators.device import precision_name, resolve_device  # noqa: E402
+from genobs.evaluators.reference_models import ReferenceModelSpec  # noqa: E402
 
 SUBJECTS = ["a cat", "a red car", "an astronaut", "a bowl of ramen", "a lighthouse", "two dogs", "a castle",
             "a robot", "a forest path", "a city skyline"]

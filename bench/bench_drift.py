@@ -83,7 +83,7 @@ def build(db: Path, rows: int) -> dict:
 
 
 def phase_ours(db: Path) -> dict:
-    from evaluators.drift import run_drift
+    from genobs.evaluators.drift import run_drift
     from genobs.store import Store
 
     store = Store.open(db)
@@ -107,8 +107,8 @@ def phase_ours(db: Path) -> dict:
 
 def phase_evidently(db: Path) -> dict:
     warnings.filterwarnings("ignore")
-    from evaluators.drift import load_feature_frames
-    from evaluators.drift_evidently import evidently_drift
+    from genobs.evaluators.drift import load_feature_frames
+    from genobs.evaluators.drift_evidently import evidently_drift
     from genobs.store import Store
 
     store = Store.open(db)

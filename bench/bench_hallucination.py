@@ -32,7 +32,7 @@ from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_sco
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evaluators.hallucination import DEFAULT_THRESHOLD, HallucinationScorer  # noqa: E402
+from genobs.evaluators.hallucination import DEFAULT_THRESHOLD, HallucinationScorer  # noqa: E402
 from hallucination_data import DEFAULT_HALUEVAL, balanced_subset, load_demo_chat  # noqa: E402
 
 DEFAULT_DATA = DEFAULT_HALUEVAL

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from collectors import fast_validation, pipeline
-from collectors.pipeline import IngestOptions
+from genobs.collectors import fast_validation, pipeline
+from genobs.collectors.pipeline import IngestOptions
 from genobs.store import Store
 
 

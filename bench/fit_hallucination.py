@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from evaluators import hallucination as h  # noqa: E402
+from genobs.evaluators import hallucination as h  # noqa: E402
 from hallucination_data import DEFAULT_HALUEVAL, balanced_subset, load_demo_chat, load_halueval  # noqa: E402
 
 DEFAULT_DATA = DEFAULT_HALUEVAL

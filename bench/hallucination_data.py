@@ -59,8 +59,7 @@ def demo_half(request_id: str) -> int:
 
 def load_demo_chat(data_dir: Path | None = None) -> DemoChat:
     if data_dir is None:
-        import sample_data
-
+        from genobs import sample_data
         data_dir = sample_data.data_dir()
     samples_path = data_dir / "chat_samples.jsonl.gz"
     labels_path = data_dir / "meta" / "labels.json"

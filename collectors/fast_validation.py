@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
-from collectors import redaction
+from genobs.collectors import redaction
 from genobs.records import (
     REDACTED_LIST_FIELDS,
     REDACTED_TEXT_FIELDS,

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from collectors.pipeline import CheckedChunk, IngestOptions, IngestResult, IngestSession, lines_table, split_lines
+from genobs.collectors.pipeline import CheckedChunk, IngestOptions, IngestResult, IngestSession, lines_table, split_lines
 from genobs.store import Store
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
@@ -438,7 +438,7 @@ def _ingest_tabular(session: IngestSession, stream: BinaryIO, report: FileReport
 def missing_required_columns(columns: list[str], options: IngestOptions) -> list[str]:
     """Required sample fields that no column (or --map / --set) provides."""
     from genobs.records import REQUIRED_SAMPLE_FIELDS
-    from collectors.validation import DERIVED_TIME_FIELDS, ROW_HASH
+    from genobs.collectors.validation import DERIVED_TIME_FIELDS, ROW_HASH
 
     mapping = options.mapping
     missing = []

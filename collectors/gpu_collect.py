@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
-from collectors.gpu_dcgm import DcgmScrapeError, scrape_dcgm
-from collectors.gpu_nvml import NvmlReader, NvmlUnavailable
-from collectors.gpu_records import store_readings
-from collectors.gpu_smi import SmiCsvError, read_smi_csv
+from genobs.collectors.gpu_dcgm import DcgmScrapeError, scrape_dcgm
+from genobs.collectors.gpu_nvml import NvmlReader, NvmlUnavailable
+from genobs.collectors.gpu_records import store_readings
+from genobs.collectors.gpu_smi import SmiCsvError, read_smi_csv
 from genobs import client as server_client
 from genobs.store import Store
 

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.gpu_records import decode_clock_event_reasons
+from genobs.collectors.gpu_records import decode_clock_event_reasons
 
 # metric base name (lower case, unit suffix removed) → (reading field, default unit)
 _METRICS: dict[str, tuple[str, str]] = {

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any, Callable
 
-from collectors.gpu_records import decode_clock_event_reasons
+from genobs.collectors.gpu_records import decode_clock_event_reasons
 
 _MIB = 1024 * 1024
 

@@ -25,7 +25,7 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
-from collectors.gpu_records import decode_clock_event_reasons
+from genobs.collectors.gpu_records import decode_clock_event_reasons
 
 # query field name (either spelling) → reading field
 _FIELDS: dict[str, str] = {

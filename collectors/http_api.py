@@ -27,13 +27,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collectors import otlp
-from collectors.gpu_dcgm import parse_dcgm_metrics
-from collectors.gpu_records import store_readings, validate_readings
-from collectors.gpu_smi import SmiCsvError, parse_smi_csv
-from collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
-from collectors.pipeline import IngestOptions, check_small_input, record_lines
-from collectors.sample_writer import PreparedInput, SampleWriter
+from genobs.collectors import otlp
+from genobs.collectors.gpu_dcgm import parse_dcgm_metrics
+from genobs.collectors.gpu_records import store_readings, validate_readings
+from genobs.collectors.gpu_smi import SmiCsvError, parse_smi_csv
+from genobs.collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
+from genobs.collectors.pipeline import IngestOptions, check_small_input, record_lines
+from genobs.collectors.sample_writer import PreparedInput, SampleWriter
 from genobs.store import Store, StoreError
 
 log = logging.getLogger("genobs.server")

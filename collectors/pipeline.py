@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from collectors import fast_validation, redaction
-from collectors.validation import FieldMapping, SqlParams, build_validation_sql
+from genobs.collectors import fast_validation, redaction
+from genobs.collectors.validation import FieldMapping, SqlParams, build_validation_sql
 from genobs.records import REDACTED_LIST_FIELDS, REDACTED_TEXT_FIELDS, SAMPLE_FIELD_NAMES
 from genobs.id_index import RequestIdIndex
 from genobs.store import Store

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from collectors.files import GZIP_MAGIC, InputError, detect_format
-from collectors.validation import DERIVED_TIME_FIELDS, ROW_HASH, FieldMapping
+from genobs.collectors.files import GZIP_MAGIC, InputError, detect_format
+from genobs.collectors.validation import DERIVED_TIME_FIELDS, ROW_HASH, FieldMapping
 
 
 def _read_bytes(path: str) -> bytes:

@@ -26,9 +26,9 @@ from typing import Any, Callable, Sequence
 
 import anyio
 
-from collectors.fast_validation import CheckedBatch
-from collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
-from collectors.pipeline import IngestOptions, IngestResult, ingest_checked_batches
+from genobs.collectors.fast_validation import CheckedBatch
+from genobs.collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
+from genobs.collectors.pipeline import IngestOptions, IngestResult, ingest_checked_batches
 from genobs.store import Store
 
 log = logging.getLogger("genobs.server")

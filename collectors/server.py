@@ -25,13 +25,13 @@ from typing import Any, Callable, Sequence
 
 import uvicorn
 
-from collectors.gpu_dcgm import DcgmScrapeError, scrape_dcgm
-from collectors.gpu_nvml import NvmlReader, NvmlUnavailable
-from collectors.gc_pauses import GcFreezer
-from collectors.gpu_records import store_readings, validate_readings
-from collectors.http_api import DEFAULT_MAX_BODY_BYTES, ApiSettings, create_app
-from collectors.metrics import ServerMetrics
-from collectors.pipeline import IngestOptions
+from genobs.collectors.gpu_dcgm import DcgmScrapeError, scrape_dcgm
+from genobs.collectors.gpu_nvml import NvmlReader, NvmlUnavailable
+from genobs.collectors.gc_pauses import GcFreezer
+from genobs.collectors.gpu_records import store_readings, validate_readings
+from genobs.collectors.http_api import DEFAULT_MAX_BODY_BYTES, ApiSettings, create_app
+from genobs.collectors.metrics import ServerMetrics
+from genobs.collectors.pipeline import IngestOptions
 from genobs.store import Store, resolve_db_path, server_info_path
 
 log = logging.getLogger("genobs.server")
@@ -408,7 +408,7 @@ def settings_from_config(config: Any = None, **overrides: Any) -> ServerSettings
     """ServerSettings from a genobs.config.GenobsConfig (``server:`` and ``ingest:``
     sections; None = defaults), then CLI overrides (None = not given). The ingest token
     comes from the environment variable ``server.ingest_token_env`` names."""
-    from collectors.pipeline import ModelPrice
+    from genobs.collectors.pipeline import ModelPrice
 
     settings = ServerSettings()
     server = getattr(config, "server", None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from evaluators.claims import Token, normalize_word
+from genobs.evaluators.claims import Token, normalize_word
 
 _PAIRS = """
 north south  northern southern  east west  eastern western  northeast southwest  northwest southeast

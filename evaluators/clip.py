@@ -29,10 +29,10 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from evaluators.clip_backends import ClipBackend, load_clip_backend
-from evaluators.device import autocast, pin_memory, precision_name, resolve_device
-from evaluators.images import ImageError, ImageLimits, load_sample_image
-from evaluators.reference_models import DEFAULT_CLIP_MODEL, ReferenceModelSpec
+from genobs.evaluators.clip_backends import ClipBackend, load_clip_backend
+from genobs.evaluators.device import autocast, pin_memory, precision_name, resolve_device
+from genobs.evaluators.images import ImageError, ImageLimits, load_sample_image
+from genobs.evaluators.reference_models import DEFAULT_CLIP_MODEL, ReferenceModelSpec
 
 EVALUATOR = "clip"
 CLIP_SCORE = "clip_score"

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from evaluators.device import Precision, check_precision
-from evaluators.onnx_int8 import OnnxInt8Encoder
-from evaluators.reference_models import (
+from genobs.evaluators.device import Precision, check_precision
+from genobs.evaluators.onnx_int8 import OnnxInt8Encoder
+from genobs.evaluators.reference_models import (
     ReferenceModelSpec,
     load_once,
     resolve_open_clip,

@@ -7,7 +7,7 @@ responses (``embedding_drift``). Every run writes one row per feature, one per e
 and one dataset row to ``drift_results``; the dataset row's ``drift_score`` (the share of
 drifted features) is the number an SLO or an alert can watch.
 
-    from evaluators.drift import run_drift
+    from genobs.evaluators.drift import run_drift
     summary = run_drift(store, reference="7d before", current="last 24h", service="chat-api")
 """
 
@@ -24,15 +24,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from evaluators.drift_aggregates import CUR, DEFAULT_EXACT_ROWS, REF, columns_drift, quote
-from evaluators.drift_tests import DEFAULT_DRIFT_SHARE, ColumnDrift, dataset_drift_share
-from evaluators.embedding_drift import (
+from genobs.evaluators.drift_aggregates import CUR, DEFAULT_EXACT_ROWS, REF, columns_drift, quote
+from genobs.evaluators.drift_tests import DEFAULT_DRIFT_SHARE, ColumnDrift, dataset_drift_share
+from genobs.evaluators.embedding_drift import (
     DEFAULT_FOLDS,
     DEFAULT_PERMUTATIONS,
     EmbeddingDrift,
     embedding_drift,
 )
-from evaluators.windows import Window, resolve_windows
+from genobs.evaluators.windows import Window, resolve_windows
 from genobs.store import Store
 
 log = logging.getLogger(__name__)
@@ -206,8 +206,8 @@ Embedder = Callable[[list[str]], np.ndarray]
 
 def _default_embedder(model_path: str | PathLike[str] | None, device: str) -> Embedder:
     """all-MiniLM-L6-v2 (or the model at ``model_path``), loaded once per process and device."""
-    from evaluators.embedding_model import EmbeddingModelNotFoundError, SentenceEmbedder
-    from evaluators.reference_models import load_once
+    from genobs.evaluators.embedding_model import EmbeddingModelNotFoundError, SentenceEmbedder
+    from genobs.evaluators.reference_models import load_once
 
     try:
         model = load_once(
@@ -246,7 +246,7 @@ def run_drift(
     ``embedder`` (texts -> unit vectors) replaces the default all-MiniLM-L6-v2 model, e.g. in tests.
     ``embedding_sample``: texts per window and field (default 500 on CUDA, 200 on the CPU).
     """
-    from evaluators.device import resolve_device
+    from genobs.evaluators.device import resolve_device
 
     newest = _newest_timestamp(store, service)
     if newest is None:

@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 from scipy import stats
 
-from evaluators.drift_tests import (
+from genobs.evaluators.drift_tests import (
     KS,
     KS_EXACT_MAX_ROWS,
     WASSERSTEIN,

@@ -14,8 +14,8 @@ from typing import Sequence
 import duckdb
 import pandas as pd
 
-from evaluators.drift_aggregates import CUR, DEFAULT_EXACT_ROWS, REF, columns_drift
-from evaluators.drift_tests import TESTS, ColumnDrift
+from genobs.evaluators.drift_aggregates import CUR, DEFAULT_EXACT_ROWS, REF, columns_drift
+from genobs.evaluators.drift_tests import TESTS, ColumnDrift
 
 _DISPLAY_TO_NAME = {t.display_name: t.name for t in TESTS.values()}
 

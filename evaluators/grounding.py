@@ -17,9 +17,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from evaluators.claims import NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
-from evaluators.antonyms import antonym_contradictions
-from evaluators.question_support import (
+from genobs.evaluators.claims import NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
+from genobs.evaluators.antonyms import antonym_contradictions
+from genobs.evaluators.question_support import (
     Alternatives,
     NameLink,
     both_subjects,

@@ -51,9 +51,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from evaluators.claims import Claim, Token, split_claims
-from evaluators.embedding_model import SentenceEmbedder
-from evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence
+from genobs.evaluators.claims import Claim, Token, split_claims
+from genobs.evaluators.embedding_model import SentenceEmbedder
+from genobs.evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence
 
 METRIC = "hallucination_score"
 EVALUATOR = "hallucination"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from evaluators.claims import IRREGULAR_FORMS, Span, Token, named_entities, tokenize
+from genobs.evaluators.claims import IRREGULAR_FORMS, Span, Token, named_entities, tokenize
 
 EARLIER_WORDS = frozenset("first older oldest earlier earliest elder eldest before sooner".split())
 LATER_WORDS = frozenset("younger youngest later latest newer newest recent recently last after".split())

@@ -30,8 +30,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
-from evaluators.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, ImageLimits
-from evaluators.reference_models import (
+from genobs.evaluators.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, ImageLimits
+from genobs.evaluators.reference_models import (
     DEFAULT_CLIP_MODEL,
     ReferenceModelError,
     ReferenceModelSpec,
@@ -193,7 +193,7 @@ class _ClipJob:
 
     def __init__(self, spec: ReferenceModelSpec, device: str | torch.device, batch_size: int,
                  num_workers: int | None, image_root: Path, limits: ImageLimits) -> None:
-        from evaluators.clip import EVALUATOR, ClipScorer
+        from genobs.evaluators.clip import EVALUATOR, ClipScorer
 
         self.evaluator = EVALUATOR
         self.scorer = ClipScorer(spec, device=device, batch_size=batch_size, num_workers=num_workers,
@@ -202,7 +202,7 @@ class _ClipJob:
         self.device_name = str(self.scorer.device)
 
     def score_chunk(self, rows: list[dict[str, Any]], run: EvaluatorRun) -> Iterator[list[dict[str, Any]]]:
-        from evaluators.clip import CLIP_COSINE, CLIP_SCORE, ClipItem
+        from genobs.evaluators.clip import CLIP_COSINE, CLIP_SCORE, ClipItem
 
         items = [ClipItem(r["request_id"], r["prompt"], r["image"]) for r in rows]
         for batch in self.scorer.score_batches(items):
@@ -244,7 +244,7 @@ class _HallucinationJob:
     columns = ("request_id", "prompt", "response", "context", "reference")
 
     def __init__(self, section: Any, device: str | torch.device, batch_size: int) -> None:
-        from evaluators import hallucination
+        from genobs.evaluators import hallucination
 
         self._module = hallucination
         kwargs: dict[str, Any] = {"device": str(device), "batch_size": batch_size}
@@ -424,7 +424,7 @@ def run_evaluators(
     requested = device or _get(section, "device", "auto")
     job_device: Any = requested
     if not lazy:
-        from evaluators.device import resolve_device
+        from genobs.evaluators.device import resolve_device
 
         job_device = resolve_device(requested)
     since_at, until_at = parse_time(since, "--since"), parse_time(until, "--until")
@@ -487,10 +487,10 @@ def _expected_reference_model(name: str, spec: ReferenceModelSpec | None, sectio
     if name == "clip":
         return spec.identifier if spec is not None else None   # the runner scores at full precision
     if _get(section, "use_embeddings", True) is False:
-        from evaluators.hallucination import LEXICAL_ONLY_MODEL
+        from genobs.evaluators.hallucination import LEXICAL_ONLY_MODEL
 
         return LEXICAL_ONLY_MODEL
-    from evaluators.embedding_model import default_model_path, model_name_for
+    from genobs.evaluators.embedding_model import default_model_path, model_name_for
 
     configured = _get(section, "embedding_model")
     path = Path(configured) if configured is not None else default_model_path()

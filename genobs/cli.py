@@ -101,7 +101,7 @@ def init(db: Optional[str] = DbOption) -> None:
 
 def _parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
     from genobs.records import SAMPLE_FIELD_NAMES
-    from collectors.validation import DERIVED_TIME_FIELDS
+    from genobs.collectors.validation import DERIVED_TIME_FIELDS
 
     allowed = set(SAMPLE_FIELD_NAMES) | set(DERIVED_TIME_FIELDS)
     result: dict[str, str] = {}
@@ -144,9 +144,9 @@ def ingest(
     Exit 0 when every record was stored, 3 when some were rejected (they are in the
     dead_letter table, with the reason), 2 when the input is unusable.
     """
-    from collectors.files import InputError, ingest_file, missing_required_columns
-    from collectors.pipeline import IngestOptions, IngestResult, ModelPrice
-    from collectors.validation import FieldMapping
+    from genobs.collectors.files import InputError, ingest_file, missing_required_columns
+    from genobs.collectors.pipeline import IngestOptions, IngestResult, ModelPrice
+    from genobs.collectors.validation import FieldMapping
 
     cfg = get_config(config)
     mapping = FieldMapping(columns=_parse_pairs(map_, "--map"), constants=_parse_pairs(set_, "--set"))
@@ -246,8 +246,8 @@ def _print_ingest_summary(entry: dict[str, Any]) -> None:
 
 def _ingest_via_server(url: str, files: list[str], fmt: Optional[str], options: Any, report: str) -> None:
     """A server holds the database: send the records to its API (same validation there)."""
-    from collectors.files import InputError
-    from collectors.remote_ingest import read_records_as_lines
+    from genobs.collectors.files import InputError
+    from genobs.collectors.remote_ingest import read_records_as_lines
     from genobs import client
 
     per_file: list[dict[str, Any]] = []
@@ -309,8 +309,8 @@ def serve(
     """
     import logging
 
-    from collectors.server import run_serve_command, settings_from_config
-    from evaluators.runner import evaluation_task   # imports no model library (torch...)
+    from genobs.collectors.server import run_serve_command, settings_from_config
+    from genobs.evaluators.runner import evaluation_task   # imports no model library (torch...)
 
     cfg = get_config(config)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
@@ -336,9 +336,9 @@ def _deferred_drift_task(db: Optional[str], cfg: Any) -> Callable[[threading.Eve
             return
         import logging
 
-        log = logging.getLogger("evaluators.drift")
+        log = logging.getLogger("genobs.evaluators.drift")
         try:
-            from evaluators.drift import drift_task, run_drift_all_services
+            from genobs.evaluators.drift import drift_task, run_drift_all_services
         except Exception:
             log.exception("scheduled drift runs are off: cannot import evaluators.drift")
             return
@@ -382,7 +382,7 @@ def collect_gpu(
     Exit 0 on success, 2 when there is nothing to read (no GPU/driver without --optional,
     unreachable exporter, unreadable file), 3 when some readings were rejected.
     """
-    from collectors.gpu_collect import CollectOptions, run_collect_gpu_command
+    from genobs.collectors.gpu_collect import CollectOptions, run_collect_gpu_command
 
     if nvidia_smi_csv is not None and dcgm_url:
         raise fail("--nvidia-smi-csv and --dcgm-url are different sources: give one of them")
@@ -438,9 +438,9 @@ def evaluate(
 
     Exit 0 on success, 2 when a reference model is missing or an option is wrong.
     """
-    from evaluators.device import DeviceError
-    from evaluators.reference_models import ReferenceModelError
-    from evaluators.runner import EvaluationError, run_evaluators
+    from genobs.evaluators.device import DeviceError
+    from genobs.evaluators.reference_models import ReferenceModelError
+    from genobs.evaluators.runner import EvaluationError, run_evaluators
 
     if fmt not in ("table", "json"):
         raise fail(f"--format {fmt!r}: expected table or json")
@@ -546,8 +546,8 @@ def drift(
 
     `genobs drift --reference version:v1.4 --current version:v1.5 --format json`
     """
-    from evaluators.drift import DriftError, run_drift, services
-    from evaluators.windows import WindowError
+    from genobs.evaluators.drift import DriftError, run_drift, services
+    from genobs.evaluators.windows import WindowError
 
     if fmt not in ("table", "json"):
         raise fail(f"--format {fmt!r}: expected table or json")
@@ -619,14 +619,13 @@ def _run_demo(db_path: Path, *, serve: bool, host: str, port: int, device: str) 
     import gzip as gzip_module
     import time
 
-    from collectors.files import ingest_file
-    from collectors.gpu_records import store_readings
-    from collectors.pipeline import IngestOptions
-    from collectors.server import ServerStartError, start_background
+    from genobs.collectors.files import ingest_file
+    from genobs.collectors.gpu_records import store_readings
+    from genobs.collectors.pipeline import IngestOptions
+    from genobs.collectors.server import ServerStartError, start_background
     from genobs import client as http_client
     from genobs.sdk import Client as SdkClient
-    import sample_data
-
+    from genobs import sample_data
     data = sample_data.data_dir()
     store = open_store(str(db_path))
     console.print(f"demo database: [bold]{db_path}[/] (sample data: {data})", highlight=False)
@@ -720,7 +719,7 @@ def _demo_inventory(store: Store) -> None:
 
 
 def _demo_evaluate(store: Store, device: str) -> None:
-    from evaluators.runner import run_evaluators
+    from genobs.evaluators.runner import run_evaluators
 
     started = __import__("time").perf_counter()
     summary = run_evaluators(store, ["hallucination", "clip"], device=device, since=DEMO_EVALUATE_FROM,
@@ -750,7 +749,7 @@ def _demo_evaluate(store: Store, device: str) -> None:
 
 
 def _demo_drift(store: Store, device: str) -> None:
-    from evaluators.drift import DriftError, run_drift
+    from genobs.evaluators.drift import DriftError, run_drift
 
     try:
         result = run_drift(store, reference="2026-11-16..2026-11-20", current="2026-11-20..2026-11-23",

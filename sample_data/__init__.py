@@ -1,7 +1,7 @@
 """genobs's demo data set: a week of traffic of a RAG chat service and an image generator,
 GPU telemetry, and four planted incidents (see README.md in this folder).
 
-    from sample_data import data_dir, INCIDENTS
+    from genobs.sample_data import data_dir, INCIDENTS
     data_dir() / CHAT_SAMPLES_FILE          # the committed files
     INCIDENTS["error_burst"].start          # when each incident happens
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sample_data.timeline import (
+from genobs.sample_data.timeline import (
     CANARY_END,
     CANARY_SHARE,
     CANARY_START,

@@ -11,7 +11,7 @@ import random
 import string
 from dataclasses import dataclass
 
-from sample_data.knowledge import (
+from genobs.sample_data.knowledge import (
     FACTS,
     FACTS_BY_TOPIC,
     FIRST_NAMES,

@@ -29,9 +29,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from sample_data import conversations, images
-from sample_data.telemetry import gpu_readings
-from sample_data.timeline import (
+from genobs.sample_data import conversations, images
+from genobs.sample_data.telemetry import gpu_readings
+from genobs.sample_data.timeline import (
     CHAT_MODEL,
     CHAT_SAMPLES_FILE,
     CHAT_SERVICE,
@@ -48,8 +48,8 @@ from sample_data.timeline import (
     LABELS_FILE,
     PROMPT_DRIFT,
 )
-from sample_data.knowledge import TOPIC_MIX_AFTER, TOPIC_MIX_BEFORE
-from sample_data.traffic import (
+from genobs.sample_data.knowledge import TOPIC_MIX_AFTER, TOPIC_MIX_BEFORE
+from genobs.sample_data.traffic import (
     chat_deployment,
     expected_per_minute,
     minute_start,

@@ -9,8 +9,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
-from sample_data.timeline import DATA_END, DATA_START, ERROR_BURST, GPU_THERMAL
-from sample_data.traffic import GPUS, IMAGE_REPLICA, chat_share_of_gpu, traffic_shape
+from genobs.sample_data.timeline import DATA_END, DATA_START, ERROR_BURST, GPU_THERMAL
+from genobs.sample_data.traffic import GPUS, IMAGE_REPLICA, chat_share_of_gpu, traffic_shape
 
 GPU_NAME = "NVIDIA H100 80GB HBM3"
 MEMORY_TOTAL_MIB = 81559

@@ -8,7 +8,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sample_data.timeline import (
+from genobs.sample_data.timeline import (
     CANARY_SHARE,
     CANARY_START,
     DATA_END,

@@ -16,11 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from evaluators.clip import ClipItem, ClipScorer
-from evaluators.clip_fixtures import save_random_open_clip, save_random_transformers_clip
-from evaluators.device import DeviceError, check_precision
-from evaluators.images import ImageLimits
-from evaluators.reference_models import (
+from genobs.evaluators.clip import ClipItem, ClipScorer
+from genobs.evaluators.clip_fixtures import save_random_open_clip, save_random_transformers_clip
+from genobs.evaluators.device import DeviceError, check_precision
+from genobs.evaluators.images import ImageLimits
+from genobs.evaluators.reference_models import (
     ReferenceModelError,
     ReferenceModelMissing,
     ReferenceModelSpec,
@@ -237,8 +237,8 @@ def test_open_clip_checkpoint_file_for_a_registered_architecture(tmp_path: Path)
     import open_clip
     from safetensors.torch import save_file
 
-    from evaluators.clip_backends import load_clip_backend
-    from evaluators.clip_fixtures import _open_clip_model_cfg
+    from genobs.evaluators.clip_backends import load_clip_backend
+    from genobs.evaluators.clip_fixtures import _open_clip_model_cfg
 
     (tmp_path / "genobs-tiny-test.json").write_text(json.dumps(_open_clip_model_cfg("tiny")))
     open_clip.add_model_config(tmp_path / "genobs-tiny-test.json")  # open_clip's custom-config registry
@@ -301,7 +301,7 @@ def test_clip_image_transform_equals_the_transformers_processor_bit_for_bit(hf_d
     gives exactly the pixels of transformers' CLIPImageProcessor, padding and odd sizes included."""
     from transformers import AutoProcessor, CLIPImageProcessor
 
-    from evaluators.clip_backends import _CLIPImageTransform, _HFImageTransform
+    from genobs.evaluators.clip_backends import _CLIPImageTransform, _HFImageTransform
 
     rng = np.random.default_rng(11)
     sizes = [(512, 512), (224, 224), (225, 223), (100, 700), (700, 100), (5, 9), (4, 300), (300, 4),
@@ -332,7 +332,7 @@ def test_cpu_decode_threads_give_the_same_scores_as_decoding_inline(workdir: Pat
 
 
 def test_patch_embedding_as_matmul_equals_the_convolution() -> None:
-    from evaluators.onnx_int8 import PatchEmbeddingAsMatMul, patch_embeddings_as_matmul
+    from genobs.evaluators.onnx_int8 import PatchEmbeddingAsMatMul, patch_embeddings_as_matmul
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(3, 16, kernel_size=8, stride=8, bias=True)
@@ -349,7 +349,7 @@ def test_patch_embedding_as_matmul_equals_the_convolution() -> None:
 def test_class_token_only_last_layer_equals_get_image_features(hf_dirs: list[Path]) -> None:
     from transformers import CLIPModel
 
-    from evaluators.clip_backends import _HFImage
+    from genobs.evaluators.clip_backends import _HFImage
 
     model = CLIPModel.from_pretrained(hf_dirs[0]).eval()
     pixels = torch.randn(3, 3, model.config.vision_config.image_size, model.config.vision_config.image_size)
@@ -365,7 +365,7 @@ def test_int8_quantised_models_are_kept_between_loads_and_keyed_by_their_weights
 ) -> None:
     """Quantising is most of an int8 load: its result is kept on disk and used again only
     for the same exported graph (same weights); an unwritable cache only costs time."""
-    from evaluators.onnx_int8 import OnnxInt8Encoder, cache_dir
+    from genobs.evaluators.onnx_int8 import OnnxInt8Encoder, cache_dir
 
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.Linear(64, 8)).eval()

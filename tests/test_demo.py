@@ -15,9 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import sample_data
-
-
+from genobs import sample_data
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
     workdir = tmp_path_factory.mktemp("demo")

@@ -15,11 +15,11 @@ import pyarrow as pa
 import pytest
 import torch
 
-from evaluators.drift import DriftError, load_feature_frames, run_drift
-from evaluators.drift_evidently import duckdb_drift, evidently_drift
-from evaluators.drift_tests import default_test, wasserstein_bounds, Bin
-from evaluators.embedding_drift import embedding_drift
-from evaluators.windows import WindowError, parse_window, resolve_windows
+from genobs.evaluators.drift import DriftError, load_feature_frames, run_drift
+from genobs.evaluators.drift_evidently import duckdb_drift, evidently_drift
+from genobs.evaluators.drift_tests import default_test, wasserstein_bounds, Bin
+from genobs.evaluators.embedding_drift import embedding_drift
+from genobs.evaluators.windows import WindowError, parse_window, resolve_windows
 from genobs.store import SAMPLE_COLUMNS, Store
 
 warnings.filterwarnings("ignore", category=RuntimeWarning)

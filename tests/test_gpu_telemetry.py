@@ -18,12 +18,12 @@ from typing import Iterator
 import httpx
 import pytest
 
-from collectors.gpu_collect import CollectOptions, ServerSink, StoreSink, collect
-from collectors.gpu_dcgm import is_dcgm_blank, parse_dcgm_metrics, scrape_dcgm
-from collectors.gpu_nvml import NvmlReader, NvmlUnavailable
-from collectors.gpu_records import decode_clock_event_reasons, store_readings
-from collectors.gpu_smi import SmiCsvError, read_smi_csv
-from collectors.server import ServerSettings, start_background
+from genobs.collectors.gpu_collect import CollectOptions, ServerSink, StoreSink, collect
+from genobs.collectors.gpu_dcgm import is_dcgm_blank, parse_dcgm_metrics, scrape_dcgm
+from genobs.collectors.gpu_nvml import NvmlReader, NvmlUnavailable
+from genobs.collectors.gpu_records import decode_clock_event_reasons, store_readings
+from genobs.collectors.gpu_smi import SmiCsvError, read_smi_csv
+from genobs.collectors.server import ServerSettings, start_background
 from genobs.store import Store
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.embedding_model import EmbeddingModelNotFoundError, default_model_path
-from evaluators.hallucination import DEFAULT_THRESHOLD, HallucinationResult, HallucinationScorer
+from genobs.evaluators.embedding_model import EmbeddingModelNotFoundError, default_model_path
+from genobs.evaluators.hallucination import DEFAULT_THRESHOLD, HallucinationResult, HallucinationScorer
 
 HALUEVAL = Path("/work/shared/data/halueval_qa.jsonl")
 
@@ -407,7 +407,7 @@ def test_support_chat_multi_sentence_responses(
 def test_run_together_documents_split_into_sentences() -> None:
     """Retrieved passages are often concatenated without a space after the full stop; an initial
     or "ca." does not end a sentence."""
-    from evaluators.claims import split_sentences
+    from genobs.evaluators.claims import split_sentences
 
     text = ('The second series was hosted by Holly Willoughby in 2013.Reggie Yates (born ca. 1983) is an actor. '
             'It is a sequel to "Puss in Boots".Puss in Boots is a 2011 film. Bands such as Mumford & Sons etc.Twenty '
@@ -528,8 +528,8 @@ def test_name_in_another_role_is_reported(lexical_scorer: HallucinationScorer) -
 
 
 def test_listed_names_share_their_role_and_possessives_have_none() -> None:
-    from evaluators.claims import named_entities, tokenize
-    from evaluators.question_support import name_governors, split_at_and
+    from genobs.evaluators.claims import named_entities, tokenize
+    from genobs.evaluators.question_support import name_governors, split_at_and
 
     text = "The album features guest appearances from Yo Gotti, Trey Songz and Kidd Kidd on Bruce Springsteen's label."
     toks = tokenize(text)
@@ -554,7 +554,7 @@ def test_count_question_picks_the_larger_count(lexical_scorer: HallucinationScor
 def test_number_inside_an_option_name() -> None:
     """"Level 3 Communications" is one option: its "3" and "Communications" are not words of the
     property asked about."""
-    from evaluators.question_support import find_alternatives
+    from genobs.evaluators.question_support import find_alternatives
 
     chunks = [("Acme Systems is based in Sunnyvale, California.", frozenset({"acm", "system", "base", "sunnyval", "california"})),
               ("Level 3 Communications is headquartered in Broomfield, Colorado.",

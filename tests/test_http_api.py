@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.server import ServerHandle, ServerSettings, start_background
+from genobs.collectors.server import ServerHandle, ServerSettings, start_background
 from genobs import client as server_client
 from genobs.store import server_info_path
 

@@ -494,7 +494,7 @@ def test_a_file_read_in_many_chunks_numbers_lines_and_finds_duplicates_across_th
     """Chunks of a few lines (a reader thread checking ahead, commits every few rows): line
     numbers, CRLF endings, a byte-order mark, blank lines, a line longer than a chunk, a
     non-UTF-8 line and a duplicate in a later chunk come out as with one chunk."""
-    from collectors import files
+    from genobs.collectors import files
 
     monkeypatch.setattr(files, "CHUNK_BYTES", 400)
     monkeypatch.setattr(files, "READ_BYTES", 97)
@@ -592,8 +592,8 @@ def test_the_genobs_console_script_runs(tmp_path: Path) -> None:
 def test_records_sent_to_a_running_server_are_read_and_mapped_the_same_way(tmp_path: Path) -> None:
     """While `genobs serve` holds the database, ingest posts the file's records to it:
     the reading and --map/--set happen here (collectors/remote_ingest.py)."""
-    from collectors.remote_ingest import read_records_as_lines
-    from collectors.validation import FieldMapping
+    from genobs.collectors.remote_ingest import read_records_as_lines
+    from genobs.collectors.validation import FieldMapping
 
     path = tmp_path / "export.csv"
     path.write_text("question,model_ID,start_time,end_time,notes\n"
@@ -615,7 +615,7 @@ def test_checking_threads_lower_only_their_own_priority() -> None:
     import os
     import threading
 
-    from collectors import files
+    from genobs.collectors import files
 
     seen: dict[str, int] = {}
 

@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-from collectors import otlp
-from collectors.server import ServerHandle, ServerSettings, start_background
+from genobs.collectors import otlp
+from genobs.collectors.server import ServerHandle, ServerSettings, start_background
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from collectors.pipeline import IngestOptions, ingest_records
+from genobs.collectors.pipeline import IngestOptions, ingest_records
 from genobs.cli import app
 from genobs.store import Store
 

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from evaluators.clip_fixtures import save_random_open_clip
-from evaluators.reference_models import ReferenceModelMissing, ReferenceModelSpec
-from evaluators.runner import EvaluationError, clip_weights_available, run_evaluators
+from genobs.evaluators.clip_fixtures import save_random_open_clip
+from genobs.evaluators.reference_models import ReferenceModelMissing, ReferenceModelSpec
+from genobs.evaluators.runner import EvaluationError, clip_weights_available, run_evaluators
 from genobs.store import SAMPLE_COLUMNS, Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -148,8 +148,8 @@ def test_missing_weights_raise_or_are_skipped_with_the_reason(tmp_path: Path, mo
 
 _KILL_SCRIPT = """
 import sys
-from evaluators.reference_models import ReferenceModelSpec
-from evaluators.runner import run_evaluators
+from genobs.evaluators.reference_models import ReferenceModelSpec
+from genobs.evaluators.runner import run_evaluators
 from genobs.store import Store
 store = Store.open(sys.argv[1])
 run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open_clip", sys.argv[2]),
@@ -190,7 +190,7 @@ def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, clip
 
 
 def test_hallucination_scores_grounded_text_samples(tmp_path: Path) -> None:
-    pytest.importorskip("evaluators.hallucination")
+    pytest.importorskip("genobs.evaluators.hallucination")
     store = Store.open(tmp_path / "g.duckdb")
     context = ["The Eiffel Tower is in Paris. It was completed in 1889 and is 330 metres tall."]
     _insert(store, [
@@ -250,7 +250,7 @@ def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Pat
 def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_dir: Path) -> None:
     import threading
 
-    from evaluators.runner import evaluation_task
+    from genobs.evaluators.runner import evaluation_task
 
     db = tmp_path / "g.duckdb"
     store = Store.open(db)
@@ -279,7 +279,7 @@ def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_di
 _LIGHT_SCRIPT = """
 import json, sys
 from pathlib import Path
-from evaluators.runner import scheduled_run
+from genobs.evaluators.runner import scheduled_run
 from genobs.store import Store
 
 heavy = ("torch", "open_clip", "transformers", "sentence_transformers")
@@ -316,7 +316,7 @@ def test_scheduler_imports_no_model_library_without_work(tmp_path: Path) -> None
 
 
 def test_scheduled_runs_build_the_scorer_once_and_only_when_there_is_work(tmp_path: Path, clip_dir: Path) -> None:
-    from evaluators import runner
+    from genobs.evaluators import runner
 
     store = Store.open(tmp_path / "g.duckdb")
     config = {"evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}}
@@ -339,7 +339,7 @@ def test_scheduled_runs_build_the_scorer_once_and_only_when_there_is_work(tmp_pa
 def test_serve_imports_the_drift_job_at_its_first_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from evaluators import drift
+    from genobs.evaluators import drift
     from genobs.cli import _deferred_drift_task
     from genobs.config import GenobsConfig
 

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from genobs.records import GPU_FIELDS, REQUIRED_SAMPLE_FIELDS, SAMPLE_FIELDS, FieldSpec, Kind
-from sample_data import (
+from genobs.sample_data import (
     CANARY_END,
     CANARY_START,
     CHAT_SAMPLES_FILE,
@@ -35,8 +35,8 @@ from sample_data import (
     ROLLOUT_START,
     data_dir,
 )
-from sample_data.conversations import luhn_valid
-from sample_data.generate import generate, main
+from genobs.sample_data.conversations import luhn_valid
+from genobs.sample_data.generate import generate, main
 
 SAMPLE_SPECS = {f.name: f for f in SAMPLE_FIELDS}
 GPU_SPECS = {f.name: f for f in GPU_FIELDS}
@@ -200,7 +200,7 @@ def test_image_samples_point_at_png_files(image_samples: list[dict[str, Any]]) -
 
 def test_image_shows_the_colour_it_was_asked_for(image_samples: list[dict[str, Any]],
                                                   labels: dict[str, Any]) -> None:
-    from sample_data.images import COLOURS
+    from genobs.sample_data.images import COLOURS
 
     mismatched = set(labels["mismatched_images"])
     checked = 0

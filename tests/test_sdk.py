@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from collectors.server import ServerHandle, ServerSettings, start_background
+from genobs.collectors.server import ServerHandle, ServerSettings, start_background
 from genobs.sdk import Client, openai_fields
 
 DEFAULTS = {"service": "chat-api", "model": "chat-large", "model_version": "2025-01-01"}

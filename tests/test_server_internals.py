@@ -14,9 +14,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.gc_pauses import GcFreezer
-from collectors.metrics import ServerMetrics, observe_many
-from collectors.server import ServerSettings, start_background
+from genobs.collectors.gc_pauses import GcFreezer
+from genobs.collectors.metrics import ServerMetrics, observe_many
+from genobs.collectors.server import ServerSettings, start_background
 
 
 def _samples(histogram: Histogram) -> list[tuple[str, dict[str, str], float]]:
@@ -104,8 +104,8 @@ def test_the_gc_freezer_freezes_at_start_and_after_slow_full_collections() -> No
 def test_the_sample_writer_groups_requests_and_isolates_a_failed_write(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from collectors import sample_writer
-    from collectors.pipeline import IngestOptions, check_small_input
+    from genobs.collectors import sample_writer
+    from genobs.collectors.pipeline import IngestOptions, check_small_input
     from genobs.store import Store
 
     def record(rid: str) -> bytes:
@@ -165,7 +165,7 @@ def test_the_gc_freezer_freezes_a_bulk_of_new_long_lived_objects() -> None:
 
 
 def test_serve_tuning_duckdb_threads_and_config() -> None:
-    from collectors.server import duckdb_threads_for, settings_from_config
+    from genobs.collectors.server import duckdb_threads_for, settings_from_config
     from genobs.config import GenobsConfig
 
     assert duckdb_threads_for(None, cpus=2) == 1          # leave a core to the Python threads

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from collectors.pipeline import ingest_records
+from genobs.collectors.pipeline import ingest_records
 from genobs.cli import app
 from genobs.store import (
     SAMPLE_COLUMNS,

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors import fast_validation, pipeline
-from collectors.pipeline import IngestOptions, ModelPrice
+from genobs.collectors import fast_validation, pipeline
+from genobs.collectors.pipeline import IngestOptions, ModelPrice
 from genobs.store import Store
 from test_ingest import _bad_cases, sample
 from test_redaction import CORPUS
@@ -303,7 +303,7 @@ def test_concurrent_http_posts_each_get_their_own_answer(tmp_path: Any) -> None:
 
     import httpx
 
-    from collectors.server import ServerSettings, start_background
+    from genobs.collectors.server import ServerSettings, start_background
 
     handle = start_background(tmp_path / "genobs.duckdb",
                               settings=ServerSettings(poll_nvml=False, ingest_token=None))
@@ -349,14 +349,14 @@ _prefilter_text = st.lists(
 def test_the_pii_prefilter_never_misses_a_match(text: str) -> None:
     """check_lines skips the exact PII search when may_have_pii says no: it must never
     say no to a text that one of the redaction patterns matches."""
-    from collectors import redaction
+    from genobs.collectors import redaction
 
     if redaction.has_pii(text):
         assert fast_validation.may_have_pii(text), text
 
 
 def test_the_pii_prefilter_on_the_redaction_corpus() -> None:
-    from collectors import redaction
+    from genobs.collectors import redaction
 
     for text, stored in CORPUS:
         if text != stored or redaction.has_pii(text):
