@@ -60,6 +60,35 @@ class ImagesConfig(_Section):
     max_pixels: int = 40_000_000
 
 
+class SloConfig(_Section):
+    """``slo:`` — the SLO engine (DESIGN §6). Owned by genobs.slo."""
+
+    file: str | None = Field(default=None, description="SLO spec YAML; default ./slo.yaml when it exists")
+    evaluate_interval_s: float = Field(default=30.0, gt=0, description="how often `genobs serve` evaluates SLOs")
+
+
+class NotifiersConfig(_Section):
+    """``notifiers:`` — where alerts go (DESIGN §6). Secrets are named by environment variable."""
+
+    receivers: list[dict[str, Any]] = Field(default_factory=list)
+    drain_interval_s: float = Field(default=5.0, gt=0, description="how often the outbox is drained")
+
+
+class CanaryConfig(_Section):
+    """``canary:`` — the canary judge (DESIGN §7)."""
+
+    file: str | None = Field(default=None, description="canary.yaml; default ./canary.yaml when it exists")
+
+
+class UiConfig(_Section):
+    """``ui:`` — the Streamlit dashboards (DESIGN §8)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8501
+    token_env: str = Field(default="GENOBS_UI_TOKEN", description="env var holding the UI access token")
+
+
 class GenobsConfig(BaseModel):
     model_config = ConfigDict(extra="allow")  # sections of later features stay readable
 
@@ -67,6 +96,10 @@ class GenobsConfig(BaseModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     evaluators: dict[str, Any] = Field(default_factory=dict)
+    slo: SloConfig = Field(default_factory=SloConfig)
+    notifiers: NotifiersConfig = Field(default_factory=NotifiersConfig)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
 
     source: Path | None = Field(default=None, exclude=True)
 
