@@ -778,6 +778,11 @@ def _demo_incidents(store: Store) -> None:
     _demo_table("GPU throttling", ["host", "gpu", "from (UTC)", "to", "max °C", "min SM MHz", "readings"], rows)
 
 
+from genobs.commands.canary import canary_command  # noqa: E402  (the canary gate, issue 12)
+
+app.command("canary")(canary_command)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 
