@@ -10,6 +10,7 @@ canary_config.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -126,120 +127,162 @@ def _conditions(selector: dict[str, str]) -> tuple[str, list[Any]]:
 
 
 class ArmReader:
-    """Runs the per-metric aggregations for one (arms, window)."""
+    """Reads every metric of one (arms, window). Use as a context manager.
 
-    def __init__(self, store: Store, arms: Arms, window: Window) -> None:
+    The window's samples of both arms are scanned once into a temporary table (only the
+    columns the metrics need, with a canary flag), each scores metric is joined once, and
+    each metric is then one GROUP BY over those: a 1M-samples-per-arm verdict costs one scan
+    of ``samples`` instead of one per metric.
+    """
+
+    def __init__(self, store: Store, arms: Arms, window: Window, metrics: list[MetricSpec]) -> None:
         self.store = store
         self.arms = arms
         self.window = window
-        self._score_models: dict[str, int] = {}
+        self.metrics = metrics
+        self._tag = uuid.uuid4().hex[:12]
+        self._arms_table = f"_canary_arms_{self._tag}"
+        self._score_tables: dict[tuple[str, str | None], str] = {}
+        self._temp: list[str] = []
+        self._overlap = 0
+        self._sizes = (0, 0)
 
-    def _base(self, metric: MetricSpec) -> tuple[str, list[Any]]:
-        """FROM/WHERE selecting the samples of both arms, with `arm` = 'c' or 'b'."""
+    def __enter__(self) -> "ArmReader":
+        self._prepare()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for table in reversed(self._temp):
+            try:
+                self.store.execute(f"DROP TABLE IF EXISTS {table}")
+            except Exception:  # noqa: BLE001 - a temp table dies with its connection anyway
+                pass
+
+    def _prepare(self) -> None:
         canary_sql, canary_params = _conditions(self.arms.canary)
         baseline_sql, baseline_params = _conditions(self.arms.baseline)
         filter_sql, filter_params = _conditions(self.arms.filter)
-        where = [f"({filter_sql})", "s.timestamp >= ?", "s.timestamp < ?",
-                 f"(({canary_sql}) OR ({baseline_sql}))"]
-        where_params: list[Any] = [*filter_params, self.window.start, self.window.end,
-                                   *canary_params, *baseline_params]
-        if metric.statuses:
-            where.append("s.status IN (SELECT unnest(?::VARCHAR[]))")
-            where_params.append(list(metric.statuses))
-        source = "samples s"
-        from_params: list[Any] = []
-        if metric.score is not None:
-            source += " JOIN (" + self._score_subquery(metric) + ") sc ON sc.request_id = s.request_id"
-            from_params = self._score_params(metric)
-        select_arm = f"CASE WHEN {canary_sql} THEN 'c' ELSE 'b' END AS arm"
-        params = [*canary_params, *from_params, *where_params]
-        return f"SELECT {select_arm}, {{value}} AS v FROM {source} WHERE {' AND '.join(where)}", params
+        columns = sorted({m.column for m in self.metrics if m.column} - {"status"})
+        need_ids = any(m.score for m in self.metrics)
+        select = [f"coalesce({canary_sql}, FALSE) AS is_c", f"coalesce({baseline_sql}, FALSE) AS is_b", "s.status"]
+        select += [f's."{c}"' for c in columns]
+        if need_ids:
+            select.append("s.request_id")
+        self.store.execute(
+            f"CREATE TEMP TABLE {self._arms_table} AS SELECT {', '.join(select)} FROM samples s "
+            f"WHERE ({filter_sql}) AND s.timestamp >= ? AND s.timestamp < ? "
+            f"AND (({canary_sql}) OR ({baseline_sql}))",
+            [*canary_params, *baseline_params, *filter_params, self.window.start, self.window.end,
+             *canary_params, *baseline_params])
+        self._temp.append(self._arms_table)
+        row = self.store.fetchone(
+            f"SELECT count(*) FILTER (WHERE is_c AND is_b), count(*) FILTER (WHERE is_c), "
+            f"count(*) FILTER (WHERE is_b AND NOT is_c) FROM {self._arms_table}")
+        assert row is not None
+        self._overlap = int(row[0])
+        self._sizes = (int(row[1]), int(row[2]))
+        for metric in self.metrics:
+            if metric.score is not None:
+                self._score_table(metric)
 
-    def _score_subquery(self, metric: MetricSpec) -> str:
-        if metric.reference_model is not None or self._reference_models(metric.score or "") <= 1:
-            extra = " AND reference_model = ?" if metric.reference_model is not None else ""
-            return ("SELECT request_id, value, label FROM scores WHERE metric = ? AND error IS NULL" + extra)
-        # Several reference models scored this metric: the newest score of each sample.
-        return ("SELECT request_id, arg_max(value, evaluated_at) AS value, arg_max(label, evaluated_at) AS label "
-                "FROM scores WHERE metric = ? AND error IS NULL GROUP BY request_id")
-
-    def _score_params(self, metric: MetricSpec) -> list[Any]:
+    def _score_table(self, metric: MetricSpec) -> str:
+        key = (metric.score or "", metric.reference_model)
+        if key in self._score_tables:
+            return self._score_tables[key]
+        table = f"_canary_score_{self._tag}_{len(self._score_tables)}"
         params: list[Any] = [metric.score]
         if metric.reference_model is not None:
             params.append(metric.reference_model)
-        return params
+            scores = ("SELECT request_id, value, label FROM scores WHERE metric = ? AND error IS NULL "
+                      "AND reference_model = ?")
+        elif self._reference_models(metric.score or "") <= 1:
+            scores = "SELECT request_id, value, label FROM scores WHERE metric = ? AND error IS NULL"
+        else:
+            # Several reference models scored this metric: the newest score of each sample.
+            scores = ("SELECT request_id, arg_max(value, evaluated_at) AS value, arg_max(label, evaluated_at) "
+                      "AS label FROM scores WHERE metric = ? AND error IS NULL GROUP BY request_id")
+        self.store.execute(
+            f"CREATE TEMP TABLE {table} AS SELECT a.is_c, a.status, sc.value, sc.label "
+            f"FROM {self._arms_table} a JOIN ({scores}) sc ON sc.request_id = a.request_id", params)
+        self._temp.append(table)
+        self._score_tables[key] = table
+        return table
 
     def _reference_models(self, score: str) -> int:
-        if score not in self._score_models:
-            row = self.store.fetchone("SELECT count(DISTINCT reference_model) FROM scores WHERE metric = ?", [score])
-            self._score_models[score] = int(row[0]) if row else 0
-        return self._score_models[score]
+        row = self.store.fetchone("SELECT count(DISTINCT reference_model) FROM scores WHERE metric = ?", [score])
+        return int(row[0]) if row else 0
 
     def overlap(self) -> int:
         """Samples in the window that match both selectors (an error: arms must be disjoint)."""
-        canary_sql, canary_params = _conditions(self.arms.canary)
-        baseline_sql, baseline_params = _conditions(self.arms.baseline)
-        filter_sql, filter_params = _conditions(self.arms.filter)
-        row = self.store.fetchone(
-            f"SELECT count(*) FROM samples s WHERE ({filter_sql}) AND s.timestamp >= ? AND s.timestamp < ? "
-            f"AND ({canary_sql}) AND ({baseline_sql})",
-            [*filter_params, self.window.start, self.window.end, *canary_params, *baseline_params])
-        return int(row[0]) if row else 0
+        return self._overlap
 
     def arm_sizes(self) -> tuple[int, int]:
         """Samples of (canary, baseline) in the window, any status."""
-        canary_sql, canary_params = _conditions(self.arms.canary)
-        baseline_sql, baseline_params = _conditions(self.arms.baseline)
-        filter_sql, filter_params = _conditions(self.arms.filter)
-        row = self.store.fetchone(
-            f"SELECT count(*) FILTER (WHERE {canary_sql}), count(*) FILTER (WHERE {baseline_sql}) "
-            f"FROM samples s WHERE ({filter_sql}) AND s.timestamp >= ? AND s.timestamp < ?",
-            [*canary_params, *baseline_params, *filter_params, self.window.start, self.window.end])
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        return self._sizes
+
+    def _source(self, metric: MetricSpec) -> tuple[str, str, str, list[Any]]:
+        """(table, value column, WHERE, params) of a metric."""
+        if metric.score is not None:
+            table = self._score_table(metric)
+            value = "value" if metric.kind == "continuous" else "label"
+        else:
+            table = self._arms_table
+            value = f'"{metric.column}"'
+        if metric.statuses:
+            return table, value, _in_list("status", len(metric.statuses)), list(metric.statuses)
+        return table, value, "TRUE", []
 
     def continuous(self, metric: MetricSpec) -> ContinuousData:
-        value = f's."{metric.column}"' if metric.column else "sc.value"
-        base, params = self._base(metric)
-        inner = base.format(value=f"CAST({value} AS DOUBLE)")
-        missing = "v IS NULL OR isnan(v) OR isinf(v)"
-        zero = metric.nan_strategy == "zero"
-        cleaned = f"CASE WHEN {missing} THEN {'0.0' if zero else 'NULL'} ELSE v END"
-        sql = (f"SELECT {cleaned} AS v, count(*) FILTER (WHERE arm = 'c') AS c, "
-               f"count(*) FILTER (WHERE arm = 'b') AS b FROM ({inner}) GROUP BY ALL ORDER BY v NULLS FIRST")
+        table, value, where, params = self._source(metric)
+        # Raw values grouped as they are (NULL and NaN are groups of their own, sorted first
+        # and last), split off below: cheaper than cleaning every row in SQL.
+        sql = (f"SELECT CAST({value} AS DOUBLE) AS v, count(*) FILTER (WHERE is_c) AS c, "
+               f"count(*) FILTER (WHERE NOT is_c) AS b FROM {table} WHERE {where} GROUP BY ALL ORDER BY v NULLS FIRST")
         cols = self.store.execute(sql, params).fetchnumpy()
-        values = cols["v"]
+        raw = cols["v"]
         c = np.asarray(cols["c"], dtype=np.int64)
         b = np.asarray(cols["b"], dtype=np.int64)
-        missing_c = missing_b = 0
-        if np.ma.isMaskedArray(values) and values.size and np.ma.getmaskarray(values)[0]:
-            missing_c, missing_b = int(c[0]), int(b[0])
-            values, c, b = values[1:], c[1:], b[1:]
-        values = np.asarray(np.ma.getdata(values), dtype=np.float64)
+        null = np.ma.getmaskarray(raw) if np.ma.isMaskedArray(raw) else np.zeros(len(c), dtype=bool)
+        values = np.asarray(np.ma.getdata(raw), dtype=np.float64)
+        bad = null | ~np.isfinite(values)
+        missing_c, missing_b = int(c[bad].sum()), int(b[bad].sum())
+        if metric.nan_strategy == "zero" and bad.any():
+            values = np.where(bad, 0.0, values)
+            order = np.argsort(values, kind="stable")
+            values, c, b = values[order], c[order], b[order]
+            values, inverse = np.unique(values, return_inverse=True)
+            c = np.bincount(inverse, weights=c).astype(np.int64)
+            b = np.bincount(inverse, weights=b).astype(np.int64)
+            missing_c = missing_b = 0
+        else:
+            values, c, b = values[~bad], c[~bad], b[~bad]
         in_c, in_b = c > 0, b > 0
         return ContinuousData(Tally(values[in_c], c[in_c]), Tally(values[in_b], b[in_b]), missing_c, missing_b)
 
     def counts(self, metric: MetricSpec) -> CountData:
-        base, params = self._base(metric)
-        if metric.column:
-            value = f's."{metric.column}"'
-            events = [str(e).lower() if isinstance(e, bool) else str(e) for e in metric.events or []]
-            inner = base.format(value=f"lower(CAST({value} AS VARCHAR))" if metric.column in (
-                "safety_flagged", "cache_hit") else f"CAST({value} AS VARCHAR)")
-        else:
-            events = [str(e) for e in metric.events or []]
-            inner = base.format(value="sc.label")
-        sql = (f"SELECT count(*) FILTER (WHERE arm = 'c' AND v IN (SELECT unnest(?::VARCHAR[]))), "
-               f"count(*) FILTER (WHERE arm = 'c'), "
-               f"count(*) FILTER (WHERE arm = 'b' AND v IN (SELECT unnest(?::VARCHAR[]))), "
-               f"count(*) FILTER (WHERE arm = 'b') FROM ({inner})")
-        row = self.store.fetchone(sql, _count_params(events, params))
+        table, value, where, params = self._source(metric)
+        events = _typed_events(metric)
+        hit = _in_list(value, len(events))
+        row = self.store.fetchone(
+            f"SELECT count(*) FILTER (WHERE is_c AND {hit}), count(*) FILTER (WHERE is_c), "
+            f"count(*) FILTER (WHERE NOT is_c AND {hit}), count(*) FILTER (WHERE NOT is_c) "
+            f"FROM {table} WHERE {where}", [*events, *events, *params])
         assert row is not None
         return CountData(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
 
 
-def _count_params(events: list[str], params: list[Any]) -> list[Any]:
-    # Placeholders in order: the two event lists appear in the SELECT before the subquery's.
-    return [events, events, *params]
+def _in_list(column: str, count: int) -> str:
+    return f"{column} IN ({', '.join('?' for _ in range(count))})" if count else "FALSE"
+
+
+def _typed_events(metric: MetricSpec) -> list[Any]:
+    """Event values typed like the column they are compared with (booleans, integers, text)."""
+    events = list(metric.events or [])
+    if metric.column in ("safety_flagged", "cache_hit"):
+        return [e if isinstance(e, bool) else str(e).strip().lower() in ("true", "1", "yes") for e in events]
+    if metric.column == "feedback":
+        return [int(e) for e in events]
+    return [str(e) for e in events]
 
 
 def arms_from(spec: CanarySpec, baseline: dict[str, str], canary: dict[str, str]) -> Arms:

@@ -45,19 +45,19 @@ def judge_window(store: Store, baseline: str | dict[str, str], canary: str | dic
         arms = arms_from(spec, base_sel, can_sel)
     except CanaryConfigError as exc:
         raise CanaryInputError(str(exc)) from None
-    reader = ArmReader(store, arms, window)
-    overlap = reader.overlap()
-    if overlap:
-        raise CanaryInputError(f"{overlap} samples match both --baseline {arms.describe('baseline')} and "
-                               f"--canary {arms.describe('canary')}: the arms must not overlap")
     results: list[MetricResult] = []
-    for metric in spec.metrics:
-        if metric.kind == "continuous":
-            results.append(classify_continuous(metric, reader.continuous(metric), spec))
-        else:
-            results.append(classify_proportion(metric, reader.counts(metric), spec))
+    with ArmReader(store, arms, window, list(spec.metrics)) as reader:
+        overlap = reader.overlap()
+        if overlap:
+            raise CanaryInputError(f"{overlap} samples match both --baseline {arms.describe('baseline')} and "
+                                   f"--canary {arms.describe('canary')}: the arms must not overlap")
+        for metric in spec.metrics:
+            if metric.kind == "continuous":
+                results.append(classify_continuous(metric, reader.continuous(metric), spec))
+            else:
+                results.append(classify_proportion(metric, reader.counts(metric), spec))
+        n_canary, n_baseline = reader.arm_sizes()
     name, score, reason, groups = decide(results, spec)
-    n_canary, n_baseline = reader.arm_sizes()
     more = [r.more_samples_needed for r in results if r.inconclusive and r.more_samples_needed]
     return Verdict(
         verdict=name, score=score, reason=reason, exit_code=exit_code(name, spec), metrics=results,

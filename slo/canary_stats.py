@@ -65,13 +65,17 @@ class Tally:
     def empty(cls) -> "Tally":
         return cls(np.empty(0, dtype=np.float64), np.empty(0, dtype=np.int64))
 
-    @property
+    @functools.cached_property
     def n(self) -> int:
         return int(self.counts.sum())
 
-    def mean(self) -> float:
+    @functools.cached_property
+    def _mean(self) -> float:
         n = self.n
-        return float(np.dot(self.values, self.counts) / n) if n else math.nan
+        return float(np.dot(self.values, self.counts.astype(np.float64)) / n) if n else math.nan
+
+    def mean(self) -> float:
+        return self._mean
 
     def variance(self) -> float:
         n = self.n
@@ -351,30 +355,49 @@ def _bisect_differences(a: np.ndarray, ca: np.ndarray, b: np.ndarray, cb: np.nda
     total_y = int(cb.sum())
     cum_y = np.concatenate(([0], np.cumsum(cb)))
 
+    # x_i - d is rounded, so a difference equal to d may land on either side of it; counting
+    # with a tolerance of a few ulps of the data keeps such ties on the "<= d" side.
+    tol = 64 * np.finfo(float).eps * max(float(np.abs(a).max()), float(np.abs(b).max()), 1.0)
+
     def count_le(d: np.ndarray) -> np.ndarray:
         # pairs with y_j >= x_i - d, for each probe d (rows)
-        idx = np.searchsorted(b, a[None, :] - d[:, None], side="left")
+        idx = np.searchsorted(b, a[None, :] - d[:, None] - tol, side="left")
         return ((total_y - cum_y[idx]) * ca[None, :]).sum(axis=1)
 
     lo = np.full(ks.size, a[0] - b[-1])
     hi = np.full(ks.size, a[-1] - b[0])
     below = count_le(lo) >= ks       # the smallest difference already reaches k
     lo = np.nextafter(lo, -np.inf)
-    for _ in range(200):
+
+    def next_difference(low: np.ndarray) -> np.ndarray:
+        # the smallest difference above each low: per x_i, the largest y_j < x_i - low
+        j = np.searchsorted(b, a[None, :] - low[:, None], side="left") - 1
+        cand = np.where(j >= 0, a[None, :] - b[np.maximum(j, 0)], np.inf)
+        cand = np.where(cand > low[:, None], cand, np.inf)
+        return cand.min(axis=1)
+
+    done = below.copy()
+    out = np.where(below, a[0] - b[-1], np.nan)
+    for step in range(200):
+        if done.all():
+            break
+        if step % 4 == 3:
+            # Data on a grid (ms with one decimal, integer tokens) leave few differences in
+            # the bracket after a few halvings: stop as soon as the next one reaches k.
+            nxt = next_difference(lo)
+            hit = ~done & np.isfinite(nxt) & (count_le(nxt) >= ks)
+            out = np.where(hit, nxt, out)
+            done |= hit
         mid = lo + (hi - lo) / 2.0
-        active = (mid > lo) & (mid < hi)
+        active = ~done & (mid > lo) & (mid < hi)
         if not active.any():
             break
         reach = count_le(mid) >= ks
         hi = np.where(active & reach, mid, hi)
         lo = np.where(active & ~reach, mid, lo)
-    # hi now is within one float step of the answer; return the difference itself.
-    out = np.empty(ks.size)
-    for i, (low, high) in enumerate(zip(lo, hi)):
-        j = np.searchsorted(b, a - low, side="left") - 1
-        ok = j >= 0
-        candidates = a[ok] - b[j[ok]]
-        candidates = candidates[candidates > low]
-        out[i] = candidates.min() if candidates.size else high
-    out[below] = a[0] - b[-1]
+    rest = ~done
+    if rest.any():
+        # lo and hi are one float step apart: the answer is the next difference above lo.
+        nxt = next_difference(lo)
+        out = np.where(rest, np.where(np.isfinite(nxt), nxt, hi), out)
     return out
