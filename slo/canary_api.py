@@ -77,6 +77,8 @@ def build_router(get_store: Callable[[], Store], get_spec: SpecProvider,
         since=Query(None, description="window start (RFC 3339, epoch, or a duration before now, e.g. 2h)"),
         until=Query(None, description="window end (default now)"),
         window=Query(None, description="window length when since is not given (default canary.yaml window)"),
+        expect=Query(None, description="gate only: pass (default: 200 on pass) or fail (200 on fail, for "
+                     "Flagger rollback hooks)"),
     )
 
     @router.get("/verdict", summary="Judge the canary (JSON for Argo Rollouts' web provider)")
@@ -92,25 +94,31 @@ def build_router(get_store: Callable[[], Store], get_spec: SpecProvider,
         return judge(body, body.get("config"))
 
     def gate(source: dict[str, Any], config: Any = None) -> JSONResponse:
+        expect = str(source.get("expect") or "pass")
+        if expect not in ("pass", "fail"):
+            raise HTTPException(status_code=400, detail="expect must be pass or fail")
         data = judge(source, config)
-        return JSONResponse(data, status_code=200 if data["verdict"] == "pass" else 412)
+        # expect=fail turns the gate around for Flagger's rollback hooks (200 = roll back)
+        return JSONResponse(data, status_code=200 if data["verdict"] == expect else 412)
 
     @router.get("/gate", summary="200 when the canary passes, 412 otherwise (Flagger webhook)")
     def get_gate(baseline: str | None = query_doc["baseline"], canary: str | None = query_doc["canary"],
                  since: str | None = query_doc["since"], until: str | None = query_doc["until"],
-                 window: str | None = query_doc["window"]) -> JSONResponse:
-        return gate(dict(baseline=baseline, canary=canary, since=since, until=until, window=window))
+                 window: str | None = query_doc["window"], expect: str | None = query_doc["expect"]) -> JSONResponse:
+        return gate(dict(baseline=baseline, canary=canary, since=since, until=until, window=window, expect=expect))
 
     @router.post("/gate", summary="Flagger webhook: arms and window from the query or the body's metadata")
     def post_gate(body: dict[str, Any] | None = Body(None), baseline: str | None = query_doc["baseline"],
                   canary: str | None = query_doc["canary"], since: str | None = query_doc["since"],
-                  until: str | None = query_doc["until"], window: str | None = query_doc["window"]) -> JSONResponse:
+                  until: str | None = query_doc["until"], window: str | None = query_doc["window"],
+                  expect: str | None = query_doc["expect"]) -> JSONResponse:
         body = body or {}
         if not isinstance(body, dict):
             raise HTTPException(status_code=400, detail="body must be a JSON object")
         metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
         source = {**body, **metadata}
-        for key, value in dict(baseline=baseline, canary=canary, since=since, until=until, window=window).items():
+        for key, value in dict(baseline=baseline, canary=canary, since=since, until=until, window=window,
+                               expect=expect).items():
             if value is not None:
                 source[key] = value
         return gate(source, body.get("config"))
