@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -173,16 +174,25 @@ def build_store(n_per_arm: int, seed: int) -> Store:
     return store
 
 
-def speed(n_per_arm: int, seed: int, repeats: int = 3) -> dict[str, Any]:
-    store = build_store(n_per_arm, seed)
-    window = Window(datetime(2026, 11, 21, tzinfo=timezone.utc), datetime(2026, 11, 24, tzinfo=timezone.utc))
-    spec = default_spec()
-    times = []
-    verdict = None
+def _timed(store: Store, window: Window, spec: CanarySpec, repeats: int) -> tuple[list[float], Any]:
+    times, verdict = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
         verdict = judge_window(store, "variant=baseline", "variant=canary", window, spec)
         times.append(time.perf_counter() - t0)
+    return times, verdict
+
+
+def speed(n_per_arm: int, seed: int, repeats: int = 3) -> dict[str, Any]:
+    store = build_store(n_per_arm, seed)
+    window = Window(datetime(2026, 11, 21, tzinfo=timezone.utc), datetime(2026, 11, 24, tzinfo=timezone.utc))
+    spec = default_spec()
+    times, verdict = _timed(store, window, spec, repeats)
+    samples_only = spec.model_copy(update={"metrics": [m for m in spec.metrics if m.score is None]})
+    times_samples_only, _ = _timed(store, window, samples_only, repeats)
+    t0 = time.perf_counter()
+    store.fetchall("SELECT variant, latency_ms, count(*) FROM samples GROUP BY ALL")
+    plain_group_by = time.perf_counter() - t0
     lat = store.execute("SELECT variant, latency_ms FROM samples WHERE status = 'ok'").fetchnumpy()
     x = lat["latency_ms"][lat["variant"] == "canary"]
     y = lat["latency_ms"][lat["variant"] == "baseline"]
@@ -194,6 +204,11 @@ def speed(n_per_arm: int, seed: int, repeats: int = 3) -> dict[str, Any]:
         "samples_per_arm": n_per_arm,
         "metrics": len(spec.metrics),
         "verdict_seconds": {"best": min(times), "all": times},
+        "verdict_seconds_without_score_metrics": {"best": min(times_samples_only), "all": times_samples_only,
+                                                   "metrics": len(samples_only.metrics)},
+        "compare_plain_duckdb_group_by_latency_seconds": plain_group_by,
+        "load_average_1m": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
         "verdict": verdict.verdict,
         "goal_seconds": 1.0,
         "compare_scipy_mannwhitneyu_latency_only_seconds": scipy_s,

@@ -46,7 +46,7 @@ class MetricSpec(_Model):
     score: str | None = Field(default=None, description="scores.metric to read instead of a samples column "
                               "(value for continuous; label in `events` for proportion)")
     reference_model: str | None = Field(default=None, description="scores.reference_model; default: the "
-                                        "newest score per sample")
+                                        "one that scored this metric last")
     events: list[Any] | None = Field(default=None, description="proportion: values that count as an event")
     statuses: list[str] | None = Field(default=None, description="only samples with these statuses "
                                        "(default: all)")

@@ -194,27 +194,21 @@ class ArmReader:
         if key in self._score_tables:
             return self._score_tables[key]
         table = f"_canary_score_{self._tag}_{len(self._score_tables)}"
-        params: list[Any] = [metric.score]
-        if metric.reference_model is not None:
-            params.append(metric.reference_model)
-            scores = ("SELECT request_id, value, label FROM scores WHERE metric = ? AND error IS NULL "
-                      "AND reference_model = ?")
-        elif self._reference_models(metric.score or "") <= 1:
-            scores = "SELECT request_id, value, label FROM scores WHERE metric = ? AND error IS NULL"
-        else:
-            # Several reference models scored this metric: the newest score of each sample.
-            scores = ("SELECT request_id, arg_max(value, evaluated_at) AS value, arg_max(label, evaluated_at) "
-                      "AS label FROM scores WHERE metric = ? AND error IS NULL GROUP BY request_id")
+        # One reference model per metric: scores of different models are not comparable, and
+        # mixing them could differ between the arms. Default: the one that scored last.
+        model = metric.reference_model or self._newest_reference_model(metric.score or "")
         self.store.execute(
             f"CREATE TEMP TABLE {table} AS SELECT a.is_c, a.status, sc.value, sc.label "
-            f"FROM {self._arms_table} a JOIN ({scores}) sc ON sc.request_id = a.request_id", params)
+            f"FROM {self._arms_table} a JOIN scores sc ON sc.request_id = a.request_id "
+            f"WHERE sc.metric = ? AND sc.reference_model = ? AND sc.error IS NULL", [metric.score, model])
         self._temp.append(table)
         self._score_tables[key] = table
         return table
 
-    def _reference_models(self, score: str) -> int:
-        row = self.store.fetchone("SELECT count(DISTINCT reference_model) FROM scores WHERE metric = ?", [score])
-        return int(row[0]) if row else 0
+    def _newest_reference_model(self, score: str) -> str | None:
+        row = self.store.fetchone(
+            "SELECT reference_model FROM scores WHERE metric = ? ORDER BY evaluated_at DESC LIMIT 1", [score])
+        return row[0] if row else None
 
     def overlap(self) -> int:
         """Samples in the window that match both selectors (an error: arms must be disjoint)."""
