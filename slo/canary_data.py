@@ -9,7 +9,6 @@ canary_config.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -19,6 +18,7 @@ import numpy as np
 
 from genobs.slo.canary_config import CanaryConfigError, CanarySpec, MetricSpec
 from genobs.slo.canary_stats import Tally
+from genobs import times
 from genobs.store import Store
 
 
@@ -60,62 +60,28 @@ class CountData:
 
 # --------------------------------------------------------------------------- times
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+def parse_duration(text: str, *, name: str | None = None) -> timedelta:
+    """The project's duration grammar (genobs.times): 30s, 10m, 2h, 7d, 1w."""
+    return times.parse_duration(str(text), name=name)
 
 
-def parse_duration(text: str) -> timedelta:
-    """The project's duration grammar ("30s", "10m", "2h", "7d", "1w")."""
-    try:
-        from genobs.times import parse_duration as shared  # type: ignore[attr-defined]
-    except ImportError:
-        shared = None
-    if shared is not None:
-        return shared(text)
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"duration {text!r}: expected e.g. 30s, 10m, 2h, 7d, 1w")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def parse_instant(text: str, *, now: datetime | None = None) -> datetime:
-    """RFC 3339, epoch seconds/milliseconds, or a duration meaning that long before now."""
-    now = now or datetime.now(timezone.utc)
-    if _DURATION.match(str(text)):
-        # "--since 2h": a CI job asks about the last two hours
-        return now - parse_duration(str(text))
-    try:
-        from genobs.times import parse_instant as shared  # type: ignore[attr-defined]
-    except ImportError:
-        shared = None
-    if shared is not None:
-        return shared(text, now=now)
-    now = now or datetime.now(timezone.utc)
-    raw = str(text).strip()
-    if _DURATION.match(raw):
-        return now - parse_duration(raw)
-    if re.fullmatch(r"\d+(\.\d+)?", raw):
-        value = float(raw)
-        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"time {text!r}: expected RFC 3339, epoch seconds/ms or a duration like 2h") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+def parse_instant(text: str | datetime, *, now: datetime | None = None, end: bool = False,
+                  name: str | None = None) -> datetime:
+    """The project's instant grammar (genobs.times): RFC 3339, a date, epoch s/ms, now, today,
+    or a duration back from now (``--since 2h``)."""
+    return times.parse_instant(text, now=now, end=end, name=name)
 
 
 def resolve_window(spec: CanarySpec, since: str | datetime | None, until: str | datetime | None,
                    *, now: datetime | None = None) -> Window:
+    """[since, until): until defaults to now, since to until - the config's window."""
     now = now or datetime.now(timezone.utc)
-    end = until if isinstance(until, datetime) else (parse_instant(until, now=now) if until else now)
+    end = parse_instant(until, now=now, end=True, name="--until") if until else now
     if since is None:
-        start = end - parse_duration(spec.window)
+        start = end - parse_duration(spec.window, name="window")
     else:
-        start = since if isinstance(since, datetime) else parse_instant(since, now=now)
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
-    if end.tzinfo is None:
-        end = end.replace(tzinfo=timezone.utc)
+        start = parse_instant(since, now=now, name="--since")
     if start >= end:
         raise ValueError(f"window: start {start.isoformat()} is not before end {end.isoformat()}")
     return Window(start.astimezone(timezone.utc), end.astimezone(timezone.utc))

@@ -25,8 +25,8 @@ import yaml
 from typer.testing import CliRunner
 
 from genobs.cli import app
-from genobs.collectors.server import ServerSettings, start_background
-from genobs.slo.canary_api import build_router
+from genobs.runtime import ServerSettings, start_platform
+from genobs.slo import canary_plugin
 from genobs.slo.canary_config import default_spec, load_spec, spec_from_mapping
 from genobs.slo.canary_run import advance_analyses, analysis_status, run_canary, start_analysis
 from genobs.store import SAMPLE_COLUMNS, Store
@@ -186,9 +186,8 @@ def test_cli_continuous_analysis_keeps_every_interval(store: Store, db: Path, pe
 
 @pytest.fixture
 def server(db: Path, store: Store) -> Iterator[Any]:
-    handle = start_background(db, settings=ServerSettings(poll_nvml=False, ingest_token=None))
-    # What the runtime's wiring does with canary_plugin.contribute: mount the router.
-    handle._server.config.app.include_router(build_router(lambda: handle.store, default_spec))
+    handle = start_platform(db, settings=ServerSettings(poll_nvml=False, ingest_token=None),
+                            plugins=[canary_plugin.contribute])
     yield handle
     handle.stop()
 
@@ -229,13 +228,15 @@ def test_continuous_analysis_through_the_api(server: Any, store: Store) -> None:
         assert created.status_code == 201, created.text
         aid = created.json()["id"]
         assert created.json()["state"] == "running"
-    # The server's periodic task: nothing is due yet, then the first interval is.
-    assert advance_analyses(store, now=NOW) == 0
-    started = datetime.fromisoformat(analysis_status(store, aid)["started_at"])
+    # The server's periodic task (run now through the platform's API): nothing is due yet.
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert http.post(f"/v1/tasks/{canary_plugin.ANALYSIS_TASK}/run").status_code == 200
+    assert analysis_status(store, aid)["verdicts"] == []
+    # Move the analysis 3 h back: its first 70-minute interval is due.
     store.execute("UPDATE canary_analyses SET started_at = ?, next_at = ? WHERE id = ?",
                   [NOW - timedelta(hours=3), NOW - timedelta(hours=3) + timedelta(minutes=70), aid])
-    assert started <= datetime.now(timezone.utc)
-    assert advance_analyses(store, now=NOW) == 1
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        assert http.post(f"/v1/tasks/{canary_plugin.ANALYSIS_TASK}/run").status_code == 200
     status = analysis_status(store, aid)
     # The data lies 2-3 h back: the first 70-minute interval holds it all and fails critically.
     assert status["state"] == "stopped" and status["final_verdict"] == "fail"
