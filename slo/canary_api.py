@@ -13,6 +13,7 @@ Bad input answers 400 with a message naming the parameter, never 5xx.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 from fastapi import APIRouter, Body, HTTPException, Query
@@ -43,7 +44,7 @@ def _spec_for(base: CanarySpec, config: Any, window: str | None) -> CanarySpec:
     if window:
         try:
             parse_duration(window)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise HTTPException(status_code=400, detail=f"window: {exc}") from None
         spec = spec.model_copy(update={"window": window})
     return spec
@@ -132,7 +133,8 @@ def build_router(get_store: Callable[[], Store], get_spec: SpecProvider,
         try:
             interval = parse_duration(str(body.get("interval", "10m")))
             lifetime = parse_duration(str(body.get("lifetime", "2h")))
-        except ValueError as exc:
+            datetime.now(timezone.utc) + interval + lifetime  # OverflowError when not representable
+        except (ValueError, OverflowError) as exc:
             raise HTTPException(status_code=400, detail=str(exc)) from None
         try:
             aid = start_analysis(get_store(), baseline, canary, interval=interval, lifetime=lifetime, spec=spec)

@@ -79,8 +79,8 @@ def run_canary(store: Store, baseline: str | dict[str, str], canary: str | dict[
     spec = config or default_spec()
     try:
         window = resolve_window(spec, since, until, now=now)
-    except ValueError as exc:
-        raise CanaryInputError(str(exc)) from None
+    except (ValueError, OverflowError) as exc:
+        raise CanaryInputError(f"window: {exc}") from None
     verdict = judge_window(store, baseline, canary, window, spec)
     verdict.interval = interval
     if save:
@@ -206,8 +206,9 @@ def advance_analyses(store: Store, *, now: datetime | None = None) -> int:
         spec = CanarySpec.model_validate(json.loads(config) if isinstance(config, str) else config)
         index = int(round((next_at - started).total_seconds() / interval_s))
         try:
-            verdict = run_canary(store, baseline, canary, since=started, until=min(now, next_at)
-                                 if next_at > started else now, config=spec, analysis_id=aid, interval=index)
+            # The data from the start to this interval's end (due, so not in the future).
+            verdict = run_canary(store, baseline, canary, since=started, until=next_at, config=spec,
+                                 analysis_id=aid, interval=index)
         except CanaryInputError as exc:
             _finish(store, aid, "error", None, str(exc))
             continue

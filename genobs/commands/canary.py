@@ -129,7 +129,7 @@ def canary_command(
             sys.stderr.write(f"stopped early at interval {outcome.final.interval}: critical failure\n")
         emit(outcome.final, True)
         raise typer.Exit(outcome.final.exit_code)
-    except (CanaryInputError, ValueError) as exc:
+    except (CanaryInputError, ValueError, OverflowError) as exc:
         raise _fail(str(exc)) from None
     except client.ServerRequestError as exc:
         raise _fail(str(exc)) from None
