@@ -377,3 +377,26 @@ def test_run_canary_is_what_the_demo_calls(store: Store) -> None:
     assert verdict.verdict == "fail" and verdict.exit_code == 1
     assert by_name["hallucination_rate"].classification == "High"
     assert by_name["latency_ms"].classification == "Pass"
+
+
+def test_bad_input_is_4xx_never_5xx(server: Any, store: Store) -> None:
+    fill(store, n=60)
+    sel = {"baseline": "variant=baseline", "canary": "variant=canary"}
+    cases = [
+        ("get", "/v1/canary/verdict", {**sel, "since": "99999999999999999999w"}, None),
+        ("get", "/v1/canary/verdict", {**sel, "since": "99999999999999999999"}, None),
+        ("get", "/v1/canary/verdict", {**sel, "since": "2026-01-02", "until": "2026-01-01"}, None),
+        ("get", "/v1/canary/verdict", {**sel, "window": "-5m"}, None),
+        ("get", "/v1/canary/gate", {**sel, "expect": "maybe"}, None),
+        ("get", "/v1/canary/verdict", {"baseline": "variant=canary", "canary": "variant=canary"}, None),
+        ("post", "/v1/canary/verdict", None, [1, 2]),
+        ("post", "/v1/canary/verdict", None, {**sel, "config": ["not", "a", "mapping"]}),
+        ("post", "/v1/canary/gate", None, {"metadata": {"baseline": "x"}}),
+        ("post", "/v1/canary/analyses", None, {**sel, "interval": "99999999999999999w"}),
+        ("post", "/v1/canary/analyses", None, {**sel, "interval": "0s"}),
+        ("get", "/v1/canary/analyses/notanumber", None, None),
+    ]
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        for method, path, params, body in cases:
+            answer = http.request(method.upper(), path, params=params, json=body)
+            assert 400 <= answer.status_code < 500, (path, params, body, answer.status_code, answer.text)
