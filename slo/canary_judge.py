@@ -71,6 +71,7 @@ class MetricResult:
     ci_high: float | None = None
     allowed_increase: float | None = None
     allowed_decrease: float | None = None
+    hl_digits: int | None = None         # estimate/interval on values rounded to this many digits (huge arms)
     samples_needed: int | None = None    # per arm, to detect the allowed change at the configured power
     more_samples_needed: int | None = None
 
@@ -199,6 +200,7 @@ def classify_continuous(metric: MetricSpec, data: ContinuousData, spec: CanarySp
     result.p_value, result.method = mw.p_value, mw.method
     result.estimate, result.ci_low, result.ci_high = mw.estimate, mw.ci_low, mw.ci_high
     result.cles = mw.cles
+    result.hl_digits = mw.hl_digits
     ratio = _ratio(canary.mean(), baseline.mean())
     result.effect_size = mw.cles if metric.effect == "cles" else ratio
     tolerance = (metric.kayenta_tolerance or 0.0) * abs(mw.estimate)
