@@ -110,11 +110,13 @@ def test_cli_pass_is_exit_0_and_the_verdict_is_stored(store: Store, db: Path, pe
     assert data["verdict"] == "pass" and data["score"] == 100
     assert {m["name"]: m["classification"] for m in data["metrics"]} == {
         "latency_ms": "Pass", "ttft_ms": "Pass", "hallucination_score": "Pass"}
-    row = store.fetchone("SELECT verdict, window_start, window_end, config, baseline FROM canary_verdicts "
+    row = store.fetchone("SELECT verdict, window_start, window_end, details, baseline FROM canary_verdicts "
                          "WHERE id = ?", [data["id"]])
     assert row[0] == "pass" and row[4] == "variant=baseline"
     assert row[2] - row[1] == timedelta(hours=1)  # the default window
-    assert json.loads(row[3])["metrics"][0]["name"] == "latency_ms"
+    details = json.loads(row[3])
+    assert details["config"]["metrics"][0]["name"] == "latency_ms" and details["exit_code"] == 0
+    assert [m["name"] for m in details["metrics"]] == ["latency_ms", "ttft_ms", "hallucination_score"]
 
 
 def test_cli_fails_on_a_hallucination_regression_with_junit_and_markdown(
