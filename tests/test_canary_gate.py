@@ -401,3 +401,17 @@ def test_bad_input_is_4xx_never_5xx(server: Any, store: Store) -> None:
         for method, path, params, body in cases:
             answer = http.request(method.upper(), path, params=params, json=body)
             assert 400 <= answer.status_code < 500, (path, params, body, answer.status_code, answer.text)
+
+
+def test_routes_follow_the_servers_bearer_token(db: Path, store: Store) -> None:
+    fill(store, n=60)
+    handle = start_platform(db, settings=ServerSettings(poll_nvml=False, ingest_token="s3cret"),
+                            plugins=[canary_plugin.contribute])
+    try:
+        params = {"baseline": "variant=baseline", "canary": "variant=canary"}
+        with httpx.Client(base_url=handle.url, timeout=60) as http:
+            assert http.get("/v1/canary/verdict", params=params).status_code == 401
+            ok = http.get("/v1/canary/verdict", params=params, headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200 and ok.json()["verdict"] in ("inconclusive", "pass", "marginal", "fail")
+    finally:
+        handle.stop()
