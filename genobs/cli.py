@@ -778,9 +778,5 @@ def _demo_incidents(store: Store) -> None:
     _demo_table("GPU throttling", ["host", "gpu", "from (UTC)", "to", "max °C", "min SM MHz", "readings"], rows)
 
 
-def main() -> None:  # pragma: no cover - console script entry
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
     app()
