@@ -2,7 +2,7 @@
 held-out figures.
 
 Data (bench/hallucination_data.py):
-* /work/shared/data/halueval_qa.jsonl (RUCAIBox/HaluEval, generation/qa/qa_one-turn_data.json):
+* tests/data/halueval_qa.jsonl (RUCAIBox/HaluEval, generation/qa/qa_one-turn_data.json):
   each record's right_answer is label 0 and hallucinated_answer label 1, grounded on `knowledge`,
   with `question` as the prompt. Even-indexed records are the training half, odd-indexed held out.
 * the demo data's support-chat samples (sample_data/data/chat_samples.jsonl.gz, labels in
@@ -33,9 +33,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))   # the hand-labelled cases (tests/helpers)
+sys.path.insert(0, str(ROOT / "bench"))   # hallucination_data
 
 from genobs.evaluators import hallucination as h  # noqa: E402
 from hallucination_data import DEFAULT_HALUEVAL, balanced_subset, load_demo_chat, load_halueval  # noqa: E402
@@ -96,7 +95,7 @@ def main() -> None:
     ap.add_argument("--demo-share", type=float, default=DEMO_SHARE,
                     help="total weight of the demo training half relative to the HaluEval one")
     args = ap.parse_args()
-    from test_hallucination import LABELLED_CASES  # the hand-labelled cases (tests/)
+    from helpers.hallucination_cases import LABELLED_CASES
 
     items, y, record = load_halueval(args.data)
     scorer = h.HallucinationScorer(use_embeddings=not args.lexical_only)

@@ -21,18 +21,12 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from genobs.evaluators.clip_fixtures import save_random_open_clip
 from genobs.evaluators.reference_models import ReferenceModelMissing, ReferenceModelSpec
 from genobs.evaluators.runner import EvaluationError, clip_weights_available, run_evaluators
 from genobs.store import SAMPLE_COLUMNS, Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_random_open_clip(tmp_path_factory.mktemp("clip") / "tiny", size="tiny", seed=1)
 
 
 def _sample(request_id: str, minute: int, **fields: Any) -> dict[str, Any]:
@@ -74,13 +68,13 @@ def _scores(store: Store, metric: str = "clip_score") -> dict[str, tuple[Any, ..
     return {r[0]: r[1:] for r in rows}
 
 
-def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Path, clip_dir: Path) -> None:
+def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Path, tiny_open_clip: Path) -> None:
     store = Store.open(tmp_path / "g.duckdb")
     _insert(store, _image_samples(tmp_path, 12) + [
         _sample("broken", 50, prompt="a cat", image="images/does-not-exist.png"),
         _sample("text-only", 51, modality="text", prompt="hi", response="hello"),
     ])
-    spec = ReferenceModelSpec("open_clip", str(clip_dir))
+    spec = ReferenceModelSpec("open_clip", str(tiny_open_clip))
 
     first = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, batch_size=5, num_workers=1)
     run = first.evaluators[0]
@@ -107,7 +101,7 @@ def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Pat
     assert _scores(store)["broken"][1] is None
 
     # Another reference model is another score series: everything is scored again for it.
-    other = ReferenceModelSpec("open_clip", str(clip_dir), pretrained="none")
+    other = ReferenceModelSpec("open_clip", str(tiny_open_clip), pretrained="none")
     again = run_evaluators(store, ["clip"], device="cpu", clip_spec=other, num_workers=0)
     assert again.evaluators[0].candidates == 15
     models = store.fetchall("SELECT DISTINCT reference_model FROM scores ORDER BY 1")
@@ -115,10 +109,10 @@ def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Pat
     store.close()
 
 
-def test_since_until_and_limit_select_samples(tmp_path: Path, clip_dir: Path) -> None:
+def test_since_until_and_limit_select_samples(tmp_path: Path, tiny_open_clip: Path) -> None:
     store = Store.open(tmp_path / "g.duckdb")
     _insert(store, _image_samples(tmp_path, 10))  # minutes 0..9 after T0
-    spec = ReferenceModelSpec("open_clip", str(clip_dir))
+    spec = ReferenceModelSpec("open_clip", str(tiny_open_clip))
     window = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, num_workers=0,
                             since=(T0 + timedelta(minutes=3)).isoformat(), until=T0 + timedelta(minutes=6))
     assert set(_scores(store)) == {"img-0003", "img-0004", "img-0005"}
@@ -157,14 +151,14 @@ run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open
 """
 
 
-def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, clip_dir: Path) -> None:
+def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, tiny_open_clip: Path) -> None:
     db = tmp_path / "g.duckdb"
     store = Store.open(db)
     _insert(store, _image_samples(tmp_path, 120))
     store.close()
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_MININTERVAL": "0"}
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(db), str(clip_dir)], cwd=tmp_path, env=env,
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(db), str(tiny_open_clip)], cwd=tmp_path, env=env,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     progressed, buffer, deadline = False, "", time.monotonic() + 120
@@ -180,7 +174,7 @@ def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, clip
     store = Store.open(db)
     done_before = len(_scores(store))
     assert 10 <= done_before < 120
-    resumed = run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open_clip", str(clip_dir)),
+    resumed = run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open_clip", str(tiny_open_clip)),
                              batch_size=64, num_workers=0)
     assert resumed.evaluators[0].candidates == 120 - done_before
     scores = _scores(store)
@@ -217,7 +211,7 @@ def test_hallucination_scores_grounded_text_samples(tmp_path: Path) -> None:
     store.close()
 
 
-def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Path, clip_dir: Path) -> None:
+def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Path, tiny_open_clip: Path) -> None:
     from typer.testing import CliRunner
 
     from genobs.cli import app
@@ -227,14 +221,14 @@ def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Pat
     _insert(store, _image_samples(tmp_path, 6))
     store.close()
     config = tmp_path / "genobs.yaml"
-    config.write_text(f"evaluators:\n  clip:\n    backend: open_clip\n    model: {clip_dir}\n")
+    config.write_text(f"evaluators:\n  clip:\n    backend: open_clip\n    model: {tiny_open_clip}\n")
     runner = CliRunner()
     args = ["evaluate", "--db", str(db), "--config", str(config), "--evaluators", "clip", "--device", "cpu",
             "--workers", "0", "--format", "json"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     run = json.loads(first.stdout)["evaluators"][0]
-    assert (run["scored"], run["reference_model"]) == (6, f"open_clip:{clip_dir}")
+    assert (run["scored"], run["reference_model"]) == (6, f"open_clip:{tiny_open_clip}")
     second = runner.invoke(app, args)
     assert json.loads(second.stdout)["evaluators"][0]["candidates"] == 0
 
@@ -247,7 +241,7 @@ def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Pat
     assert "hf download laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in message
 
 
-def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_dir: Path) -> None:
+def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, tiny_open_clip: Path) -> None:
     import threading
 
     from genobs.evaluators.runner import evaluation_task
@@ -256,7 +250,7 @@ def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_di
     store = Store.open(db)
     _insert(store, _image_samples(tmp_path, 3))
     config = {"server": {"evaluate_interval_s": 0.05},
-              "evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}}
+              "evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(tiny_open_clip)}}}
     stop = threading.Event()
     worker = threading.Thread(target=evaluation_task(db, config), args=(stop,), daemon=True)
     worker.start()
@@ -315,11 +309,11 @@ def test_scheduler_imports_no_model_library_without_work(tmp_path: Path) -> None
     assert "hf download laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in out["skipped"]
 
 
-def test_scheduled_runs_build_the_scorer_once_and_only_when_there_is_work(tmp_path: Path, clip_dir: Path) -> None:
+def test_scheduled_runs_build_the_scorer_once_and_only_when_there_is_work(tmp_path: Path, tiny_open_clip: Path) -> None:
     from genobs.evaluators import runner
 
     store = Store.open(tmp_path / "g.duckdb")
-    config = {"evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}}
+    config = {"evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(tiny_open_clip)}}}
     jobs = runner._scheduled_jobs.setdefault(str(store.path), {})
     assert runner.scheduled_run(store, config).evaluators[0].candidates == 0
     assert jobs == {}                                     # nothing to score: nothing built
