@@ -12,7 +12,7 @@ Data (bench/hallucination_data.py):
 A response scores as its worst claim, claim score = sigmoid(bias + weights . features).
 
 The fit is a multiple-instance logistic regression on both training halves plus every
-hand-labelled dialogue-style case of tests/test_hallucination.py (weight CASE_WEIGHT each, so
+hand-labelled dialogue-style case of tests/helpers/hallucination_cases.py (weight CASE_WEIGHT each, so
 faithful paraphrases stay grounded); the demo training half weighs DEMO_SHARE times as much in total as
 the HaluEval one. Prints JSON: the committed constants (BIAS/WEIGHTS, or LEXICAL_* with --lexical-only) with
 their train / held-out figures on both data sets and any labelled case they get wrong, and the
