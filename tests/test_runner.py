@@ -26,7 +26,6 @@ from genobs.evaluators.runner import EvaluationError, clip_weights_available, ru
 from genobs.store import SAMPLE_COLUMNS, Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _sample(request_id: str, minute: int, **fields: Any) -> dict[str, Any]:
@@ -157,7 +156,7 @@ def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, tiny
     _insert(store, _image_samples(tmp_path, 120))
     store.close()
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_MININTERVAL": "0"}
+    env = {**os.environ, "TQDM_MININTERVAL": "0"}
     proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(db), str(tiny_open_clip)], cwd=tmp_path, env=env,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -298,7 +297,7 @@ print(json.dumps(out))
 def test_scheduler_imports_no_model_library_without_work(tmp_path: Path) -> None:
     """`genobs serve` stays light: importing the runner, a tick with nothing to score and a
     tick whose default CLIP weights are missing import neither torch nor a model library."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
     proc = subprocess.run([sys.executable, "-c", _LIGHT_SCRIPT, str(tmp_path / "g.duckdb"), str(tmp_path / "empty")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
