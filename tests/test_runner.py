@@ -183,7 +183,6 @@ def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, tiny
 
 
 def test_hallucination_scores_grounded_text_samples(tmp_path: Path) -> None:
-    pytest.importorskip("genobs.evaluators.hallucination")
     store = Store.open(tmp_path / "g.duckdb")
     context = ["The Eiffel Tower is in Paris. It was completed in 1889 and is 330 metres tall."]
     _insert(store, [
