@@ -20,7 +20,7 @@ import_guard.install()
 from genobs.store import Store  # noqa: E402 - after the guard is in place
 
 if TYPE_CHECKING:
-    from genobs.collectors.server import ServerHandle
+    from genobs.runtime import PlatformHandle
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def running_server(tmp_path: Path) -> Iterator["ServerHandle"]:
+def running_server(tmp_path: Path) -> Iterator["PlatformHandle"]:
     """The platform on 127.0.0.1 on a free port over tmp_path/genobs.duckdb (no token, no
     NVML polling); ``.url``, ``.store``. Stopped and its store closed after the test."""
     from helpers import servers  # here, not at the top: tests without a server skip uvicorn's import
