@@ -253,6 +253,32 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE samples_rebuilt RENAME TO samples",
         ),
     ),
+    (
+        20,
+        "canary: continuous analyses (issue 12)",
+        # No ALTER TABLE on canary_verdicts (config, analysis id and exit code go into its
+        # details JSON): DuckDB 1.5 cannot replay from the WAL an ADD COLUMN on a table with a
+        # nextval() default ("GetDefaultDatabase with no default database set"), so a server
+        # killed before its first checkpoint would not start again.
+        (
+            "CREATE SEQUENCE canary_analyses_id",
+            """CREATE TABLE canary_analyses (
+    id BIGINT PRIMARY KEY DEFAULT nextval('canary_analyses_id'),
+    created_at TIMESTAMPTZ NOT NULL,
+    baseline VARCHAR NOT NULL,
+    canary VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    interval_s DOUBLE NOT NULL,
+    lifetime_s DOUBLE NOT NULL,
+    next_at TIMESTAMPTZ NOT NULL,
+    state VARCHAR NOT NULL,
+    finished_at TIMESTAMPTZ,
+    final_verdict VARCHAR,
+    reason VARCHAR,
+    config JSON
+)""",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
