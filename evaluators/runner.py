@@ -90,13 +90,6 @@ def clip_weights_available(config: Any = None, spec: ReferenceModelSpec | None =
     return True
 
 
-def require_clip_weights(config: Any = None, spec: ReferenceModelSpec | None = None) -> ReferenceModelSpec:
-    """Return the CLIP spec, or raise ReferenceModelMissing saying where it looked and what to do."""
-    spec = spec or clip_spec_from_config(config)
-    check_available(spec)
-    return spec
-
-
 # --------------------------------------------------------------------------- time window
 
 

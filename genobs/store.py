@@ -126,9 +126,9 @@ def _columns_sql(columns: Sequence[tuple[str, str]]) -> str:
 
 # Free text is stored with FSST without DuckDB trying each method first: it analyses every
 # candidate compression per column and row group at commit, and for prompts and responses
-# FSST is what it picks anyway (strings FSST cannot shrink are still stored uncompressed).
-# On 1M rows of bench/bench_ingest.py this took a tenth off the writer's commits (0.75 ->
-# 0.70 CPU-s per 122,880 rows), the same file size. (A list column, context, cannot be
+# FSST is what it picks anyway (strings FSST cannot shrink are still stored uncompressed),
+# so the analysis is commit time spent for nothing: the writer's commits are the ingest
+# pipeline's narrowest stage (bench/bench_ingest.py). (A list column, context, cannot be
 # given a method.)
 SAMPLE_TEXT_FSST: tuple[str, ...] = ("prompt", "response", "reference")
 
