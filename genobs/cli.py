@@ -778,6 +778,11 @@ def _demo_incidents(store: Store) -> None:
     _demo_table("GPU throttling", ["host", "gpu", "from (UTC)", "to", "max °C", "min SM MHz", "readings"], rows)
 
 
+from genobs.commands.dashboard import dashboard as _dashboard_command  # noqa: E402
+
+app.command("dashboard")(_dashboard_command)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 

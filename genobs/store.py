@@ -296,8 +296,9 @@ class Store:
     _instances: dict[Path, "Store"] = {}
     _instances_lock = threading.Lock()
 
-    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._connection = connection
         self._local = threading.local()
         self._write_lock = threading.RLock()
@@ -307,8 +308,13 @@ class Store:
     # -- opening ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, db: str | os.PathLike[str] | None = None) -> "Store":
+    def open(cls, db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> "Store":
         """Open (creating and migrating if needed) the database at ``db``.
+
+        ``read_only``: open an existing file without writing to it (``genobs dashboard`` on a
+        file no server holds); it must exist and be at this genobs's schema version. When
+        this process already has the file open (``genobs serve``), that shared instance is
+        returned either way: DuckDB refuses a second instance of a file in one process.
 
         Raises DatabaseLockedError, naming the server that holds the file, if another
         process has it open.
@@ -318,15 +324,21 @@ class Store:
             existing = cls._instances.get(path)
             if existing is not None and not existing._closed:
                 return existing
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if read_only and not path.exists():
+                raise StoreError(f"no database at {path}: create one with `genobs demo` or `genobs ingest`")
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                connection = duckdb.connect(str(path))
+                connection = duckdb.connect(str(path), read_only=read_only)
             except duckdb.IOException as exc:
                 if "lock" in str(exc).lower():
                     raise DatabaseLockedError(path, recorded_server_url(path), str(exc)) from None
                 raise StoreError(f"cannot open database {path}: {exc}") from None
-            store = cls(path, connection)
-            store._migrate()
+            store = cls(path, connection, read_only=read_only)
+            if read_only:
+                store._check_schema()
+            else:
+                store._migrate()
             cls._instances[path] = store
             return store
 
@@ -391,6 +403,19 @@ class Store:
     def schema_version(self) -> int:
         row = self.fetchone("SELECT coalesce(max(version), 0) FROM schema_version")
         return int(row[0]) if row else 0
+
+    def _check_schema(self) -> None:
+        """A read-only open cannot migrate: the file must already have this genobs's schema."""
+        self._connection.execute("SET TimeZone = 'UTC'")
+        try:
+            current = self._connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        except duckdb.CatalogException:
+            current = 0
+        if current != SCHEMA_VERSION:
+            self._connection.close()
+            action = "upgrade genobs" if current > SCHEMA_VERSION else "open it once read-write (e.g. `genobs init --db PATH`)"
+            raise StoreError(f"database {self.path} has schema version {current}, this genobs expects "
+                             f"{SCHEMA_VERSION}: {action}")
 
     def _migrate(self) -> None:
         self._connection.execute("SET TimeZone = 'UTC'")
