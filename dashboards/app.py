@@ -29,11 +29,13 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
 
 def main() -> None:
     st.set_page_config(page_title="genobs", page_icon=":material/monitoring:", layout="wide")
-    if not auth.gate():
-        st.stop()
     pages = [st.Page(VIEWS / file, title=title, icon=icon, url_path=path, default=(i == 0))
              for i, (file, title, icon, path) in enumerate(PAGES)]
-    page = st.navigation(pages)
+    # Navigation first (hidden until the visitor has passed), so the page a link asked for is
+    # the page shown after the token is given; nothing of it runs before that.
+    page = st.navigation(pages, position="sidebar" if auth.allowed() else "hidden")
+    if not auth.gate():
+        st.stop()
     db = queries.db_path()
     problem = queries.open_problem(db)
     if problem:

@@ -51,6 +51,13 @@ def token_matches(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
+def allowed() -> bool:
+    """Whether this session may see pages (nothing configured, logged in, or token given)."""
+    if oidc_configured() and not st.user.is_logged_in:
+        return False
+    return expected_token() is None or bool(st.session_state.get("_genobs_authenticated"))
+
+
 def gate() -> bool:
     """Ask for the token / login when one is required. True when the visitor may see pages;
     otherwise the sign-in form is drawn and the caller must stop."""

@@ -216,6 +216,18 @@ def line_chart(df: pd.DataFrame, y: str, y_title: str, color: str | None = None,
     return alt.layer(*layers).properties(height=height)
 
 
+CANARY_RED = "#d62728"
+PALETTE = ("#1f77b4", "#7fb2e5", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#7f7f7f")
+
+
+def version_colors(names: Iterable[str]) -> alt.Scale:
+    """Colours for arms/versions: canary arms red, the rest from a calm palette, so a
+    canary's line stands out from its baseline."""
+    domain = sorted(set(names))
+    others = iter(PALETTE * 4)
+    return alt.Scale(domain=domain, range=[CANARY_RED if "canary" in n else next(others) for n in domain])
+
+
 def show_chart(chart: Any) -> None:
     st.altair_chart(chart, width="stretch")
 

@@ -80,20 +80,51 @@ def _body(f: w.Filters, counts: dict[str, int], arms: pd.DataFrame, baseline: st
             st.error(f"**{r['metric']}**: canary {'+' if change > 0 else ''}{change:.0f}% vs baseline "
                      f"(mean {r['canary mean']:.3g} vs {r['baseline mean']:.3g}).")
         st.dataframe(table, hide_index=True, width="stretch", column_config={
-            c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns if c not in ("metric",)})
+            c: st.column_config.NumberColumn(c, format="%d" if c.endswith(" n") else "%.3f")
+            for c in table.columns if c != "metric"})
+    if queries.HALLUCINATION_METRIC in frames:
+        _hallucinated_share(f, baseline, canary)
     cols = st.columns(3)
-    for i, (metric, df) in enumerate(frames.items()):
+    for i, (metric, df) in enumerate((m, d) for m, d in frames.items() if m not in SCORE_METRICS):
         with cols[i % 3]:
             title = metrics[metric]
             chart = alt.Chart(df).mark_boxplot(extent=1.5, size=40).encode(
                 x=alt.X("arm:N", title="arm", sort=[baseline, canary]),
                 y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
                 color=alt.Color("arm:N", legend=None, sort=[baseline, canary],
-                                scale=alt.Scale(range=["#1f77b4", "#d62728"]))).properties(height=230,
-                                                                                            title=title)
+                                scale=alt.Scale(range=["#1f77b4", w.CANARY_RED]))).properties(height=230)
             st.altair_chart(chart, width="stretch")
     st.markdown(f"[Canary samples with the worst hallucination scores ↗]"
                 f"({f.samples_link(variant=canary, order='worst hallucination')})")
+
+
+def _hallucinated_share(f: w.Filters, baseline: str, canary: str) -> None:
+    """Share of each arm's scored answers labelled hallucinated (the score is near 0 or 1 for
+    most answers, so a box plot would hide what a share shows)."""
+    by = queries.score_by_version(f.db, f.scope, queries.HALLUCINATION_METRIC)
+    by = by[by["variant"].isin([baseline, canary])].copy()
+    if by.empty:
+        return
+    by["arm"] = by["variant"] + " (" + by["model_version"] + ")"
+    chart = alt.Chart(by).mark_bar(size=60).encode(
+        x=alt.X("arm:N", title="arm (model version)"),
+        y=alt.Y("hallucinated_pct:Q", title="hallucinated answers (%)"),
+        color=alt.Color("arm:N", legend=None, scale=w.version_colors(by["arm"])),
+        tooltip=["arm:N", alt.Tooltip("scored:Q", title="scored answers"),
+                 alt.Tooltip("hallucinated_pct:Q", title="hallucinated (%)", format=".1f")]).properties(height=230)
+    left, right = st.columns([1, 2])
+    with left:
+        st.markdown("**Hallucinated answers per arm (%)**")
+        st.altair_chart(chart, width="stretch")
+    with right:
+        st.markdown("**Hallucination score distribution (0-1)**")
+        values = pd.concat([queries.arm_values(f.db, f.scope, arm, queries.HALLUCINATION_METRIC).assign(arm=arm)
+                            for arm in (baseline, canary)], ignore_index=True)
+        hist = alt.Chart(values).mark_bar(opacity=0.6).encode(
+            x=alt.X("value:Q", bin=alt.Bin(maxbins=20), title="hallucination score (0-1)"),
+            y=alt.Y("count():Q", title="answers (count)", stack=None),
+            color=alt.Color("arm:N", title="arm", scale=w.version_colors(values["arm"]))).properties(height=230)
+        st.altair_chart(hist, width="stretch")
 
 
 def _verdict(f: w.Filters, counts: dict[str, int], baseline: str, canary: str) -> None:

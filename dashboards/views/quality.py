@@ -49,7 +49,7 @@ def _body(f: w.Filters) -> None:
         with left:
             chart = alt.Chart(series).mark_line(point=alt.OverlayMarkDef(size=30)).encode(
                 x=w.time_axis(), y=alt.Y(f"{y}:Q", title=y_title),
-                color=alt.Color("version:N", title="model version (arm)"),
+                color=alt.Color("version:N", title="model version (arm)", scale=w.version_colors(series["version"])),
                 href="link:N",
                 tooltip=[alt.Tooltip("bucket:T", title="time (UTC)", format="%Y-%m-%d %H:%M"), "version:N",
                          alt.Tooltip("scored:Q", title="scored"),
