@@ -185,6 +185,7 @@ def refresh(store: Store, series: Iterable[SeriesSql]) -> RefreshReport:
             _register(cur, item)
         for name, value in zip(("samples", "scores", "tombstones"), marks):
             _set_watermark(cur, name, value)
+        _set_watermark(cur, "cycle", started)
         # Tombstones well below the watermark have been applied by every series.
         tomb = _watermark(cur, "tombstones")
         if tomb is not None:
@@ -198,7 +199,16 @@ def _mark_dirty(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql]) -> 
     samples_mark = _watermark(cur, "samples")
     scores_mark = _watermark(cur, "scores")
     tomb_mark = _watermark(cur, "tombstones")
-    since = lambda mark: (mark - OVERLAP) if mark is not None else _EPOCH  # noqa: E731
+    cycle = _watermark(cur, "cycle")
+
+    def since(mark: datetime | None) -> datetime:
+        # Rows above the mark are new. Rows at or below it may still be new: stamped
+        # before the last cycle, committed after it. Those were stamped at most OVERLAP
+        # before the last cycle began.
+        if mark is None:
+            return _EPOCH
+        return min(mark, cycle - OVERLAP) if cycle is not None else mark - OVERLAP
+
     parts = [
         "SELECT DISTINCT date_trunc('minute', timestamp) AS minute FROM samples WHERE ingested_at > ?",
         "SELECT minute FROM sample_tombstones WHERE deleted_at > ?",

@@ -57,3 +57,47 @@ def steady(start: datetime, end: datetime, per_minute: int, *, error_every: int 
             rows.append(sample(at + timedelta(seconds=k * 60 / per_minute), status="error" if failed else "ok", **extra))
         at += timedelta(minutes=1)
     return rows
+
+
+# --------------------------------------------------------------------------- a real receiver
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Receiver:
+    """An HTTP receiver on 127.0.0.1 (port 0) that records what it is sent and answers with
+    the status codes queued in ``responses`` (then 200)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.responses: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                code = receiver.responses.pop(0) if receiver.responses else 200
+                receiver.received.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                          "json": json.loads(body or b"null"), "answered": code})
+                self.send_response(code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def delivered(self) -> list[dict[str, Any]]:
+        return [r for r in self.received if 200 <= r["answered"] < 300]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
