@@ -778,6 +778,14 @@ def _demo_incidents(store: Store) -> None:
     _demo_table("GPU throttling", ["host", "gpu", "from (UTC)", "to", "max °C", "min SM MHz", "readings"], rows)
 
 
+# SLOs, alerts and silences (genobs.slo; the commands live in genobs/commands/slo.py).
+from genobs.commands import slo as _slo_commands  # noqa: E402
+
+app.add_typer(_slo_commands.slo_app, name="slo")
+app.add_typer(_slo_commands.silence_app, name="silence")
+app.command("alerts")(_slo_commands.alerts)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Sequence
 
 from genobs.config import NotifiersConfig
@@ -78,9 +78,10 @@ def route(notices: Sequence[Notice], config: NotifiersConfig | None, external_ur
 
 
 def check(store: Store, spec: Spec, *, at: datetime | None = None, manage_alerts: bool = True,
-          notifiers: NotifiersConfig | None = None, external_url: str | None = None) -> CheckResult:
+          notifiers: NotifiersConfig | None = None, external_url: str | None = None,
+          overlap: timedelta = rollups.OVERLAP) -> CheckResult:
     at = as_utc(at or utcnow())
-    report = rollups.refresh(store, all_series(spec))
+    report = rollups.refresh(store, all_series(spec), overlap=overlap)
     statuses = evaluate(store, spec.slos, at)
     spend = spend_statuses(store, spec.spend, at)
     applied = None

@@ -12,7 +12,7 @@ with events. A cycle (``refresh``) recomputes only the *dirty* minutes:
   for quality SLIs: a sample scored late moves its minute's SLI.
 
 Recomputing a minute is idempotent, so each watermark is read back with an overlap
-(``OVERLAP``): a writer that stamped its rows just before the last cycle but committed just
+(``OVERLAP``, 2 minutes): a writer that stamped its rows just before the last cycle but committed just
 after it is still seen. A series that has no rollups yet (a new SLO) is built from all
 samples once. Drift series (a handful of rows per day) are rebuilt each cycle.
 
@@ -32,7 +32,7 @@ from genobs.slo.sli import ScoreJoin, SeriesSql
 from genobs.slo.timeutil import utcnow
 from genobs.store import Store
 
-OVERLAP = timedelta(minutes=5)
+OVERLAP = timedelta(minutes=2)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -141,8 +141,11 @@ def _dedupe(series: Iterable[SeriesSql]) -> list[SeriesSql]:
     return list(seen.values())
 
 
-def refresh(store: Store, series: Iterable[SeriesSql]) -> RefreshReport:
-    """Bring the rollups of ``series`` up to date (incrementally; new series built once)."""
+def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = OVERLAP) -> RefreshReport:
+    """Bring the rollups of ``series`` up to date (incrementally; new series built once).
+
+    ``overlap``: how long a concurrent writer may take from stamping ``ingested_at`` to
+    committing; 0 when nothing else writes (a replay)."""
     started = utcnow()
     wanted = _dedupe(series)
     with store.transaction() as cur:
@@ -158,7 +161,7 @@ def refresh(store: Store, series: Iterable[SeriesSql]) -> RefreshReport:
         dirty = 0
         old_samples = [s for s in old if s.source == "samples"]
         if old_samples:
-            dirty = _mark_dirty(cur, old_samples)
+            dirty = _mark_dirty(cur, old_samples, overlap)
             if dirty:
                 keys = [s.key for s in old_samples]
                 cur.execute(
@@ -189,12 +192,12 @@ def refresh(store: Store, series: Iterable[SeriesSql]) -> RefreshReport:
         # Tombstones well below the watermark have been applied by every series.
         tomb = _watermark(cur, "tombstones")
         if tomb is not None:
-            cur.execute("DELETE FROM sample_tombstones WHERE deleted_at < ?", [tomb - 2 * OVERLAP])
+            cur.execute("DELETE FROM sample_tombstones WHERE deleted_at < ?", [tomb - 2 * max(overlap, OVERLAP)])
     return RefreshReport(built=[s.key for s in new], dirty_minutes=dirty,
                          seconds=(utcnow() - started).total_seconds())
 
 
-def _mark_dirty(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql]) -> int:
+def _mark_dirty(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql], overlap: timedelta) -> int:
     """Fill _slo_dirty(minute) with the minutes to recompute; returns how many."""
     samples_mark = _watermark(cur, "samples")
     scores_mark = _watermark(cur, "scores")
@@ -207,7 +210,7 @@ def _mark_dirty(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql]) -> 
         # before the last cycle began.
         if mark is None:
             return _EPOCH
-        return min(mark, cycle - OVERLAP) if cycle is not None else mark - OVERLAP
+        return min(mark, cycle - overlap) if cycle is not None else mark - overlap
 
     parts = [
         "SELECT DISTINCT date_trunc('minute', timestamp) AS minute FROM samples WHERE ingested_at > ?",
