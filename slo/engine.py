@@ -81,30 +81,36 @@ def check(store: Store, spec: Spec, *, at: datetime | None = None, manage_alerts
           notifiers: NotifiersConfig | None = None, external_url: str | None = None,
           overlap: timedelta = rollups.OVERLAP) -> CheckResult:
     at = as_utc(at or utcnow())
-    report = rollups.refresh(store, all_series(spec), overlap=overlap)
-    statuses = evaluate(store, spec.slos, at)
-    spend = spend_statuses(store, spec.spend, at)
-    applied = None
-    queued: list[int] = []
-    if manage_alerts:
-        candidates = slo_candidates(statuses) + spend_candidates(spend)
-        applied = apply(store, candidates, at)
-        queued = enqueue(store, route(applied.notices, notifiers, external_url))
-        _save_statuses(store, statuses)
+    # One transaction for the cycle: one commit (one WAL sync) instead of one per step, and
+    # the alert state, the outbox rows and the statuses change together or not at all.
+    with store.transaction():
+        report = rollups.refresh(store, all_series(spec), overlap=overlap)
+        statuses = evaluate(store, spec.slos, at)
+        spend = spend_statuses(store, spec.spend, at)
+        applied = None
+        queued: list[int] = []
+        if manage_alerts:
+            candidates = slo_candidates(statuses) + spend_candidates(spend)
+            applied = apply(store, candidates, at)
+            queued = enqueue(store, route(applied.notices, notifiers, external_url))
+            _save_statuses(store, statuses)
     return CheckResult(at, statuses, spend, applied, queued, report)
 
 
 def _save_statuses(store: Store, statuses: Sequence[SloStatus]) -> None:
+    if not statuses:
+        return
     now = utcnow()
-    with store.transaction() as cur:
-        for status in statuses:
-            data = status.as_dict()
-            cur.execute(
-                "INSERT OR REPLACE INTO slo_status VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [data["slo"], data["service"], now, status.at, data["objective"], data["window"], data["good"],
+    rows: list[Any] = []
+    for status in statuses:
+        data = status.as_dict()
+        rows += [data["slo"], data["service"], now, status.at, data["objective"], data["window"], data["good"],
                  data["total"], data["error_ratio"], data["budget_remaining"], json.dumps(data["burn_rates"]),
-                 json.dumps({"events": data["events"], "sli": data["sli"]})],
-            )
+                 json.dumps({"events": data["events"], "sli": data["sli"]})]
+    values = ", ".join(["(" + ", ".join("?" * 12) + ")"] * len(statuses))
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM slo_status")
+        cur.execute(f"INSERT INTO slo_status VALUES {values}", rows)
 
 
 def saved_statuses(store: Store) -> list[dict[str, Any]]:

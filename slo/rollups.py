@@ -113,17 +113,18 @@ def _fill_drift_series(cur: duckdb.DuckDBPyConnection, item: SeriesSql) -> None:
     )
 
 
-def _watermark(cur: duckdb.DuckDBPyConnection, name: str) -> datetime | None:
-    row = cur.execute("SELECT value FROM slo_watermarks WHERE name = ?", [name]).fetchone()
-    return row[0] if row else None
+def _watermarks(cur: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+    return dict(cur.execute("SELECT name, value FROM slo_watermarks").fetchall())
 
 
-def _set_watermark(cur: duckdb.DuckDBPyConnection, name: str, value: datetime | None) -> None:
-    if value is None:
+def _set_watermarks(cur: duckdb.DuckDBPyConnection, marks: dict[str, datetime | None]) -> None:
+    known = {k: v for k, v in marks.items() if v is not None}
+    if not known:
         return
+    values = ", ".join(["(?, ?)"] * len(known))
     cur.execute(
-        "INSERT INTO slo_watermarks VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = "
-        "greatest(slo_watermarks.value, excluded.value)", [name, value],
+        f"INSERT INTO slo_watermarks VALUES {values} ON CONFLICT (name) DO UPDATE SET value = "
+        "greatest(slo_watermarks.value, excluded.value)", [x for kv in known.items() for x in kv],
     )
 
 
@@ -149,7 +150,12 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
     started = utcnow()
     wanted = _dedupe(series)
     with store.transaction() as cur:
-        known = {key for (key,) in cur.execute("SELECT series FROM slo_series").fetchall()}
+        # A series that missed the last cycle (its SLO was out of the spec for a while, or
+        # another spec is evaluated against this database) may have missed changes whose
+        # watermarks have moved on: it is rebuilt, like a new one.
+        last_cycle = _watermarks(cur).get("cycle")
+        known = {key for key, refreshed in cur.execute("SELECT series, built_at FROM slo_series").fetchall()
+                 if last_cycle is None or refreshed >= last_cycle}
         new = [s for s in wanted if s.key not in known]
         old = [s for s in wanted if s.key in known]
         # Read the new watermarks first: rows committed after these reads are left to the
@@ -186,23 +192,21 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
                 _fill_drift_series(cur, item)
         for item in new:
             _register(cur, item)
-        for name, value in zip(("samples", "scores", "tombstones"), marks):
-            _set_watermark(cur, name, value)
-        _set_watermark(cur, "cycle", started)
+        cur.execute("UPDATE slo_series SET built_at = ? WHERE series IN (SELECT unnest(?::VARCHAR[]))",
+                    [started, [s.key for s in wanted]])
+        _set_watermarks(cur, {"samples": marks[0], "scores": marks[1], "tombstones": marks[2], "cycle": started})
         # Tombstones well below the watermark have been applied by every series.
-        tomb = _watermark(cur, "tombstones")
-        if tomb is not None:
-            cur.execute("DELETE FROM sample_tombstones WHERE deleted_at < ?", [tomb - 2 * max(overlap, OVERLAP)])
+        if marks[2] is not None:
+            cur.execute("DELETE FROM sample_tombstones WHERE deleted_at < ?", [marks[2] - 2 * max(overlap, OVERLAP)])
     return RefreshReport(built=[s.key for s in new], dirty_minutes=dirty,
                          seconds=(utcnow() - started).total_seconds())
 
 
 def _mark_dirty(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql], overlap: timedelta) -> int:
     """Fill _slo_dirty(minute) with the minutes to recompute; returns how many."""
-    samples_mark = _watermark(cur, "samples")
-    scores_mark = _watermark(cur, "scores")
-    tomb_mark = _watermark(cur, "tombstones")
-    cycle = _watermark(cur, "cycle")
+    marks = _watermarks(cur)
+    samples_mark, scores_mark, tomb_mark = marks.get("samples"), marks.get("scores"), marks.get("tombstones")
+    cycle = marks.get("cycle")
 
     def since(mark: datetime | None) -> datetime:
         # Rows above the mark are new. Rows at or below it may still be new: stamped
