@@ -251,3 +251,51 @@ def test_generated_rules_pass_promtool_and_the_outage_fires_the_page(tmp_path):
     test_file.write_text(json.dumps(test))
     tested = subprocess.run([PROMTOOL, "test", "rules", str(test_file)], capture_output=True, text=True)
     assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+# ----------------------------------------------------------------------------- the runtime
+
+
+def test_plugin_in_the_platform(tmp_path):
+    from datetime import datetime, timezone
+
+    from genobs.config import GenobsConfig
+    from genobs.runtime import ServerSettings, start_platform
+    from genobs.slo import plugin
+    from slo_fixtures import Receiver
+
+    hook = Receiver()
+    spec_file = tmp_path / "slo.yaml"
+    spec_file.write_text(SPEC)
+    config = GenobsConfig.model_validate({
+        "slo": {"file": str(spec_file), "evaluate_interval_s": 3600},
+        "notifiers": {"drain_interval_s": 3600, "receivers": [{"name": "hook", "type": "webhook", "url": hook.url}]},
+    })
+    handle = start_platform(tmp_path / "p.duckdb", settings=ServerSettings(ingest_token=None), config=config,
+                            plugins=[plugin.contribute])
+    try:
+        now = datetime.now(timezone.utc)
+        write_samples(handle.store, steady(now - timedelta(minutes=20), now, 10, error_every=1))
+        evaluated = handle.scheduler.run_now("slo-evaluate")
+        assert evaluated["transitions"]
+        handle.scheduler.run_now("notification-outbox")
+        assert hook.delivered and hook.delivered[0]["json"]["version"] == "4"
+        slo = httpx.get(f"{handle.url}/v1/slo").json()
+        assert {s["slo"] for s in slo["slos"]} == {"chat-availability", "chat-latency"}
+        firing = httpx.get(f"{handle.url}/v1/alerts", params={"state": "firing"}).json()["alerts"]
+        assert {a["severity"] for a in firing} == {"page", "ticket"}
+        metrics = httpx.get(f"{handle.url}/metrics").text
+        assert 'genobs_alerts_firing{severity="page"} 1.0' in metrics
+        assert 'genobs_slo_error_budget_remaining_ratio{service="chat-api",slo="chat-availability"}' in metrics
+        # The CLI talks to the server that holds the database.
+        out = runner.invoke(app, ["alerts", "--server", handle.url, "--state", "firing", "--format", "json"])
+        assert out.exit_code == 0 and len(json.loads(out.output)["alerts"]) == 2
+        added = runner.invoke(app, ["silence", "add", "--server", handle.url, "--match", "slo=chat-latency",
+                                    "--end", "2030-01-01T00:00:00Z", "--comment", "planned"])
+        assert added.exit_code == 0, added.output
+        listed = runner.invoke(app, ["silence", "list", "--server", handle.url, "--format", "json"])
+        assert json.loads(listed.output)["silences"][0]["comment"] == "planned"
+    finally:
+        handle.stop()
+        handle.store.close()
+        hook.close()
