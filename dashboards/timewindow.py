@@ -8,24 +8,16 @@ sample is seconds old, so this is the usual "last 24 h".
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-try:  # the shell's grammar (genobs/times.py); the fallback below covers the forms the picker offers
-    from genobs.times import TimeParseError, parse_range as _shell_parse_range  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - until genobs/times.py lands on main
-    _shell_parse_range = None
+from genobs.times import TimeParseError, parse_range
 
-    class TimeParseError(ValueError):  # type: ignore[no-redef]
-        pass
-
+__all__ = ["TimeParseError", "Window", "parse_window", "anchor", "bucket_seconds", "bucket_label", "PRESETS"]
 
 PRESETS: tuple[str, ...] = ("last 1h", "last 6h", "last 24h", "last 7d", "last 30d")
 DEFAULT_RANGE = "last 7d"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -38,43 +30,10 @@ class Window:
         return (self.end - self.start).total_seconds()
 
 
-def _fallback_instant(text: str) -> datetime:
-    text = text.strip()
-    if re.fullmatch(r"\d{10}(\.\d+)?", text):
-        return datetime.fromtimestamp(float(text), tz=timezone.utc)
-    if re.fullmatch(r"\d{13}", text):
-        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise TimeParseError(f"not a time: {text!r} (RFC 3339, e.g. 2026-11-18T14:00:00Z)") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-def _fallback_range(text: str, now: datetime) -> Window:
-    spec = text.strip()
-    if ".." in spec:
-        a, b = spec.split("..", 1)
-        return Window(_fallback_instant(a), _fallback_instant(b))
-    if spec == "today":
-        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return Window(start, now)
-    body = spec[5:] if spec.startswith("last ") else spec
-    m = _DURATION.match(body)
-    if not m:
-        raise TimeParseError(f"not a time range: {text!r} (e.g. 'last 24h', '7d', 'A..B')")
-    return Window(now - timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)]), now)
-
-
 def parse_window(text: str, *, now: datetime) -> Window:
-    """``text`` in genobs's range grammar, relative ranges ending at ``now``."""
-    if _shell_parse_range is not None:
-        r = _shell_parse_range(text, now=now)
-        return Window(r.start, r.end)
-    window = _fallback_range(text, now)
-    if window.end <= window.start:
-        raise TimeParseError(f"empty time range: {text!r} (the end must come after the start)")
-    return window
+    """``text`` in genobs's range grammar (genobs.times), relative ranges ending at ``now``."""
+    r = parse_range(text, now=now)
+    return Window(r.start, r.end)
 
 
 def anchor(newest: datetime | None, wall_clock: datetime | None = None) -> datetime:

@@ -690,6 +690,13 @@ from genobs.commands.dashboard import dashboard as _dashboard_command  # noqa: E
 
 app.command("dashboard")(_dashboard_command)
 
+# SLOs, alerts and silences (genobs.slo; the commands live in genobs/commands/slo.py).
+from genobs.commands import slo as _slo_commands  # noqa: E402
+
+app.add_typer(_slo_commands.slo_app, name="slo")
+app.add_typer(_slo_commands.silence_app, name="silence")
+app.command("alerts")(_slo_commands.alerts)
+
 
 if __name__ == "__main__":  # python -m genobs.cli (tests start servers this way)
     app()

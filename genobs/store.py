@@ -255,6 +255,68 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     ),
 )
 
+# The SLO engine (genobs.slo, DESIGN §6): per-minute rollups kept up to date incrementally,
+# the minutes whose samples were deleted or replaced (so their rollups are recomputed),
+# the last evaluation of each SLO, the alert lifecycle's history and the outbox's state.
+MIGRATIONS += (
+    (
+        10,
+        "SLO engine: rollups, sample tombstones, SLO status, alert history, outbox state",
+        (
+            # One row per minute in which samples were deleted or replaced (re-ingested
+            # request_ids): the rollups of these minutes must be recomputed.
+            "CREATE TABLE sample_tombstones (minute TIMESTAMPTZ NOT NULL, deleted_at TIMESTAMPTZ NOT NULL)",
+            """CREATE TABLE slo_series (
+    series VARCHAR PRIMARY KEY,
+    definition JSON NOT NULL,
+    built_at TIMESTAMPTZ NOT NULL
+)""",
+            # No primary key: bulk builds stay cheap; (series, minute) is unique by construction.
+            """CREATE TABLE slo_rollups (
+    series VARCHAR NOT NULL,
+    minute TIMESTAMPTZ NOT NULL,
+    good BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    value DOUBLE
+)""",
+            "CREATE TABLE slo_watermarks (name VARCHAR PRIMARY KEY, value TIMESTAMPTZ)",
+            """CREATE TABLE slo_status (
+    slo VARCHAR PRIMARY KEY,
+    service VARCHAR,
+    evaluated_at TIMESTAMPTZ NOT NULL,
+    "at" TIMESTAMPTZ NOT NULL,
+    objective DOUBLE NOT NULL,
+    "window" VARCHAR NOT NULL,
+    good BIGINT,
+    total BIGINT,
+    error_ratio DOUBLE,
+    budget_remaining DOUBLE,
+    burn_rates JSON,
+    details JSON
+)""",
+            "ALTER TABLE alerts ADD COLUMN kind VARCHAR",
+            "ALTER TABLE alerts ADD COLUMN pending_since TIMESTAMPTZ",
+            "ALTER TABLE alerts ADD COLUMN fired_at TIMESTAMPTZ",
+            "ALTER TABLE alerts ADD COLUMN updated_at TIMESTAMPTZ",
+            "ALTER TABLE alerts ADD COLUMN last_notified_state VARCHAR",
+            "ALTER TABLE alerts ADD COLUMN silenced BOOLEAN",
+            "ALTER TABLE alerts ADD COLUMN inhibited BOOLEAN",
+            """CREATE TABLE alert_events (
+    fingerprint VARCHAR NOT NULL,
+    "at" TIMESTAMPTZ NOT NULL,
+    state VARCHAR NOT NULL,
+    slo VARCHAR,
+    severity VARCHAR,
+    details JSON
+)""",
+            "ALTER TABLE notifications ADD COLUMN status VARCHAR DEFAULT 'pending'",
+            "ALTER TABLE notifications ADD COLUMN last_status_code INTEGER",
+            "ALTER TABLE notifications ADD COLUMN failures INTEGER DEFAULT 0",
+            "ALTER TABLE silences ADD COLUMN expired_at TIMESTAMPTZ",
+        ),
+    ),
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -523,6 +585,24 @@ class Store:
             index.add(hashes)
         return UpsertCounts(inserted=len(ids) - existing, updated=existing)
 
+    def delete_samples(self, request_ids: Sequence[str] = (), *, before: Any = None) -> int:
+        """Delete samples by request_id and/or all older than ``before`` (retention).
+
+        Returns how many rows went. The minutes they were in are recorded in
+        ``sample_tombstones`` so the SLO rollups of those minutes are recomputed."""
+        with self.transaction() as cur:
+            deleted = self._delete_samples(cur, list(request_ids))
+            if before is not None:
+                cur.execute(
+                    "INSERT INTO sample_tombstones SELECT DISTINCT date_trunc('minute', timestamp), now() "
+                    "FROM samples WHERE timestamp < ?", [before]
+                )
+                (count,) = cur.execute("DELETE FROM samples WHERE timestamp < ?", [before]).fetchone()
+                deleted += int(count)
+            # The id index may now hold ids that are gone: harmless (it only selects candidates
+            # for the DELETE of an upsert), so it is not rebuilt.
+        return deleted
+
     def stored_request_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are in ``samples`` (hold ``exclusive()`` for an answer that stays true)."""
         with self._write_lock:
@@ -545,6 +625,12 @@ class Store:
         """Delete the samples with these ids; returns how many rows went."""
         if not request_ids:
             return 0
+        # The minutes these rows were in: the SLO rollups of those minutes are recomputed
+        # (a re-ingested request_id may have moved, or changed its status or latency).
+        cur.execute(
+            "INSERT INTO sample_tombstones SELECT DISTINCT date_trunc('minute', timestamp), now() "
+            "FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [request_ids]
+        )
         # DuckDB's DELETE answers with the number of rows it removed.
         (deleted,) = cur.execute(
             "DELETE FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [request_ids]
