@@ -167,7 +167,7 @@ def slo_read_models(db: str) -> list[str]:
     """Tables of the SLO engine beyond the base schema (its rollups / status), if built."""
     rows = store(db).fetchall(
         "SELECT table_name FROM duckdb_tables() WHERE NOT temporary AND "
-        "(table_name LIKE 'slo%' OR table_name LIKE '%budget%') ORDER BY 1")
+        "table_name IN ('slo_status', 'slo_series', 'slo_rollups') ORDER BY 1")
     return [name for (name,) in rows]
 
 
@@ -514,3 +514,59 @@ def distinct_values(db: str, scope: Scope, column: str) -> list[str]:
     where, params = _where(scope)
     return [v for (v,) in store(db).fetchall(
         f"SELECT DISTINCT {column} FROM samples WHERE {where} ORDER BY 1", params)]
+
+
+# --------------------------------------------------------------------------- SLO engine read models
+# Written by genobs.slo (slo_status: the last evaluation of each SLO; slo_series + slo_rollups:
+# per-minute good/total events per series). Read only when those tables exist.
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def slo_status(db: str) -> pd.DataFrame:
+    if "slo_status" not in slo_read_models(db):
+        return pd.DataFrame()
+    return _df(db, 'SELECT slo, service, objective, "window", "at", evaluated_at, good, total, error_ratio, '
+                   "budget_remaining, burn_rates::VARCHAR AS burn_rates, details->>'sli' AS sli "
+                   "FROM slo_status ORDER BY budget_remaining, slo")
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def slo_series_for(db: str, service: str | None, sli_kind: str) -> list[str]:
+    """Rollup series of this service and SLI kind (the SLO's series when there is one)."""
+    if "slo_series" not in slo_read_models(db):
+        return []
+    rows = store(db).fetchall(
+        "SELECT series FROM slo_series WHERE (definition->>'service') IS NOT DISTINCT FROM ? "
+        "AND (definition->'sli'->>'kind') = ? ORDER BY series", [service, sli_kind])
+    return [s for (s,) in rows]
+
+
+BURN_WINDOWS_S: dict[str, int] = {"1h": 3600, "6h": 6 * 3600, "1d": 86400, "3d": 3 * 86400}
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def slo_burn(db: str, series: str, start: datetime, end: datetime, window_s: int) -> pd.DataFrame:
+    """Hourly, for one rollup series: events and bad events over the SLO window and over the
+    burn-rate windows (1h, 6h, 1d, 3d) ending at each hour. Reads the rollups of
+    [start - window, end) only."""
+    frames = {"w": int(window_s), **{k: int(v) for k, v in BURN_WINDOWS_S.items()}}
+    # Frame sizes are whole seconds computed here (ints), not input: DuckDB wants constants.
+    sums = ", ".join(
+        f"sum(t - g) OVER (ORDER BY hour RANGE BETWEEN INTERVAL {s - 3600} SECOND PRECEDING AND CURRENT ROW) "
+        f"AS bad_{k}, sum(t) OVER (ORDER BY hour RANGE BETWEEN INTERVAL {s - 3600} SECOND PRECEDING AND CURRENT ROW) "
+        f"AS total_{k}" for k, s in frames.items())
+    return _df(
+        db,
+        "WITH h AS (SELECT time_bucket(INTERVAL 1 HOUR, minute) AS hour, sum(good) AS g, sum(total) AS t "
+        "FROM slo_rollups WHERE series = ? AND minute >= ? - to_seconds(?::BIGINT) AND minute < ? GROUP BY 1) "
+        f"SELECT * FROM (SELECT hour, {sums} FROM h) WHERE hour >= ? ORDER BY hour",
+        [series, start, int(window_s), end, start])
+
+
+@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
+def alert_events(db: str, start: datetime, end: datetime) -> pd.DataFrame:
+    if "alert_events" not in {n for (n,) in store(db).fetchall(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary")}:
+        return pd.DataFrame()
+    return _df(db, 'SELECT "at", slo, severity, state, fingerprint FROM alert_events WHERE "at" >= ? AND "at" < ? '
+                   'ORDER BY "at" DESC LIMIT ?', [start, end, LIST_LIMIT])

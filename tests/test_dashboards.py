@@ -76,12 +76,13 @@ def test_every_page_renders_on_the_demo_db(demo_db: Path, ui_env: pytest.MonkeyP
     body = texts(at)
     assert "Traceback" not in body
     expected = {
-        "overview": ["Availability", "p95 latency", "Hallucination rate", "Cost per 1k requests"],
+        "overview": ["Availability", "p95 latency", "Hallucination rate", "Cost per 1k requests",
+                     "As of the SLO engine's last evaluation"],
         "oncall": ["Error spike", "2026-11-18 14:00", "Latency p50 / p95 / p99", "Traffic by model version"],
         "quality": ["v1.6 (canary)", "hallucinates in"],
         "drift": ["Per-feature drift over time", "Embedding drift over time", "Evidently data-drift report"],
         "gpus": ["Throttling", "gpu-node-a / GPU 1", "2026-11-21 09:30"],
-        "slos": ["No SLO status in this database", "genobs slo check"],
+        "slos": ["Error budget spent", "chat-availability", "Budget burn-down", "Burn rates", "Alert history"],
         "canary": ["hallucination score", "No canary verdict stored", "genobs canary"],
         "samples": ["Search"],
     }[page]

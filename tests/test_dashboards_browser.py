@@ -23,12 +23,13 @@ SCREENS = Path(__file__).resolve().parents[1] / "bench" / "screens"
 
 # What each page must show on the demo data (sample_data/README.md's incidents).
 EXPECTED: dict[str, list[str]] = {
-    "overview": ["Availability", "p95 latency", "Hallucination rate", "Cost per 1k requests", "Firing alerts"],
+    "overview": ["Availability", "p95 latency", "Hallucination rate", "Cost per 1k requests", "Error budget per SLO",
+                 "As of the SLO engine", "Firing alerts"],
     "oncall": ["Error spike", "2026-11-18 14:00", "Request rate", "Latency p50 / p95 / p99", "Alert stream"],
     "quality": ["Hallucination", "v1.6 (canary)", "Worst samples"],
     "drift": ["Per-feature drift over time", "Embedding drift over time", "prompt_embedding"],
     "gpus": ["Throttling", "gpu-node-a / GPU 1", "2026-11-21 09:30", "Temperature (°C)"],
-    "slos": ["No SLO status in this database", "Alert history", "Silences"],
+    "slos": ["Error budget spent", "Budget burn-down", "Burn rates", "Alert history", "Silences"],
     "canary": ["Baseline vs canary", "hallucination score", "No canary verdict stored"],
     "samples": ["Search", "Text in prompt or response"],
 }

@@ -73,12 +73,18 @@ def _body(f: w.Filters, counts: dict[str, int]) -> None:
 
 
 def _budgets(f: w.Filters) -> None:
-    tables = queries.slo_read_models(f.db)
-    if not tables:
+    status = queries.slo_status(f.db)
+    if status.empty:
         st.info("No SLO status in this database: the SLO engine has not written any. "
-                "Define SLOs in `slo.yaml` (see docs/slo.md) and run `genobs serve` or `genobs slo status`.")
+                "Define SLOs in `slo.yaml` (see docs/slo.md) and run `genobs serve` or `genobs slo check`.")
         return
-    st.caption("SLO engine tables: " + ", ".join(tables) + ". See the SLOs page.")
+    shown = status[["slo", "objective", "window", "budget_remaining"]].copy()
+    shown["budget_remaining"] = 100 * shown["budget_remaining"]
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "objective": st.column_config.NumberColumn("objective (%)", format="%.2f"),
+        "budget_remaining": st.column_config.ProgressColumn("budget remaining (%)", format="%.0f%%",
+                                                            min_value=0, max_value=100)})
+    st.caption(f"As of the SLO engine's last evaluation ({w.fmt_time(status['at'].max())} UTC). See SLOs.")
 
 
 if __name__ == "__main__":
