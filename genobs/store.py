@@ -253,6 +253,31 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "ALTER TABLE samples_rebuilt RENAME TO samples",
         ),
     ),
+    (
+        20,
+        "canary: each verdict keeps its config and analysis; continuous analyses (issue 12)",
+        (
+            "ALTER TABLE canary_verdicts ADD COLUMN config JSON",
+            "ALTER TABLE canary_verdicts ADD COLUMN analysis_id BIGINT",
+            "ALTER TABLE canary_verdicts ADD COLUMN exit_code INTEGER",
+            "CREATE SEQUENCE canary_analyses_id",
+            """CREATE TABLE canary_analyses (
+    id BIGINT PRIMARY KEY DEFAULT nextval('canary_analyses_id'),
+    created_at TIMESTAMPTZ NOT NULL,
+    baseline VARCHAR NOT NULL,
+    canary VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    interval_s DOUBLE NOT NULL,
+    lifetime_s DOUBLE NOT NULL,
+    next_at TIMESTAMPTZ NOT NULL,
+    state VARCHAR NOT NULL,
+    finished_at TIMESTAMPTZ,
+    final_verdict VARCHAR,
+    reason VARCHAR,
+    config JSON
+)""",
+        ),
+    ),
 )
 
 # The SLO engine (genobs.slo, DESIGN §6): per-minute rollups kept up to date incrementally,
