@@ -342,6 +342,9 @@ MIGRATIONS += (
     ),
 )
 
+# Each part owns a range of migration numbers and adds its block where its code is, so the
+# blocks may come in any order here: applied in version order, each one that has not run.
+MIGRATIONS = tuple(sorted(MIGRATIONS, key=lambda migration: migration[0]))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -497,18 +500,17 @@ class Store:
         """A read-only open cannot migrate: the file must already have this genobs's schema."""
         self._connection.execute("SET TimeZone = 'UTC'")
         try:
-            current = self._connection.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            applied = {v for (v,) in self._connection.execute("SELECT version FROM schema_version").fetchall()}
         except duckdb.CatalogException:
-            current = 0
-        if current != SCHEMA_VERSION:
+            applied = set()
+        missing = sorted({version for version, _, _ in MIGRATIONS} - applied)
+        newest = max(applied, default=0)
+        if newest > SCHEMA_VERSION or missing:
             self._connection.close()
-            action = "upgrade genobs" if current > SCHEMA_VERSION else "open it once read-write (e.g. `genobs init --db PATH`)"
-            raise StoreError(f"database {self.path} has schema version {current}, this genobs expects "
+            action = ("upgrade genobs" if newest > SCHEMA_VERSION
+                      else f"it lacks migrations {missing}: open it once read-write (e.g. `genobs init --db PATH`)")
+            raise StoreError(f"database {self.path} has schema version {newest}, this genobs expects "
                              f"{SCHEMA_VERSION}: {action}")
-
-    def table_names(self) -> list[str]:
-        return [row[0] for row in self.fetchall(
-            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name")]
 
     def _migrate(self) -> None:
         self._connection.execute("SET TimeZone = 'UTC'")
@@ -523,8 +525,9 @@ class Store:
                 f"database {self.path} has schema version {current}, newer than this genobs "
                 f"({SCHEMA_VERSION}): upgrade genobs"
             )
+        applied = {v for (v,) in cur.execute("SELECT version FROM schema_version").fetchall()}
         for version, description, statements in MIGRATIONS:
-            if version <= current:
+            if version in applied:
                 continue
             cur.execute("BEGIN TRANSACTION")
             try:

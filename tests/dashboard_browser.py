@@ -79,24 +79,37 @@ def serve_ui(db: Path, *, token: str | None = None, env: dict[str, str] | None =
         log.close()
 
 
-# Streamlit shows "Running..." in its status widget while a script (or fragment) runs; a
-# page is fully rendered when its heading is there, the widget is gone, and every chart
-# (a Vega embed) has drawn its canvas/SVG.
-RENDERED_JS = """() => {
-  if (!document.querySelector('h1')) return false;
-  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
-  const charts = document.querySelectorAll('[data-testid="stVegaLiteChart"]');
-  for (const c of charts) { if (!c.querySelector('canvas, svg')) return false; }
-  return true;
+# Streamlit shows "Running..." in its status widget while a script (or fragment) runs, but
+# elements stream in as the script produces them and a short run may never show the widget.
+# So a page counts as fully rendered when its heading is there, nothing is running or loading,
+# every chart (a Vega embed) has drawn, and the page's text and charts stop changing.
+STATE_JS = """() => {
+  const busy = !document.querySelector('h1')
+    || !!document.querySelector('[data-testid="stStatusWidget"]')
+    || !!document.querySelector('[data-testid="stSkeleton"]');
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
+  const drawn = charts.filter(c => c.querySelector('canvas, svg')).length;
+  return [busy || drawn < charts.length, document.body.innerText.length + ':' + charts.length + ':' + drawn];
 }"""
 
 
-def wait_rendered(page, timeout_ms: int = 60_000, settle_ms: int = 300) -> None:
-    """Wait until the page is fully rendered (and stays so for ``settle_ms``)."""
-    page.wait_for_function(RENDERED_JS, timeout=timeout_ms, polling=50)
-    page.wait_for_timeout(settle_ms)
-    page.wait_for_function(RENDERED_JS, timeout=timeout_ms, polling=50)
+def wait_rendered(page, timeout_ms: int = 60_000, settle_ms: int = 750) -> float:
+    """Wait until the page is fully rendered and unchanged for ``settle_ms``; returns the
+    time.perf_counter() of its last change (when the render completed)."""
+    deadline = time.perf_counter() + timeout_ms / 1000
+    last_state, last_change = None, time.perf_counter()
+    while True:
+        busy, state = page.evaluate(STATE_JS)
+        now = time.perf_counter()
+        if state != last_state or busy:
+            if state != last_state:
+                last_change = now
+            last_state = state
+        elif (now - last_change) * 1000 >= settle_ms:
+            return last_change
+        if now > deadline:
+            raise TimeoutError(f"page not rendered after {timeout_ms} ms (last state {last_state})")
+        page.wait_for_timeout(25)
 
 
 def page_text(page) -> str:

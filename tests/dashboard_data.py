@@ -1,6 +1,7 @@
 """The demo database the dashboard tests look at: the shipped sample data ingested through
 the real collectors, GPU readings, hallucination scores for the canary day, one drift run
-and the demo SLOs (sample_data/slo.yaml) replayed over the week by the SLO engine (DESIGN §8; sample_data/README.md lists the planted incidents)."""
+the demo SLOs (sample_data/slo.yaml) replayed over the week by the SLO engine and the
+canary judge's verdict on the canary day (DESIGN §8; sample_data/README.md lists the planted incidents)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ SCORED_UNTIL = "2026-11-22T14:00:00Z"
 WHOLE_DEMO = "2026-11-16T00:00:00Z..2026-11-23T00:00:00Z"
 
 
-def build_demo_db(path: Path, *, evaluate: bool = True, drift: bool = True, slo: bool = True) -> dict[str, float]:
+def build_demo_db(path: Path, *, evaluate: bool = True, drift: bool = True, slo: bool = True,
+                  canary: bool = True) -> dict[str, float]:
     """Build the demo database at ``path``; returns seconds per stage."""
     from genobs.collectors.files import ingest_file
     from genobs.collectors.gpu_records import store_readings
@@ -66,6 +68,12 @@ def build_demo_db(path: Path, *, evaluate: bool = True, drift: bool = True, slo:
             spec = load_spec(Path(sample_data.__file__).resolve().parent / "slo.yaml")
             replay_week(store, spec, None, step=timedelta(hours=1))
             timings["slo_s"] = time.perf_counter() - t
+        if canary:
+            from genobs.slo.canary_run import run_canary
+
+            t = time.perf_counter()
+            run_canary(store, "variant=baseline", "variant=canary", since=CANARY_DAY, until="2026-11-23T00:00:00Z")
+            timings["canary_s"] = time.perf_counter() - t
     finally:
         store.close()
     return timings

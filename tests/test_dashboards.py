@@ -83,7 +83,7 @@ def test_every_page_renders_on_the_demo_db(demo_db: Path, ui_env: pytest.MonkeyP
         "drift": ["Per-feature drift over time", "Embedding drift over time", "Evidently data-drift report"],
         "gpus": ["Throttling", "gpu-node-a / GPU 1", "2026-11-21 09:30"],
         "slos": ["Error budget spent", "chat-availability", "Budget burn-down", "Burn rates", "Alert history"],
-        "canary": ["hallucination score", "No canary verdict stored", "genobs canary"],
+        "canary": ["hallucination score", "FAIL", "critical metric failed: hallucination"],
         "samples": ["Search"],
     }[page]
     for needle in expected:

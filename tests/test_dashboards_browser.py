@@ -30,7 +30,7 @@ EXPECTED: dict[str, list[str]] = {
     "drift": ["Per-feature drift over time", "Embedding drift over time", "prompt_embedding"],
     "gpus": ["Throttling", "gpu-node-a / GPU 1", "2026-11-21 09:30", "Temperature (°C)"],
     "slos": ["Error budget spent", "Budget burn-down", "Burn rates", "Alert history", "Silences"],
-    "canary": ["Baseline vs canary", "hallucination score", "No canary verdict stored"],
+    "canary": ["Baseline vs canary", "hallucination score", "FAIL", "critical metric failed: hallucination"],
     "samples": ["Search", "Text in prompt or response"],
 }
 FORBIDDEN = ("Traceback", "Exception:", "Error running app", "StreamlitAPIException", "Page not found")

@@ -108,7 +108,7 @@ def _hallucinated_share(f: w.Filters, baseline: str, canary: str) -> None:
     by["arm"] = by["variant"] + " (" + by["model_version"] + ")"
     chart = alt.Chart(by).mark_bar(size=60).encode(
         x=alt.X("arm:N", title="arm (model version)"),
-        y=alt.Y("hallucinated_pct:Q", title="hallucinated answers (%)"),
+        y=alt.Y("hallucinated_pct:Q", title="hallucinated (%)"),
         color=alt.Color("arm:N", legend=None, scale=w.version_colors(by["arm"])),
         tooltip=["arm:N", alt.Tooltip("scored:Q", title="scored answers"),
                  alt.Tooltip("hallucinated_pct:Q", title="hallucinated (%)", format=".1f")]).properties(height=230)
@@ -143,9 +143,16 @@ def _verdict(f: w.Filters, counts: dict[str, int], baseline: str, canary: str) -
            f"{w.fmt_time(latest['window_end'])} UTC · judged {w.fmt_time(latest['created_at'])} UTC"
     {"pass": st.success, "marginal": st.warning}.get(str(latest["verdict"]).lower(), st.error)(text)
     details = _json(latest["details"])
+    if isinstance(details, dict) and details.get("reason"):
+        st.markdown(f"**Why:** {details['reason']}")
     per_metric = details.get("metrics") if isinstance(details, dict) else None
     if isinstance(per_metric, list) and per_metric and isinstance(per_metric[0], dict):
-        st.dataframe(pd.DataFrame(per_metric), hide_index=True, width="stretch")
+        table = pd.DataFrame(per_metric)
+        first = [c for c in VERDICT_COLUMNS if c in table.columns]
+        table = table[first + [c for c in table.columns if c not in first]]
+        st.dataframe(table.style.apply(_classification_colours, axis=1), hide_index=True, width="stretch",
+                     column_config={"effect_size": st.column_config.NumberColumn("effect (ratio)", format="%.3f"),
+                                    "p_value": st.column_config.NumberColumn("p-value", format="%.2g")})
     elif isinstance(per_metric, dict):
         st.dataframe(pd.DataFrame([{"metric": k, **(v if isinstance(v, dict) else {"value": v})}
                                    for k, v in per_metric.items()]), hide_index=True, width="stretch")
@@ -154,6 +161,18 @@ def _verdict(f: w.Filters, counts: dict[str, int], baseline: str, canary: str) -
     if len(verdicts) > 1:
         with st.expander(f"Earlier verdicts ({len(verdicts) - 1})"):
             st.dataframe(verdicts.drop(columns=["details"]), hide_index=True, width="stretch")
+
+
+VERDICT_COLUMNS = ("name", "classification", "critical", "reason", "effect_size", "p_value", "n_baseline",
+                   "n_canary", "mean_baseline", "mean_canary")
+
+
+def _classification_colours(row: pd.Series) -> list[str]:
+    """Red for a metric the judge did not pass (High/Low), grey for no data."""
+    label = str(row.get("classification", ""))
+    colour = {"High": "background-color: #fde0e0", "Low": "background-color: #fde0e0",
+              "NoData": "background-color: #eeeeee"}.get(label, "")
+    return [colour] * len(row)
 
 
 def _json(text: object) -> object:
