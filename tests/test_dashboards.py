@@ -27,10 +27,7 @@ PAGES = ("overview", "oncall", "quality", "drift", "gpus", "slos", "canary", "sa
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dash_demo")
     path = folder / "demo.duckdb"
-    if os.environ.get("DEVTMP_DB"):  # DEVTMP
-        import shutil; shutil.copy(os.environ["DEVTMP_DB"], path)  # DEVTMP
-    else:  # DEVTMP
-        build_demo_db(path)
+    build_demo_db(path)
     write_ui_config(folder)
     return path
 

@@ -40,10 +40,7 @@ FORBIDDEN = ("Traceback", "Exception:", "Error running app", "StreamlitAPIExcept
 def browser_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dash_browser")
     path = folder / "demo.duckdb"
-    if os.environ.get("DEVTMP_DB"):  # DEVTMP
-        shutil.copy(os.environ["DEVTMP_DB"], path)  # DEVTMP
-    else:  # DEVTMP
-        build_demo_db(path)
+    build_demo_db(path)
     write_ui_config(folder)
     return path
 
@@ -99,3 +96,70 @@ def test_token_gate_in_chromium(browser_db: Path) -> None:
         page.get_by_role("button", name="Open dashboards").click()
         page.wait_for_selector("h1:has-text('On-call')", timeout=60_000)
         browser.close()
+
+
+def test_ui_inside_the_platform_process_sees_posted_rows(tmp_path: Path) -> None:
+    """The runtime's UI slot: API on a daemon thread, Streamlit on the main thread, one DuckDB
+    instance; samples posted to the API show on the UI's next page run, and `genobs dashboard`
+    on that file says where the server's UI is."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from datetime import datetime, timezone
+
+    from dashboard_browser import free_port
+
+    db = tmp_path / "live.duckdb"
+    api_port, ui_port = free_port(), free_port()
+    code = (
+        "import sys\n"
+        "from genobs.runtime import serve\n"
+        "from genobs.dashboards.launch import run_ui\n"
+        "db, api, ui = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n"
+        "serve(db, '127.0.0.1', api, ui=lambda ctx: run_ui(ctx.store.path, '127.0.0.1', ui, read_only=False, "
+        "token=None), ui_url=f'http://127.0.0.1:{ui}')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("GENOBS_UI_TOKEN", "GENOBS_INGEST_TOKEN", "GENOBS_DB")}
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(api_port), str(ui_port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        for url in (f"http://127.0.0.1:{api_port}/healthz", f"http://127.0.0.1:{ui_port}/_stcore/health"):
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=2):
+                        break
+                except OSError:
+                    assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                    time.sleep(0.3)
+        now = datetime.now(timezone.utc).isoformat()
+        body = "\n".join(json.dumps({"request_id": f"live-{i}", "timestamp": now, "model": "m", "model_version": "1",
+                                     "service": "live-svc", "status": status, "latency_ms": 100.0 * (i + 1)})
+                         for i, status in enumerate(("ok", "ok", "error")))
+        req = urllib.request.Request(f"http://127.0.0.1:{api_port}/v1/samples", data=body.encode(),
+                                     headers={"Content-Type": "application/x-ndjson"}, method="POST")
+        with urllib.request.urlopen(req, timeout=30) as answer:
+            assert json.loads(answer.read())["accepted"] == 3
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(f"http://127.0.0.1:{ui_port}/?range=last+1h")
+            wait_rendered(page)
+            text = page_text(page)
+            assert "3 requests" in text and "66.67%" in text, text[:1500]   # 2 of 3 not failed
+            browser.close()
+        told = subprocess.run([sys.executable, "-m", "genobs.cli", "dashboard", "--db", str(db)], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert told.returncode == 0 and f"http://127.0.0.1:{ui_port}" in told.stdout, told.stdout + told.stderr
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
