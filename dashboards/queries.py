@@ -377,12 +377,6 @@ def drift_results(db: str, start: datetime, end: datetime, services: tuple[str, 
         params)
 
 
-@st.cache_data(ttl=CACHE_TTL_S, show_spinner=False)
-def latest_drift_run_time(db: str) -> datetime | None:
-    row = _one(db, "SELECT max(computed_at) FROM drift_results")
-    return row[0] if row else None
-
-
 EVIDENTLY_NUMERIC = ("latency_ms", "ttft_ms", "input_tokens", "output_tokens", "cost_usd")
 EVIDENTLY_CATEGORICAL = ("status", "model_version", "variant", "tenant", "region")
 
@@ -395,7 +389,7 @@ def evidently_sample(db: str, scope: Scope, rows: int = EVIDENTLY_SAMPLE) -> pd.
     return _df(
         db,
         f"SELECT {columns}, length(response) AS response_chars FROM (SELECT * FROM samples WHERE {where}) "
-        "USING SAMPLE reservoir(? ROWS) REPEATABLE (7)".replace("? ROWS", f"{int(rows)} ROWS"),
+        f"USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE (7)",
         params)
 
 

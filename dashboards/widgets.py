@@ -245,7 +245,7 @@ NO_SAMPLES_HELP = (
 )
 
 
-def no_samples(counts: dict[str, int], filters: Filters) -> bool:
+def no_samples(counts: dict[str, int], filters: Filters | None = None) -> bool:
     """Say what to do when there is nothing to show; True when the page should stop."""
     if counts.get("samples", 0) == 0:
         st.info("**No samples in this database yet.** " + NO_SAMPLES_HELP)

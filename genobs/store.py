@@ -526,9 +526,11 @@ class Store:
                 f"({SCHEMA_VERSION}): upgrade genobs"
             )
         applied = {v for (v,) in cur.execute("SELECT version FROM schema_version").fetchall()}
+        migrated = False
         for version, description, statements in MIGRATIONS:
             if version in applied:
                 continue
+            migrated = True
             cur.execute("BEGIN TRANSACTION")
             try:
                 for statement in statements:
@@ -540,6 +542,11 @@ class Store:
             except Exception:
                 cur.execute("ROLLBACK")
                 raise
+        if migrated:
+            # Schema changes go into the file now, not only the WAL: DuckDB 1.5 cannot replay
+            # some DDL (ALTER TABLE ... ADD COLUMN) from the WAL after a kill -9 ("Failure
+            # while replaying WAL file ... GetDefaultDatabase"), and the database would not open.
+            cur.execute("CHECKPOINT")
         cur.close()
 
     # -- writes ----------------------------------------------------------------

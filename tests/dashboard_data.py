@@ -84,3 +84,18 @@ def write_ui_config(folder: Path) -> Path:
     config = folder / "genobs.yaml"
     config.write_text(f"images:\n  root: {json.dumps(str(sample_data.data_dir()))}\n")
     return config
+
+
+_shared: dict[str, Path] = {}
+
+
+def shared_demo_db(tmp_path_factory) -> Path:
+    """One demo database per test process for every dashboard test module (it takes a couple
+    of minutes to build: ingest, scoring, drift, the SLO replay, the canary verdict)."""
+    if "db" not in _shared:
+        folder = tmp_path_factory.mktemp("dash_demo")
+        path = folder / "demo.duckdb"
+        build_demo_db(path)
+        write_ui_config(folder)
+        _shared["db"] = path
+    return _shared["db"]

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -17,7 +16,7 @@ from genobs.dashboards import launch
 from genobs.dashboards.highlight import highlighted_html
 from genobs.store import SCHEMA_VERSION, Store, StoreError
 
-from dashboard_data import WHOLE_DEMO, build_demo_db, write_ui_config
+from dashboard_data import WHOLE_DEMO, shared_demo_db
 
 APP = str(Path(launch.__file__).resolve().parent / "app.py")
 PAGES = ("overview", "oncall", "quality", "drift", "gpus", "slos", "canary", "samples")
@@ -25,11 +24,7 @@ PAGES = ("overview", "oncall", "quality", "drift", "gpus", "slos", "canary", "sa
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("dash_demo")
-    path = folder / "demo.duckdb"
-    build_demo_db(path)
-    write_ui_config(folder)
-    return path
+    return shared_demo_db(tmp_path_factory)
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from dashboard_browser import PAGES, chromium_path, page_text, serve_ui, wait_rendered
-from dashboard_data import WHOLE_DEMO, build_demo_db, write_ui_config
+from dashboard_data import WHOLE_DEMO, shared_demo_db
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = chromium_path()
@@ -38,11 +38,7 @@ FORBIDDEN = ("Traceback", "Exception:", "Error running app", "StreamlitAPIExcept
 
 @pytest.fixture(scope="module")
 def browser_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("dash_browser")
-    path = folder / "demo.duckdb"
-    build_demo_db(path)
-    write_ui_config(folder)
-    return path
+    return shared_demo_db(tmp_path_factory)
 
 
 def test_every_page_in_chromium(browser_db: Path, tmp_path: Path) -> None:
@@ -103,7 +99,6 @@ def test_ui_inside_the_platform_process_sees_posted_rows(tmp_path: Path) -> None
     instance; samples posted to the API show on the UI's next page run, and `genobs dashboard`
     on that file says where the server's UI is."""
     import json
-    import socket
     import subprocess
     import sys
     import time

@@ -3,10 +3,7 @@ own HTML report for two chosen windows on a bounded sample."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import altair as alt
-import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
@@ -88,7 +85,7 @@ def _results(f: w.Filters) -> None:
 
 
 def _default_windows(f: w.Filters) -> tuple[str, str]:
-    """The latest drift run's windows when it has one in range, else the range and the one before it."""
+    """The selected range as the current window and the range of the same length before it."""
     span = f.window.end - f.window.start
     return (w.window_text(f.window.start - span, f.window.start), w.window_text(f.window.start, f.window.end))
 

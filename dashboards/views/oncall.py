@@ -4,7 +4,6 @@ the alert stream. Chart points and the worst-bucket rows open those requests in 
 from __future__ import annotations
 
 import altair as alt
-import pandas as pd
 import streamlit as st
 
 from genobs.dashboards import queries, widgets as w
