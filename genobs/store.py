@@ -512,6 +512,10 @@ class Store:
             raise StoreError(f"database {self.path} has schema version {newest}, this genobs expects "
                              f"{SCHEMA_VERSION}: {action}")
 
+    def table_names(self) -> list[str]:
+        return [row[0] for row in self.fetchall(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name")]
+
     def _migrate(self) -> None:
         self._connection.execute("SET TimeZone = 'UTC'")
         cur = self._connection.cursor()
