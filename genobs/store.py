@@ -255,11 +255,12 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     ),
     (
         20,
-        "canary: each verdict keeps its config and analysis; continuous analyses (issue 12)",
+        "canary: continuous analyses (issue 12)",
+        # No ALTER TABLE on canary_verdicts (config, analysis id and exit code go into its
+        # details JSON): DuckDB 1.5 cannot replay from the WAL an ADD COLUMN on a table with a
+        # nextval() default ("GetDefaultDatabase with no default database set"), so a server
+        # killed before its first checkpoint would not start again.
         (
-            "ALTER TABLE canary_verdicts ADD COLUMN config JSON",
-            "ALTER TABLE canary_verdicts ADD COLUMN analysis_id BIGINT",
-            "ALTER TABLE canary_verdicts ADD COLUMN exit_code INTEGER",
             "CREATE SEQUENCE canary_analyses_id",
             """CREATE TABLE canary_analyses (
     id BIGINT PRIMARY KEY DEFAULT nextval('canary_analyses_id'),

@@ -163,8 +163,10 @@ class ArmReader:
         # One reference model per metric: scores of different models are not comparable, and
         # mixing them could differ between the arms. Default: the one that scored last.
         model = metric.reference_model or self._newest_reference_model(metric.score or "")
+        # status only when a metric of this score filters on it (a column less to copy)
+        status = ", a.status" if any(m.statuses for m in self.metrics if m.score == metric.score) else ""
         self.store.execute(
-            f"CREATE TEMP TABLE {table} AS SELECT a.is_c, a.status, sc.value, sc.label "
+            f"CREATE TEMP TABLE {table} AS SELECT a.is_c{status}, sc.value, sc.label "
             f"FROM {self._arms_table} a JOIN scores sc ON sc.request_id = a.request_id "
             f"WHERE sc.metric = ? AND sc.reference_model = ? AND sc.error IS NULL", [metric.score, model])
         self._temp.append(table)

@@ -14,8 +14,10 @@ these differences, each for a reason a rollout gate needs:
 - Kayenta's 0.25-of-the-estimate tolerance on the interval is off by default
   (``kayenta_tolerance`` turns it on).
 
-A metric is High when the interval for canary - baseline lies above 0 (significant at the
-configured confidence) *and* its effect size (mean ratio or CLES; rate ratio and rate
+A metric is High when the interval for canary - baseline lies above 0, or the test is
+significant at the configured confidence with U above its midpoint (the interval alone
+misses a shift when most values are tied, e.g. scores that are 0 for most answers), *and*
+its effect size (mean ratio or CLES; rate ratio and rate
 difference for proportions) is beyond ``allowed_increase``; Low mirrors that. Only the
 ``direction`` that is bad counts: a significant improvement is a Pass, with the reason.
 """
@@ -71,6 +73,7 @@ class MetricResult:
     ci_high: float | None = None
     allowed_increase: float | None = None
     allowed_decrease: float | None = None
+    hl_digits: int | None = None         # estimate/interval on values rounded to this many digits (huge arms)
     samples_needed: int | None = None    # per arm, to detect the allowed change at the configured power
     more_samples_needed: int | None = None
 
@@ -199,11 +202,20 @@ def classify_continuous(metric: MetricSpec, data: ContinuousData, spec: CanarySp
     result.p_value, result.method = mw.p_value, mw.method
     result.estimate, result.ci_low, result.ci_high = mw.estimate, mw.ci_low, mw.ci_high
     result.cles = mw.cles
+    result.hl_digits = mw.hl_digits
     ratio = _ratio(canary.mean(), baseline.mean())
     result.effect_size = mw.cles if metric.effect == "cles" else ratio
     tolerance = (metric.kayenta_tolerance or 0.0) * abs(mw.estimate)
     above = mw.ci_low > tolerance
     below = mw.ci_high < -tolerance
+    if not metric.kayenta_tolerance:
+        # With most values tied at one point (scores that are 0 for most answers), the
+        # Hodges-Lehmann interval collapses to 0..0 however far apart the arms are; the
+        # test's p-value and the direction of U still tell. Kayenta's rule (interval only)
+        # stays when its tolerance is asked for.
+        significant = mw.p_value < 1.0 - spec.confidence
+        above = above or (significant and mw.cles > 0.5)
+        below = below or (significant and mw.cles < 0.5)
     conf = f"{spec.confidence:.0%}"
     shift = (f"shift {_fmt(mw.estimate)} ({conf} CI {_fmt(mw.ci_low)}..{_fmt(mw.ci_high)}), "
              f"{'CLES' if metric.effect == 'cles' else 'mean ratio'} {_fmt(result.effect_size)}, "

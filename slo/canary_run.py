@@ -89,17 +89,16 @@ def run_canary(store: Store, baseline: str | dict[str, str], canary: str | dict[
 
 
 def save_verdict(store: Store, verdict: Verdict, *, analysis_id: int | None = None) -> int:
+    """Insert into canary_verdicts; ``details`` holds the whole verdict JSON, its config, the
+    analysis it belongs to and the exit code."""
     service = (verdict.config.get("filter") or {}).get("service")
-    details = verdict.as_dict()
-    config = details.pop("config")
+    details = {**verdict.as_dict(), "analysis_id": analysis_id}
     with store.transaction() as cur:
         row = cur.execute(
             "INSERT INTO canary_verdicts (created_at, service, baseline, canary, window_start, window_end, score, "
-            "verdict, details, config, analysis_id, exit_code) "
-            "VALUES (now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, created_at",
+            "verdict, details) VALUES (now(), ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, created_at",
             [service, verdict.baseline, verdict.canary, verdict.window_start, verdict.window_end, verdict.score,
-             verdict.verdict, json.dumps(details, default=str), json.dumps(config, default=str), analysis_id,
-             verdict.exit_code],
+             verdict.verdict, json.dumps(details, default=str)],
         ).fetchone()
     verdict.id = int(row[0])
     verdict.created_at = row[1].isoformat() if hasattr(row[1], "isoformat") else str(row[1])
@@ -107,18 +106,17 @@ def save_verdict(store: Store, verdict: Verdict, *, analysis_id: int | None = No
 
 
 def recent_verdicts(store: Store, *, limit: int = 50, analysis_id: int | None = None) -> list[dict[str, Any]]:
-    where, params = ("WHERE analysis_id = ?", [analysis_id]) if analysis_id is not None else ("", [])
+    where, params = ("WHERE TRY_CAST(json_extract_string(details, '$.analysis_id') AS BIGINT) = ?",
+                     [analysis_id]) if analysis_id is not None else ("", [])
     rows = store.fetchall(
-        f"SELECT id, created_at, baseline, canary, window_start, window_end, score, verdict, exit_code, "
-        f"analysis_id, details FROM canary_verdicts {where} ORDER BY id DESC LIMIT ?", [*params, limit])
-    out = []
-    for r in rows:
-        details = json.loads(r[10]) if isinstance(r[10], str) else (r[10] or {})
-        out.append({"id": r[0], "created_at": _iso(r[1]), "baseline": r[2], "canary": r[3],
-                    "window": {"start": _iso(r[4]), "end": _iso(r[5])}, "score": r[6], "verdict": r[7],
-                    "exit_code": r[8], "analysis_id": r[9], "reason": details.get("reason"),
-                    "interval": details.get("interval")})
-    return out
+        f"SELECT id, created_at, baseline, canary, window_start, window_end, score, verdict, "
+        f"json_extract_string(details, '$.reason'), TRY_CAST(json_extract_string(details, '$.exit_code') AS INTEGER), "
+        f"TRY_CAST(json_extract_string(details, '$.analysis_id') AS BIGINT), "
+        f"TRY_CAST(json_extract_string(details, '$.interval') AS INTEGER) "
+        f"FROM canary_verdicts {where} ORDER BY id DESC LIMIT ?", [*params, limit])
+    return [{"id": r[0], "created_at": _iso(r[1]), "baseline": r[2], "canary": r[3],
+             "window": {"start": _iso(r[4]), "end": _iso(r[5])}, "score": r[6], "verdict": r[7], "reason": r[8],
+             "exit_code": r[9], "analysis_id": r[10], "interval": r[11]} for r in rows]
 
 
 def _iso(value: Any) -> str | None:

@@ -110,11 +110,13 @@ def test_cli_pass_is_exit_0_and_the_verdict_is_stored(store: Store, db: Path, pe
     assert data["verdict"] == "pass" and data["score"] == 100
     assert {m["name"]: m["classification"] for m in data["metrics"]} == {
         "latency_ms": "Pass", "ttft_ms": "Pass", "hallucination_score": "Pass"}
-    row = store.fetchone("SELECT verdict, window_start, window_end, config, baseline FROM canary_verdicts "
+    row = store.fetchone("SELECT verdict, window_start, window_end, details, baseline FROM canary_verdicts "
                          "WHERE id = ?", [data["id"]])
     assert row[0] == "pass" and row[4] == "variant=baseline"
     assert row[2] - row[1] == timedelta(hours=1)  # the default window
-    assert json.loads(row[3])["metrics"][0]["name"] == "latency_ms"
+    details = json.loads(row[3])
+    assert details["config"]["metrics"][0]["name"] == "latency_ms" and details["exit_code"] == 0
+    assert [m["name"] for m in details["metrics"]] == ["latency_ms", "ttft_ms", "hallucination_score"]
 
 
 def test_cli_fails_on_a_hallucination_regression_with_junit_and_markdown(
@@ -399,3 +401,17 @@ def test_bad_input_is_4xx_never_5xx(server: Any, store: Store) -> None:
         for method, path, params, body in cases:
             answer = http.request(method.upper(), path, params=params, json=body)
             assert 400 <= answer.status_code < 500, (path, params, body, answer.status_code, answer.text)
+
+
+def test_routes_follow_the_servers_bearer_token(db: Path, store: Store) -> None:
+    fill(store, n=60)
+    handle = start_platform(db, settings=ServerSettings(poll_nvml=False, ingest_token="s3cret"),
+                            plugins=[canary_plugin.contribute])
+    try:
+        params = {"baseline": "variant=baseline", "canary": "variant=canary"}
+        with httpx.Client(base_url=handle.url, timeout=60) as http:
+            assert http.get("/v1/canary/verdict", params=params).status_code == 401
+            ok = http.get("/v1/canary/verdict", params=params, headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200 and ok.json()["verdict"] in ("inconclusive", "pass", "marginal", "fail")
+    finally:
+        handle.stop()

@@ -50,6 +50,20 @@ def test_a_regression_beyond_the_allowed_ratio_is_high() -> None:
     assert "higher than allowed" in r.reason and not r.critical_failure
 
 
+def test_a_shift_in_mostly_tied_scores_is_high_though_the_interval_is_zero() -> None:
+    """Hallucination scores are 0 for most answers: the Hodges-Lehmann interval is 0..0 even
+    when the canary's non-zero share triples; the test's p-value and U still show the shift."""
+    score = MetricSpec(name="hallucination_score", score="hallucination_score", allowed_increase=1.1)
+    rng = np.random.default_rng(7)   # its own stream: the other tests' data stay as they were
+    baseline = np.where(rng.random(2500) < 0.08, np.round(rng.uniform(0.5, 1.0, 2500), 2), 0.0)
+    canary = np.where(rng.random(500) < 0.30, np.round(rng.uniform(0.5, 1.0, 500), 2), 0.0)
+    r = classify_continuous(score, cont(canary, baseline), spec(score))
+    assert (r.ci_low, r.ci_high) == (0.0, 0.0)
+    assert r.classification == "High" and r.p_value < 1e-6 and r.effect_size > 2
+    same = classify_continuous(score, cont(baseline[:500], baseline[500:]), spec(score))
+    assert same.classification == "Pass"
+
+
 def test_a_significant_change_within_the_allowed_ratio_passes() -> None:
     metric = LAT.model_copy(update={"allowed_increase": 1.3})
     r = classify_continuous(metric, cont(lognormal(3000, 1.1), lognormal(3000)), spec(metric))

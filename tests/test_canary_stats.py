@@ -199,3 +199,19 @@ def test_samples_needed_for_rates_is_the_textbook_figure() -> None:
     # Fleiss' formula without continuity correction: 5 % -> 10 %, alpha 0.05 two-sided,
     # power 0.8: 435 per group
     assert math.ceil(samples_to_detect_rates(0.05, 0.10, 0.95, 0.8)) == 435
+
+
+def test_huge_arms_round_only_the_estimate_and_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    import genobs.slo.canary_stats as canary_stats
+
+    rng = np.random.default_rng(8)
+    x = rng.lognormal(6.6, 0.3, 3000)   # all distinct: no ties to group
+    y = rng.lognormal(6.5, 0.3, 3000)
+    exact = mann_whitney(x, y, 0.98)
+    monkeypatch.setattr(canary_stats, "HL_COARSEN_ABOVE", 2000)
+    rounded = mann_whitney(x, y, 0.98)
+    assert exact.hl_digits is None and rounded.hl_digits == canary_stats.HL_COARSEN_DIGITS
+    # the test is untouched; the estimate and bounds move by less than the rounding (5 digits)
+    assert rounded.p_value == exact.p_value and rounded.u == exact.u
+    for a, b in ((rounded.estimate, exact.estimate), (rounded.ci_low, exact.ci_low), (rounded.ci_high, exact.ci_high)):
+        assert abs(a - b) <= 2 * 10 ** (math.floor(math.log10(max(x.max(), y.max()))) - 4)
