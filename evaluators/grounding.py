@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from genobs.evaluators.claims import NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
+from genobs.evaluators.claims import DISCOURSE_WORDS, NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
 from genobs.evaluators.antonyms import antonym_contradictions
 from genobs.evaluators.question_support import (
     Alternatives,
@@ -69,8 +69,19 @@ def is_conversational(claim: Claim, grounding: "Grounding") -> bool:
     return len(content) <= CONVERSATIONAL_WORDS and not any(t.norm in grounding.norms for t in content)
 
 
-def _is_negation(tok: Token) -> bool:
+# "not only X but Y", "not just X": adds to X rather than denying it.
+_ADDITIVE_AFTER_NOT = frozenset({"only", "just", "merely", "simply"})
+
+
+def _is_negation(tok: Token, following: Token | None = None) -> bool:
+    if following is not None and following.lower in _ADDITIVE_AFTER_NOT:
+        return False
     return tok.lower in NEGATIONS or tok.lower.endswith("n't")
+
+
+def _negations(tokens: Sequence[Token]) -> list[int]:
+    """Indices of the tokens that deny something ("not", "never", "isn't"; not "not only")."""
+    return [i for i, t in enumerate(tokens) if _is_negation(t, tokens[i + 1] if i + 1 < len(tokens) else None)]
 
 
 # A grounding sentence with one of these among its first PRONOUN_WINDOW words is about the same
@@ -90,10 +101,8 @@ def _negated_norms(tokens: Sequence[Token], text: str) -> frozenset[str]:
     (punctuation): in "Deletion isn't immediate: there's a 14-day grace period" only "immediate"
     is denied. `text` is the text the token offsets point into."""
     out: set[str] = set()
-    for i, tok in enumerate(tokens):
-        if not _is_negation(tok):
-            continue
-        prev = tok
+    for i in _negations(tokens):
+        prev = tokens[i]
         for t in tokens[i + 1:i + 1 + NEGATION_SCOPE]:
             if _SCOPE_BREAK.intersection(text[prev.end:t.start]):
                 break
@@ -117,6 +126,7 @@ class GroundingChunk:
 @dataclass(frozen=True)
 class Grounding:
     norms: frozenset[str]  # normalized content tokens of all grounding texts
+    all_norms: frozenset[str]  # normalized tokens of all grounding texts, function words included
     numbers: frozenset[str]  # canonical numbers of all grounding texts
     chunks: tuple[GroundingChunk, ...]
     passages: tuple[frozenset[str], ...]  # content words of runs of sentences about one subject
@@ -187,7 +197,7 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
                     text=doc[s:e],
                     source=source,
                     norms=content,
-                    negated=any(_is_negation(t) for t in toks),
+                    negated=bool(_negations(toks)),
                     negated_norms=_negated_norms(toks, doc),
                 )
             )
@@ -195,6 +205,7 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
     prompt_lowers = {t.lower for t in p_toks}
     return Grounding(
         norms=frozenset(norms),
+        all_norms=frozenset(t.norm for toks in doc_tokens for t in toks),
         numbers=frozenset(numbers),
         chunks=tuple(chunks),
         documents=tuple(doc for _, doc in docs),
@@ -362,7 +373,7 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     if best is not None and best_overlap >= 3:
         claim_denied = _negated_norms(claim.tokens, response)
         chunk = grounding.chunks[best]
-        if any(_is_negation(t) for t in claim.tokens):
+        if _negations(claim.tokens):
             # the claim denies words that the sentence states ("never won a Nobel Prize"); a negation
             # about words the sentence lacks ("you don't need to do anything") contradicts nothing
             negation_mismatch = not chunk.negated and bool(claim_denied & chunk.norms)
@@ -417,3 +428,27 @@ def _claim_links(
 
 
 SEPARATOR_RE = re.compile(r"[,;:()\[\]\"“”.!?]")
+
+
+def stated_tokens(claim: Claim, grounding: Grounding, lexical: LexicalEvidence) -> tuple[list[Token], list[Token]]:
+    """(stated, unsupported) words of the claim beyond its checked content, for the response's
+    `unsupported_share`: what a response *says* is more than its checkable facts. Stance, opinion
+    and experience words ("I think", "I love it", "a great show"; claims.DISCOURSE_WORDS) are
+    stated, and so is the content of a conversational sentence (a personal remark, a question back
+    to the user) less its politeness words; a pleasantry or a closing offer ("Is there anything
+    else I can help with?") states nothing. A stated word is supported when the grounding uses it
+    ("also known as"), except in a question: a question asks, it does not state what the grounding
+    says ("Do you like video game music?" against "Video game music is the soundtrack ..."), which
+    is what attribution (BEGIN, AIS) means by "not fully attributable". Words repeated from the
+    prompt are premise, as for checked content."""
+    premise = grounding.prompt_norms
+    if lexical.conversational or claim.is_question:
+        stated = [
+            t for t in claim.tokens
+            if (t.is_content or t.lower in DISCOURSE_WORDS) and t.lower not in POLITENESS_WORDS and t.norm not in premise
+        ]
+        if claim.is_question:
+            return stated, stated
+    else:
+        stated = [t for t in claim.tokens if not t.is_content and t.lower in DISCOURSE_WORDS and t.norm not in premise]
+    return stated, [t for t in stated if t.norm not in grounding.all_norms and not _grounded(t, grounding)]

@@ -53,7 +53,7 @@ import numpy as np
 
 from genobs.evaluators.claims import Claim, Token, split_claims
 from genobs.evaluators.embedding_model import SentenceEmbedder
-from genobs.evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence
+from genobs.evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence, stated_tokens
 
 METRIC = "hallucination_score"
 EVALUATOR = "hallucination"
@@ -74,6 +74,7 @@ ALIGN_HIGH = 0.8
 SCATTER_MIN_WORDS = 2
 
 FEATURES = (
+    "unsupported_share",
     "unsupported",
     "mostly_unsupported",
     "missing_number",
@@ -85,43 +86,47 @@ FEATURES = (
     "wrong_option",
     "both_unsupported",
     "misattributed",
-    "claim_count",
 )
+# Features that are a property of one claim: the response takes each one's largest value over its
+# claims. `unsupported_share` is a property of the whole response.
+CLAIM_FEATURES = FEATURES[1:]
 
-# Fitted by bench/fit_hallucination.py (multiple-instance logistic regression on the even-indexed
-# HaluEval QA records, the even-hash half of the demo support-chat samples at half HaluEval's total
-# weight, and the hand-labelled cases of tests/test_hallucination.py at weight 10 each; the other
-# halves held out), rounded to 2 decimals.
-BIAS = -2.7
+# Fitted by bench/fit_hallucination.py (protocol "dialogue-wow": logistic regression on the
+# even-indexed HaluEval QA records, the even half of the demo support-chat samples, the BEGIN `wow`
+# dev split and the hand-labelled cases of tests/test_hallucination.py; HaluEval odd, demo odd,
+# BEGIN `cmu` and `tc` never seen), rounded to 2 decimals. `unsupported` is negative because
+# `unsupported_share` carries the same evidence for one-claim answers: together they say "the
+# worst claim counts, but what the whole response states counts more".
+BIAS = -2.27
 WEIGHTS: dict[str, float] = {
-    "unsupported": 2.53,
-    "mostly_unsupported": 4.39,
-    "missing_number": 10.48,
-    "missing_entity": 6.25,
-    "scattered": 3.68,
-    "scattered_sentences": 7.49,
-    "negation": 6.57,
-    "unmatched_name": 4.13,
-    "wrong_option": 5.6,
-    "both_unsupported": 4.26,
-    "misattributed": 6.55,
-    "claim_count": -4.49,
+    "unsupported_share": 11.36,
+    "unsupported": -7.37,
+    "mostly_unsupported": 5.23,
+    "missing_number": 6.03,
+    "missing_entity": 3.82,
+    "scattered": 2.95,
+    "scattered_sentences": 4.96,
+    "negation": 5.93,
+    "unmatched_name": 4.87,
+    "wrong_option": 5.8,
+    "both_unsupported": 5.07,
+    "misattributed": 6.39,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
-LEXICAL_BIAS = -2.71
+LEXICAL_BIAS = -2.27
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported": 2.39,
-    "mostly_unsupported": 4.37,
-    "missing_number": 10.49,
-    "missing_entity": 6.3,
-    "scattered": 3.71,
-    "scattered_sentences": 7.39,
-    "negation": 6.57,
-    "unmatched_name": 4.17,
-    "wrong_option": 5.61,
-    "both_unsupported": 4.27,
-    "misattributed": 6.53,
-    "claim_count": -4.53,
+    "unsupported_share": 11.36,
+    "unsupported": -7.37,
+    "mostly_unsupported": 5.23,
+    "missing_number": 6.03,
+    "missing_entity": 3.82,
+    "scattered": 2.95,
+    "scattered_sentences": 4.96,
+    "negation": 5.93,
+    "unmatched_name": 4.87,
+    "wrong_option": 5.8,
+    "both_unsupported": 5.07,
+    "misattributed": 6.39,
 }
 
 
@@ -144,28 +149,50 @@ class _ClaimEvidence:
     claim: Claim
     lexical: LexicalEvidence
     scattered: tuple[float, float]  # (across passages, across sentences)
+    stated: list[Token] = field(default_factory=list)  # opinion / conversational words it states (grounding.stated_tokens)
+    stated_unsupported: list[Token] = field(default_factory=list)
     semantic: float | None = None  # max cosine to a grounding sentence (None: not computed)
     word_alignment: list[float] | None = None  # per unsupported word: best contextual match in the grounding
-    claims_in_response: int = 1  # checkable claims of the whole response
 
-    def unsupported(self) -> float:
-        """Share of the claim's checked content words that the grounding does not support: each
-        absent word counts 1, less its contextual match with the grounding when the model ran."""
+    def _unsupported_weight(self) -> float:
+        """The claim's unsupported checked content in units: each absent word counts 1 (1/n for a
+        word of an n-word name), less its contextual match with the grounding when the model ran."""
         lex = self.lexical
-        if not lex.new_units:
-            return 0.0
         if self.word_alignment is None:
-            return lex.unsupported_ratio
+            return sum(lex.weight(tok) for tok in lex.unsupported)
         # names and numbers are facts: a similar word in the grounding does not support them
-        weight = sum(
+        return sum(
             lex.weight(tok) * (1.0 if tok.is_capitalized or tok.number is not None else alignment_discount(a))
             for tok, a in zip(lex.unsupported, self.word_alignment)
         )
-        return weight / lex.new_units
 
-    def features(self) -> dict[str, float]:
+    def unsupported(self) -> float:
+        """Share of the claim's checked content words that the grounding does not support."""
+        return self._unsupported_weight() / self.lexical.new_units if self.lexical.new_units else 0.0
+
+    def share_parts(self) -> tuple[float, float]:
+        """(unsupported, stated) units of what the claim states: its checked content plus its
+        opinion and conversational words. A question's words are all in `stated` (none of them
+        is attributable: see grounding.stated_tokens), so its checked content is not counted twice."""
+        if self.claim.is_question:
+            return float(len(self.stated_unsupported)), float(len(self.stated))
+        return (
+            self._unsupported_weight() + len(self.stated_unsupported),
+            self.lexical.new_units + len(self.stated),
+        )
+
+    @property
+    def checkable(self) -> bool:
+        return self.lexical.checkable
+
+    def features(self, unsupported_share: float | None = None) -> dict[str, float]:
+        """The claim's features; `unsupported_share` is the response's (the claim's own if None)."""
         unsupported = self.unsupported()
+        if unsupported_share is None:
+            bad, stated = self.share_parts()
+            unsupported_share = bad / stated if stated else 0.0
         return {
+            "unsupported_share": unsupported_share,
             "unsupported": unsupported,
             "mostly_unsupported": mostly_unsupported(unsupported),
             "missing_number": float(bool(self.lexical.missing_numbers)),
@@ -177,8 +204,23 @@ class _ClaimEvidence:
             "wrong_option": float(self.lexical.wrong_option is not None),
             "both_unsupported": float(bool(self.lexical.not_for_both)),
             "misattributed": float(bool(self.lexical.misattributed)),
-            "claim_count": math.log(max(1, self.claims_in_response)),
         }
+
+
+def response_features(evidence: Sequence[_ClaimEvidence]) -> dict[str, float]:
+    """The response's features: the share of everything it states that the grounding does not
+    support, and each claim feature's largest value over its checkable claims."""
+    bad = stated = 0.0
+    out = dict.fromkeys(FEATURES, 0.0)
+    for ev in evidence:
+        b, n = ev.share_parts()
+        bad, stated = bad + b, stated + n
+        if ev.checkable:
+            feats = ev.features(0.0)
+            for name in CLAIM_FEATURES:
+                out[name] = max(out[name], feats[name])
+    out["unsupported_share"] = bad / stated if stated else 0.0
+    return out
 
 
 def mostly_unsupported(unsupported: float) -> float:
@@ -309,16 +351,19 @@ class HallucinationScorer:
             evidence = []
             for claim in split_claims(response):
                 lexical = lexical_evidence(claim, grounding, response)
-                evidence.append(_ClaimEvidence(claim, lexical, _scattered(claim, lexical, grounding)))
-            checkable = sum(1 for ev in evidence if ev.lexical.checkable)
-            for ev in evidence:
-                ev.claims_in_response = checkable
+                stated, stated_unsupported = stated_tokens(claim, grounding, lexical)
+                evidence.append(
+                    _ClaimEvidence(claim, lexical, _scattered(claim, lexical, grounding), stated, stated_unsupported)
+                )
             pending.append((i, response, grounding, evidence))
         if self._embedder is not None:
             self._add_semantic_support(pending)
-        for i, response, _grounding, evidence in pending:
-            results[i] = self._result(response, evidence)
+        for i, response, grounding, evidence in pending:
+            results[i] = self._result(response, grounding, evidence)
         return [r for r in results if r is not None]
+
+    def response_score(self, evidence: Sequence[_ClaimEvidence]) -> float:
+        return claim_score(response_features(evidence), self.bias, self.weights)
 
     def _add_semantic_support(self, pending: list[tuple[int, str, Grounding, list[_ClaimEvidence]]]) -> None:
         """For each claim with lexically unsupported words: the cosine with its closest grounding
@@ -330,12 +375,13 @@ class HallucinationScorer:
         texts: list[str] = []
         jobs: list[tuple[_ClaimEvidence, Grounding]] = []
         for _, _, grounding, evidence in pending:
-            if not self.refine_all and any(self._lowest_score(ev) >= self.threshold for ev in evidence):
-                continue  # hallucinated whatever the model says about its unsupported words
+            if not self.refine_all and (
+                self._lowest_score(evidence) >= self.threshold  # hallucinated whatever the model says
+                or self.response_score(evidence) < self.threshold  # grounded with every word counted
+            ):
+                continue
             for ev in evidence:
-                if ev.lexical.unsupported and (
-                    self.refine_all or claim_score(ev.features(), self.bias, self.weights) >= self.threshold
-                ):  # below the threshold already with every unsupported word counted: nothing to refine
+                if ev.lexical.unsupported:
                     jobs.append((ev, grounding))
                     texts.append(ev.claim.text)
                     texts.extend(chunk.text for chunk in grounding.chunks)
@@ -362,44 +408,52 @@ class HallucinationScorer:
                 sims.append(float(np.max(grounding_pieces @ v)))
             ev.word_alignment = sims
 
-    def _lowest_score(self, ev: _ClaimEvidence) -> float:
-        """The claim's score if the model matched every unsupported word (its lower bound)."""
-        return claim_score({**ev.features(), "unsupported": 0.0, "mostly_unsupported": 0.0}, self.bias, self.weights)
+    def _lowest_score(self, evidence: Sequence[_ClaimEvidence]) -> float:
+        """The response's score if the model matched every unsupported lower-case word (its lower bound)."""
+        saved = [ev.word_alignment for ev in evidence]
+        for ev in evidence:
+            ev.word_alignment = [1.0] * len(ev.lexical.unsupported)
+        try:
+            return self.response_score(evidence)
+        finally:
+            for ev, alignment in zip(evidence, saved):
+                ev.word_alignment = alignment
 
-    def _result(self, response: str, evidence: list[_ClaimEvidence]) -> HallucinationResult:
+    def _result(self, response: str, grounding: Grounding, evidence: list[_ClaimEvidence]) -> HallucinationResult:
+        feats = response_features(evidence)
+        score = claim_score(feats, self.bias, self.weights)
+        flagged = score >= self.threshold
         claims = []
         spans: list[dict[str, Any]] = []
-        zero = dict.fromkeys(FEATURES, 0.0)
-        worst: tuple[float, dict[str, float]] = (claim_score(zero, self.bias, self.weights), zero)
         missing_numbers: list[str] = []
         missing_entities: list[str] = []
         for ev in evidence:
             lex = ev.lexical
             missing_numbers += [t.text for t in lex.missing_numbers]
             missing_entities += [e.text for e in lex.missing_entities]
-            feats = ev.features()
-            if not lex.checkable and not any(feats.values()):
+            own = ev.features()
+            if not lex.checkable and not ev.stated:
                 claims.append(_claim_details(ev, None, None))
                 continue
-            s = claim_score(feats, self.bias, self.weights)
-            claims.append(_claim_details(ev, s, feats))
-            if s > worst[0]:
-                worst = (s, feats)
+            s = claim_score(own, self.bias, self.weights)
+            claims.append(_claim_details(ev, s, own))
             if s >= self.threshold:
-                spans += _unsupported_spans(ev, response)
-        score = worst[0]
+                spans += _unsupported_spans(ev, response, grounding)
+        if flagged and not spans:
+            # no single claim is enough on its own: the response as a whole states too much that
+            # the grounding does not (e.g. opinions and remarks around one grounded fact)
+            for ev in evidence:
+                spans += _unsupported_spans(ev, response, grounding, whole_claim=False)
         details = {
             "claims": claims,
             "unsupported_spans": spans,
             "missing_numbers": list(dict.fromkeys(missing_numbers)),
             "missing_entities": list(dict.fromkeys(missing_entities)),
-            "features": {k: round(v, 4) for k, v in worst[1].items()},
+            "features": {k: round(v, 4) for k, v in feats.items()},
             "threshold": self.threshold,
             "reference_model": self.reference_model,
         }
-        return HallucinationResult(
-            score=score, label="hallucinated" if score >= self.threshold else "grounded", details=details
-        )
+        return HallucinationResult(score=score, label="hallucinated" if flagged else "grounded", details=details)
 
 
 def _claim_details(ev: _ClaimEvidence, score: float | None, feats: dict[str, float] | None) -> dict[str, Any]:
@@ -423,42 +477,75 @@ def _claim_details(ev: _ClaimEvidence, score: float | None, feats: dict[str, flo
     }
 
 
-def _unsupported_spans(ev: _ClaimEvidence, response: str) -> list[dict[str, Any]]:
+# kind of each flagged span -> why, in words. `kind` is stable for programs (the Samples page
+# colours by it); `reason` is for people.
+SPAN_KINDS = {
+    "low_support": "not supported by the grounding",
+    "novel_number": "number not in grounding",
+    "novel_entity": "entity not in grounding",
+    "unmatched_name": "name not in grounding as written",
+    "contradiction": "grounding states the opposite",
+    "not_for_both": "grounded for only one of the two",
+    "misattributed": "grounding attaches it to another role",
+    "unstated": "opinion or remark the grounding does not state",
+    "wrong_option": "picks the option the grounding does not favour",
+    "combined_facts": "combines facts not stated together",
+}
+
+
+def _passage(grounding: Grounding, index: int | None) -> dict[str, str] | None:
+    """The grounding sentence a claim restates, named by its source ("context[0]", "reference")."""
+    if index is None:
+        return None
+    chunk = grounding.chunks[index]
+    return {"source": chunk.source, "text": chunk.text}
+
+
+def _unsupported_spans(
+    ev: _ClaimEvidence, response: str, grounding: Grounding, whole_claim: bool = True
+) -> list[dict[str, Any]]:
     """Character spans of the response that the grounding does not support, for a flagged claim:
-    runs of unsupported words (joined across function words), missing numbers and names; the
-    whole claim when the evidence is its negation or its combination of facts."""
+    runs of unsupported words (joined across function words), missing numbers and names, opinion
+    words and remarks; the whole claim when the evidence is its negation or its combination of
+    facts (unless `whole_claim` is False). A contradiction names the grounding passage it
+    contradicts."""
     lex = ev.lexical
-    # Later reasons win for a token that has several.
-    tokens_by_reason = [
-        ("unsupported", lex.unsupported),
-        ("number not in grounding", lex.missing_numbers),
-        ("entity not in grounding", [t for e in lex.missing_entities for t in e.tokens]),
-        ("name not in grounding as written", [t for e in lex.unmatched_names for t in e.tokens]),
-        ("grounding states the opposite", lex.contradicted),
-        ("grounded for only one of the two", lex.not_for_both),
-        ("grounding attaches it to another role", [t for e in lex.misattributed for t in e.tokens]),
+    # Later kinds win for a token that has several.
+    tokens_by_kind = [
+        ("unstated", ev.stated_unsupported),
+        ("low_support", lex.unsupported),
+        ("novel_number", lex.missing_numbers),
+        ("novel_entity", [t for e in lex.missing_entities for t in e.tokens]),
+        ("unmatched_name", [t for e in lex.unmatched_names for t in e.tokens]),
+        ("contradiction", lex.contradicted),
+        ("not_for_both", lex.not_for_both),
+        ("misattributed", [t for e in lex.misattributed for t in e.tokens]),
     ]
-    reasons: dict[int, str] = {t.start: reason for reason, tokens in tokens_by_reason for t in tokens}
+    kinds: dict[int, str] = {t.start: kind for kind, tokens in tokens_by_kind for t in tokens}
     spans: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for tok in ev.claim.tokens:
-        reason = reasons.get(tok.start)
-        if reason is not None:
-            if current is not None and current["reason"] == reason:
+        kind = kinds.get(tok.start)
+        if kind is not None:
+            if current is not None and current["kind"] == kind:
                 current["end"] = tok.end
             else:
-                current = {"start": tok.start, "end": tok.end, "reason": reason}
+                current = {"start": tok.start, "end": tok.end, "kind": kind, "reason": SPAN_KINDS[kind]}
                 spans.append(current)
         elif tok.is_content:
             current = None
-    if not spans:
+    if not spans and whole_claim:
         if lex.negation_mismatch:
-            reason = "contradicts grounding (negation)"
+            kind, reason = "contradiction", "contradicts grounding (negation)"
         elif lex.wrong_option is not None:
-            reason = f"picks {lex.wrong_option!r}, which the grounding does not favour"
+            kind, reason = "wrong_option", f"picks {lex.wrong_option!r}, which the grounding does not favour"
         else:
-            reason = "combines facts not stated together"
-        spans.append({"start": ev.claim.start, "end": ev.claim.end, "reason": reason})
+            kind, reason = "combined_facts", SPAN_KINDS["combined_facts"]
+        spans.append({"start": ev.claim.start, "end": ev.claim.end, "kind": kind, "reason": reason})
+    passage = _passage(grounding, lex.best_chunk)
     for span in spans:
         span["text"] = response[span["start"]:span["end"]]
+        if span["kind"] == "contradiction" and passage is not None:
+            span["passage"] = passage
+            span["reason"] = f"{span['reason']}: {passage['source']} says \"{passage['text']}\""
     return spans
