@@ -131,6 +131,7 @@ class Grounding:
     chunks: tuple[GroundingChunk, ...]
     passages: tuple[frozenset[str], ...]  # content words of runs of sentences about one subject
     documents: tuple[str, ...]  # the grounding texts themselves (context docs, reference)
+    sources: tuple[str, ...]  # each document's name: "context[0]", ..., "reference"
     doc_norms: tuple[frozenset[str], ...]  # content words of each grounding text
     prompt_norms: frozenset[str]
     prompt_numbers: frozenset[str]
@@ -209,6 +210,7 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
         numbers=frozenset(numbers),
         chunks=tuple(chunks),
         documents=tuple(doc for _, doc in docs),
+        sources=tuple(source for source, _ in docs),
         doc_norms=tuple(frozenset(t.norm for t in toks if t.is_content) for toks in doc_tokens),
         prompt_norms=prompt_norms,
         prompt_numbers=frozenset(t.number for t in p_toks if t.number is not None),

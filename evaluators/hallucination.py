@@ -51,6 +51,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from genobs.evaluators.claim_checkers import CheckerSpec, SpanDetector, load_checker, logit, spec_from_config
 from genobs.evaluators.claims import Claim, Token, split_claims
 from genobs.evaluators.embedding_model import SentenceEmbedder
 from genobs.evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence, stated_tokens
@@ -223,6 +224,28 @@ def response_features(evidence: Sequence[_ClaimEvidence]) -> dict[str, float]:
     return out
 
 
+# How a reference model's probability of "hallucinated" p combines with the built-in score b:
+#   mean   sigmoid((logit(b) + logit(p)) / 2): equal weight to both, on the log-odds scale, so a
+#          confident model overrides an unsure built-in score and the other way round. The weights
+#          are not fitted: no real checker model is available offline here to fit them on (see
+#          docs/evaluators.md); bench/fit_hallucination.py can refit them where one is.
+#   model  p alone.
+COMBINE_MODES = ("mean", "model")
+MODEL_WEIGHT = 0.5
+
+
+def combine_scores(builtin: float, model: float, model_weight: float = MODEL_WEIGHT) -> float:
+    z = (1.0 - model_weight) * logit(builtin) + model_weight * logit(model)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _named(chunks: list[tuple[str, str]], index: int | None) -> dict[str, str] | None:
+    if index is None or index >= len(chunks):
+        return None
+    source, text = chunks[index]
+    return {"source": source, "text": text}
+
+
 def mostly_unsupported(unsupported: float) -> float:
     """0 up to half of the claim's new words unsupported, rising to 1 when none is supported: an
     invented statement, as opposed to a paraphrase with a few words of its own."""
@@ -306,6 +329,8 @@ class HallucinationScorer:
         device: str = "auto",
         threshold: float = DEFAULT_THRESHOLD,
         batch_size: int = 64,
+        reference_model: CheckerSpec | Mapping[str, Any] | None = None,
+        combine: str = "mean",
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
@@ -317,10 +342,27 @@ class HallucinationScorer:
         self._embedder: SentenceEmbedder | None = (
             SentenceEmbedder(embedding_model, device=device, batch_size=batch_size) if use_embeddings else None
         )
+        if combine not in COMBINE_MODES:
+            raise ValueError(f"combine must be one of {', '.join(COMBINE_MODES)}, got {combine!r}")
+        self.combine = combine
+        spec = reference_model if isinstance(reference_model, CheckerSpec) or reference_model is None else spec_from_config(dict(reference_model))
+        # loaded here, not lazily: a missing model is a configuration error at start-up
+        self._checker = load_checker(spec, device) if spec is not None else None
+
+    @property
+    def builtin_model(self) -> str:
+        return self._embedder.name if self._embedder is not None else LEXICAL_ONLY_MODEL
 
     @property
     def reference_model(self) -> str:
-        return self._embedder.name if self._embedder is not None else LEXICAL_ONLY_MODEL
+        """What the score was computed with, as written to score rows: scores of different models
+        are never mixed in an SLO or a canary. "nli:deberta-v3-base-mnli+all-MiniLM-L6-v2" is a
+        model's probability combined with the built-in score, "nli:deberta-v3-base-mnli" alone."""
+        if self._checker is None:
+            return self.builtin_model
+        if self.combine == "model":
+            return self._checker.spec.identifier
+        return f"{self._checker.spec.identifier}+{self.builtin_model}"
 
     @property
     def device(self) -> str:
@@ -360,7 +402,73 @@ class HallucinationScorer:
             self._add_semantic_support(pending)
         for i, response, grounding, evidence in pending:
             results[i] = self._result(response, grounding, evidence)
+        if self._checker is not None and pending:
+            self._apply_reference_model(items, pending, results)
         return [r for r in results if r is not None]
+
+    def _apply_reference_model(
+        self,
+        items: Sequence[Any],
+        pending: list[tuple[int, str, Grounding, list[_ClaimEvidence]]],
+        results: list[HallucinationResult | None],
+    ) -> None:
+        """Score the claims (or, for a span detector, the response) with the reference model and
+        combine its probability of "hallucinated" with the built-in score (COMBINE_MODES)."""
+        assert self._checker is not None
+        model_id = self._checker.spec.identifier
+        model_p: dict[int, tuple[float, dict[str, Any], list[dict[str, Any]]]] = {}
+        if isinstance(self._checker, SpanDetector):
+            jobs = [(list(zip(g.sources, g.documents)), resp, _field(items[i], "prompt")) for i, resp, g, _ in pending]
+            for (i, response, _g, _e), found in zip(pending, self._checker.detect(jobs)):
+                spans = [{**sp, "text": response[sp["start"]:sp["end"]], "kind": "model_span",
+                          "reason": f"{model_id} marks it hallucinated (p={sp['probability']})"} for sp in found.spans]
+                model_p[i] = (found.probability, {"probability": round(found.probability, 4), "spans": found.spans}, spans)
+        else:
+            claim_jobs: list[tuple[list[tuple[str, str]], str]] = []
+            owners: list[tuple[int, _ClaimEvidence]] = []
+            for i, _response, g, evidence in pending:
+                for ev in evidence:
+                    if ev.checkable and not ev.claim.is_question:
+                        claim_jobs.append((list(zip(g.sources, g.documents)), ev.claim.text))
+                        owners.append((i, ev))
+            supports = self._checker.support(claim_jobs) if claim_jobs else []
+            chunks = getattr(self._checker, "last_chunks", [])
+            per_item: dict[int, list[tuple[_ClaimEvidence, Any, list[tuple[str, str]]]]] = {}
+            for (i, ev), sup, ch in zip(owners, supports, chunks):
+                per_item.setdefault(i, []).append((ev, sup, ch))
+            for i, checked in per_item.items():
+                claims, spans, worst = [], [], 0.0
+                for ev, sup, ch in checked:
+                    p = 1.0 - sup.support
+                    contradicted = sup.contradiction is not None and sup.contradiction > max(sup.support, 0.5)
+                    entry = {"start": ev.claim.start, "end": ev.claim.end, "support": round(sup.support, 4),
+                             "passage": _named(ch, sup.support_chunk)}
+                    if sup.contradiction is not None:
+                        entry["contradiction"] = round(sup.contradiction, 4)
+                    claims.append(entry)
+                    worst = max(worst, p)
+                    if contradicted:
+                        passage = _named(ch, sup.contradiction_chunk)
+                        spans.append({"start": ev.claim.start, "end": ev.claim.end, "text": ev.claim.text,
+                                      "kind": "contradiction", "passage": passage,
+                                      "reason": f"{model_id}: contradicted by {passage['source']}: \"{passage['text']}\""})
+                    elif p >= self.threshold:
+                        spans.append({"start": ev.claim.start, "end": ev.claim.end, "text": ev.claim.text,
+                                      "kind": "low_support",
+                                      "reason": f"{model_id}: low support (best {sup.support:.2f}, "
+                                                f"{_named(ch, sup.support_chunk)['source'] if sup.support_chunk is not None else 'no passage'})"})
+                model_p[i] = (worst, {"probability": round(worst, 4), "claims": claims}, spans)
+        for i, (p, model_details, spans) in model_p.items():
+            r = results[i]
+            assert r is not None and r.score is not None
+            builtin = r.score
+            score = p if self.combine == "model" else combine_scores(builtin, p)
+            r.details["builtin_score"] = round(builtin, 4)
+            r.details["model"] = {"reference_model": model_id, "combine": self.combine, **model_details}
+            r.details["reference_model"] = self.reference_model
+            if score >= self.threshold:
+                r.details["unsupported_spans"] = r.details["unsupported_spans"] + spans
+            r.score, r.label = score, ("hallucinated" if score >= self.threshold else "grounded")
 
     def response_score(self, evidence: Sequence[_ClaimEvidence]) -> float:
         return claim_score(response_features(evidence), self.bias, self.weights)
