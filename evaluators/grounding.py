@@ -4,10 +4,9 @@ For each claim: which content tokens the grounding does not contain, which numbe
 named entities are absent from it, which multi-word names are grounded word by word but never
 written together, whether the claim's negation disagrees with the grounding sentence that shares
 most of its words, and whether it picks the option of the prompt that the grounding does not
-favour (evaluators/question_support.py). The prompt (the user's question) is a *premise*: words the
-response repeats from it are neither support nor evidence of invention, they are left out of the
-counts (answering "Who founded X?" with "X was founded by Y" only has to support "Y"). Numbers
-and names are facts and must be in the grounding even when the prompt states them.
+favour (evaluators/question_support.py). The prompt is read for its options and the role its
+question asks about, never as grounding: words a response repeats from it must be in the grounding
+like any other (`stated_tokens` adds what a dialogue response states beyond checkable facts).
 """
 
 from __future__ import annotations
@@ -41,6 +40,12 @@ NAME_GAP = 1
 
 # First/second-person words: a sentence addressed to the user or about the speaker.
 _PERSONAL = frozenset("i me my we us our you your yours let".split())
+# Discourse words that state something (stance, opinion, experience: "I think", "I love it", "a great
+# show"), unlike the acknowledgements that open a dialogue turn ("Sure!", "Right,", "Wow,").
+ACKNOWLEDGEMENTS = frozenset("sure true right wow definitely absolutely totally".split())
+STATED_DISCOURSE = DISCOURSE_WORDS - ACKNOWLEDGEMENTS
+# First-person singular words: the speaker talking about itself.
+_SPEAKER = frozenset("i me my mine myself".split())
 # A conversational sentence has at most this many content words (besides politeness words).
 CONVERSATIONAL_WORDS = 2
 
@@ -336,8 +341,11 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     if is_conversational(claim, grounding):
         return LexicalEvidence(checked_tokens=0, conversational=True)
     content = [t for t in claim.tokens if t.is_content]
-    premise = grounding.prompt_norms
-    checked = [t for t in content if _grounded(t, grounding) or t.norm not in premise]
+    # The prompt's words are not grounding: an answer that repeats the question ("X was founded by
+    # Y") must find X in the grounding too, as a dialogue response that repeats the user's turn
+    # must (BEGIN). (They were once left out of the counts as a premise: that hid answers that
+    # repeat a false premise, and it lowered the ranking on HaluEval and on BEGIN alike.)
+    checked = content
     unsupported = [t for t in checked if not _grounded(t, grounding)]
     # Numbers and names are facts: repeating them from the prompt does not ground them.
     missing_numbers = [
@@ -387,7 +395,7 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     both_gaps = not_for_both(claim.tokens, pair, grounding.subject_passages, grounding.norms) if pair else []
     return LexicalEvidence(
         checked_tokens=len(checked),
-        new_units=sum(unit.get(t.start, 1.0) for t in content if t.norm not in premise),
+        new_units=sum(unit.get(t.start, 1.0) for t in content),
         unit=unit,
         unsupported=unsupported,
         missing_numbers=missing_numbers,
@@ -441,16 +449,21 @@ def stated_tokens(claim: Claim, grounding: Grounding, lexical: LexicalEvidence) 
     else I can help with?") states nothing. A stated word is supported when the grounding uses it
     ("also known as"), except in a question: a question asks, it does not state what the grounding
     says ("Do you like video game music?" against "Video game music is the soundtrack ..."), which
-    is what attribution (BEGIN, AIS) means by "not fully attributable". Words repeated from the
-    prompt are premise, as for checked content."""
-    premise = grounding.prompt_norms
+    is what attribution (BEGIN, AIS) means by "not fully attributable"."""
+    # the speaker talking about itself ("Me too!", "yes I do", "my niece skis"): a persona claim that
+    # no grounding backs; in a pleasantry ("I'm sorry for the trouble", "I hope that helps") it is manners
+    polite = any(t.lower in POLITENESS_WORDS for t in claim.tokens)
+    persona = [] if polite else [t for t in claim.tokens if t.lower.partition("'")[0] in _SPEAKER]
+    if polite and (lexical.conversational or claim.is_question):
+        return [], []  # a pleasantry or a closing offer ("Is there anything else you'd like to know?")
     if lexical.conversational or claim.is_question:
         stated = [
             t for t in claim.tokens
-            if (t.is_content or t.lower in DISCOURSE_WORDS) and t.lower not in POLITENESS_WORDS and t.norm not in premise
+            if (t.is_content or t.lower in STATED_DISCOURSE) and t.lower not in POLITENESS_WORDS
         ]
         if claim.is_question:
             return stated, stated
     else:
-        stated = [t for t in claim.tokens if not t.is_content and t.lower in DISCOURSE_WORDS and t.norm not in premise]
-    return stated, [t for t in stated if t.norm not in grounding.all_norms and not _grounded(t, grounding)]
+        stated = [t for t in claim.tokens if not t.is_content and t.lower in STATED_DISCOURSE]
+    unsupported = [t for t in stated if t.norm not in grounding.all_norms and not _grounded(t, grounding)]
+    return stated + persona, unsupported + persona

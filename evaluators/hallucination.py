@@ -87,10 +87,11 @@ FEATURES = (
     "wrong_option",
     "both_unsupported",
     "misattributed",
+    "claim_count",
 )
 # Features that are a property of one claim: the response takes each one's largest value over its
-# claims. `unsupported_share` is a property of the whole response.
-CLAIM_FEATURES = FEATURES[1:]
+# claims. `unsupported_share` and `claim_count` are properties of the whole response.
+CLAIM_FEATURES = FEATURES[1:-1]
 
 # Fitted by bench/fit_hallucination.py (protocol "dialogue-wow": logistic regression on the
 # even-indexed HaluEval QA records, the even half of the demo support-chat samples, the BEGIN `wow`
@@ -98,36 +99,38 @@ CLAIM_FEATURES = FEATURES[1:]
 # BEGIN `cmu` and `tc` never seen), rounded to 2 decimals. `unsupported` is negative because
 # `unsupported_share` carries the same evidence for one-claim answers: together they say "the
 # worst claim counts, but what the whole response states counts more".
-BIAS = -2.27
+BIAS = -2.52
 WEIGHTS: dict[str, float] = {
-    "unsupported_share": 11.36,
-    "unsupported": -7.37,
-    "mostly_unsupported": 5.23,
-    "missing_number": 6.03,
-    "missing_entity": 3.82,
-    "scattered": 2.95,
-    "scattered_sentences": 4.96,
-    "negation": 5.93,
-    "unmatched_name": 4.87,
-    "wrong_option": 5.8,
-    "both_unsupported": 5.07,
-    "misattributed": 6.39,
+    "unsupported_share": 8.29,
+    "unsupported": -0.31,
+    "mostly_unsupported": 2.69,
+    "missing_number": 8.66,
+    "missing_entity": 4.64,
+    "scattered": 3.38,
+    "scattered_sentences": 5.24,
+    "negation": 7.11,
+    "unmatched_name": 5.05,
+    "wrong_option": 6.2,
+    "both_unsupported": 5.11,
+    "misattributed": 6.98,
+    "claim_count": -3.65,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
-LEXICAL_BIAS = -2.27
+LEXICAL_BIAS = -2.52
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported_share": 11.36,
-    "unsupported": -7.37,
-    "mostly_unsupported": 5.23,
-    "missing_number": 6.03,
-    "missing_entity": 3.82,
-    "scattered": 2.95,
-    "scattered_sentences": 4.96,
-    "negation": 5.93,
-    "unmatched_name": 4.87,
-    "wrong_option": 5.8,
-    "both_unsupported": 5.07,
-    "misattributed": 6.39,
+    "unsupported_share": 8.29,
+    "unsupported": -0.31,
+    "mostly_unsupported": 2.69,
+    "missing_number": 8.66,
+    "missing_entity": 4.64,
+    "scattered": 3.38,
+    "scattered_sentences": 5.24,
+    "negation": 7.11,
+    "unmatched_name": 5.05,
+    "wrong_option": 6.2,
+    "both_unsupported": 5.11,
+    "misattributed": 6.98,
+    "claim_count": -3.65,
 }
 
 
@@ -205,6 +208,7 @@ class _ClaimEvidence:
             "wrong_option": float(self.lexical.wrong_option is not None),
             "both_unsupported": float(bool(self.lexical.not_for_both)),
             "misattributed": float(bool(self.lexical.misattributed)),
+            "claim_count": 0.0,
         }
 
 
@@ -221,6 +225,8 @@ def response_features(evidence: Sequence[_ClaimEvidence]) -> dict[str, float]:
             for name in CLAIM_FEATURES:
                 out[name] = max(out[name], feats[name])
     out["unsupported_share"] = bad / stated if stated else 0.0
+    # ln(checkable claims): the largest of N claims' evidence grows with N by chance alone
+    out["claim_count"] = math.log(max(1, sum(1 for ev in evidence if ev.checkable)))
     return out
 
 
