@@ -204,3 +204,29 @@ def test_config_mapping_is_checked() -> None:
         spec_from_config({"kind": "judge", "model": "/m"})
     with pytest.raises(ReferenceModelError, match="unknown keys"):
         spec_from_config({"kind": "nli", "model": "/m", "weights": 1})
+
+
+def test_runner_writes_the_model_into_reference_model_and_never_mixes(tmp_path: Path, models: dict[str, Path]) -> None:
+    from test_runner import _insert, _sample, _scores
+
+    from genobs.evaluators.runner import run_evaluators
+    from genobs.store import Store
+
+    store = Store.open(tmp_path / "g.duckdb")
+    _insert(store, [
+        _sample("a", 0, modality="text", prompt="Where was she born?", response=CLAIMS[0], context=[CURIE]),
+        _sample("b", 1, modality="text", prompt="What did she win?", response=CLAIMS[1], context=[CURIE]),
+    ])
+
+    def run(model: str) -> None:
+        config = {"evaluators": {"hallucination": {
+            "use_embeddings": False, "reference_model": {"kind": "nli", "model": str(models[model])}}}}
+        summary = run_evaluators(store, ["hallucination"], device="cpu", config=config)
+        assert summary.evaluators[0].scored == 2
+
+    run("nli")
+    assert {v[2] for v in _scores(store, "hallucination_score").values()} == {"nli:nli-deberta-style+lexical-only"}
+    run("nli_random")  # another model: its own rows, none overwritten
+    rows = store.fetchall("SELECT reference_model, count(*) FROM scores WHERE metric = 'hallucination_score' GROUP BY 1 ORDER BY 1")
+    assert rows == [("nli:nli-deberta-style+lexical-only", 2), ("nli:nli-random+lexical-only", 2)]
+    store.close()
