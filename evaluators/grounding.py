@@ -292,6 +292,25 @@ def token_units(names: Sequence[Span]) -> dict[int, float]:
     return out
 
 
+def compound_units(claim: Claim, unsupported: Sequence[Token], text: str) -> dict[int, float]:
+    """Token start -> 1/n for each word of a run of n adjacent unsupported lower-case words
+    ("a 14-day grace period" against "can be restored for 14 days"): one phrase of the response's
+    own, one unit, as a multi-word name is one; otherwise a two-word paraphrase weighs twice a
+    one-word one."""
+    bad = {t.start for t in unsupported if not t.is_capitalized and t.number is None}
+    out: dict[int, float] = {}
+    run: list[Token] = []
+    toks = claim.tokens
+    for k, t in enumerate(toks + (None,)):
+        if t is not None and t.start in bad and (not run or not text[run[-1].end:t.start].strip(" -")):
+            run.append(t)
+            continue
+        if len(run) > 1:
+            out.update((r.start, 1.0 / len(run)) for r in run)
+        run = [t] if t is not None and t.start in bad else []
+    return out
+
+
 @dataclass
 class LexicalEvidence:
     checked_tokens: int  # content tokens, less those taken from the prompt that the grounding lacks
@@ -347,6 +366,7 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     # repeat a false premise, and it lowered the ranking on HaluEval and on BEGIN alike.)
     checked = content
     unsupported = [t for t in checked if not _grounded(t, grounding)]
+
     # Numbers and names are facts: repeating them from the prompt does not ground them.
     missing_numbers = [
         t for t in claim.tokens if t.number is not None and not _grounded(t, grounding)
@@ -354,6 +374,7 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     names = named_entities(claim.tokens, response, sentence_start=_starts_sentence(claim, response))
     name_words = [_name_words(ent) for ent in names]
     unit = token_units(names)
+    unit.update(compound_units(claim, unsupported, response))
     missing = [any(w not in grounding.norms for w, _ in words) for words in name_words]
     missing_entities = [ent for ent, miss in zip(names, missing) if miss]
     unmatched_names = [

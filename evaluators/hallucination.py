@@ -1,17 +1,22 @@
-"""Hallucination evaluator: how much of a response is not supported by its grounding.
+"""Hallucination evaluator: how much of what a response states its grounding does not back.
 
-For a sample with `context` (retrieved documents) and/or a `reference` answer, the response is
-split into claims (sentences/clauses; pleasantries, questions back to the user and lead-in labels
-such as "In addition:" are not claims) and each claim is checked against the grounding with twelve
-evidence features (see docs/evaluators.md, section "Hallucination"):
+The score is attribution (docs/evaluators.md, "Hallucination"): for a sample with `context`
+(retrieved documents) and/or a `reference` answer, the response is split into claims
+(sentences/clauses; lead-in labels such as "In addition:" left out) and scored by one logistic
+model over the response's features:
 
-  unsupported     share of the claim's new content (words not in the prompt; a multi-word name
-                  counts as one unit) that is absent from the grounding; with the model
-                  (all-MiniLM-L6-v2) each absent lower-case word is discounted by its best
-                  contextual match among the grounding's word pieces (full weight at cosine <=
-                  ALIGN_LOW, none at >= ALIGN_HIGH): "began" supports "started"; names and numbers
-                  are never discounted
-  mostly_unsupported  max(0, 2 * unsupported - 1): more than half of the new content unsupported
+  unsupported_share  (response) share of everything the response states that the grounding does
+                  not back: its claims' content words (a multi-word name one unit; with the model
+                  (all-MiniLM-L6-v2) each absent lower-case word discounted by its best contextual
+                  match among the grounding's word pieces, full weight at cosine <= ALIGN_LOW, none
+                  at >= ALIGN_HIGH: "began" supports "started"), plus stance/opinion/persona words
+                  and the words of questions back to the user (grounding.stated_tokens), less
+                  pleasantries. The prompt is not grounding.
+  claim_count     (response) ln(checkable claims): the claim features below are maxima over the
+                  claims, corrected for their number (negative weight)
+and, each the largest over the checkable claims:
+  unsupported     share of the claim's content absent from the grounding (discounted as above)
+  mostly_unsupported  max(0, 2 * unsupported - 1): more than half of the claim unsupported
   missing_number  a number/date/count that the grounding does not contain
   missing_entity  a capitalized name with a word that the grounding does not contain
   scattered       in one comma-delimited piece of the claim, the share of grounded words outside the
@@ -31,14 +36,13 @@ evidence features (see docs/evaluators.md, section "Hallucination"):
   misattributed   a grounded name that the claim attaches to a word ("directed by Neil Gaiman") which
                   the grounding gives another name next to it ("directed by Robert Zemeckis and
                   written by Neil Gaiman"; evaluators/question_support.py)
-  claim_count     ln(checkable claims in the response): the worst-of-N claim score of a long answer
-                  is corrected for the number of claims (negative weight)
 
-claim score = sigmoid(BIAS + sum(weight_f * feature_f)); the response score is the score of its
-worst claim; DEFAULT_THRESHOLD = 0.5. The weights are a logistic fit (bench/fit_hallucination.py)
-on the even-indexed half of HaluEval QA, the dev half of the demo support-chat data and the
-hand-labelled dialogue-style cases of tests/test_hallucination.py (faithful paraphrases must stay
-grounded).
+score = sigmoid(BIAS + sum(weight_f * feature_f)); a claim's own score (details, spans) is the same
+model on that claim alone; DEFAULT_THRESHOLD = 0.5 for every kind of data. The weights are a
+logistic fit (bench/fit_hallucination.py, protocol "dialogue-wow": HaluEval QA even half, demo
+support-chat even half, BEGIN `wow`, the labelled cases of tests/test_hallucination.py; HaluEval
+odd, demo odd, BEGIN `cmu`/`tc` unseen). A reference model (evaluators/claim_checkers.py: nli,
+hhem, minicheck, token) can be combined with the score (COMBINE_MODES).
 """
 
 from __future__ import annotations
@@ -96,41 +100,41 @@ CLAIM_FEATURES = FEATURES[1:-1]
 # Fitted by bench/fit_hallucination.py (protocol "dialogue-wow": logistic regression on the
 # even-indexed HaluEval QA records, the even half of the demo support-chat samples, the BEGIN `wow`
 # dev split and the hand-labelled cases of tests/test_hallucination.py; HaluEval odd, demo odd,
-# BEGIN `cmu` and `tc` never seen), rounded to 2 decimals. `unsupported` is negative because
-# `unsupported_share` carries the same evidence for one-claim answers: together they say "the
-# worst claim counts, but what the whole response states counts more".
-BIAS = -2.52
+# BEGIN `cmu` and `tc` never seen; set weights 3 : 1 : 1, each case 20), rounded to 2 decimals.
+# `unsupported` is near zero because `unsupported_share` carries the same evidence for one-claim
+# answers and more for longer ones.
+BIAS = -2.49
 WEIGHTS: dict[str, float] = {
-    "unsupported_share": 8.29,
-    "unsupported": -0.31,
-    "mostly_unsupported": 2.69,
-    "missing_number": 8.66,
-    "missing_entity": 4.64,
-    "scattered": 3.38,
-    "scattered_sentences": 5.24,
-    "negation": 7.11,
-    "unmatched_name": 5.05,
-    "wrong_option": 6.2,
+    "unsupported_share": 8.58,
+    "unsupported": 0.02,
+    "mostly_unsupported": 2.41,
+    "missing_number": 8.52,
+    "missing_entity": 4.5,
+    "scattered": 2.94,
+    "scattered_sentences": 5.74,
+    "negation": 7.0,
+    "unmatched_name": 5.04,
+    "wrong_option": 6.15,
     "both_unsupported": 5.11,
-    "misattributed": 6.98,
-    "claim_count": -3.65,
+    "misattributed": 7.02,
+    "claim_count": -3.51,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
 LEXICAL_BIAS = -2.52
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported_share": 8.29,
-    "unsupported": -0.31,
-    "mostly_unsupported": 2.69,
-    "missing_number": 8.66,
-    "missing_entity": 4.64,
-    "scattered": 3.38,
-    "scattered_sentences": 5.24,
-    "negation": 7.11,
-    "unmatched_name": 5.05,
-    "wrong_option": 6.2,
-    "both_unsupported": 5.11,
-    "misattributed": 6.98,
-    "claim_count": -3.65,
+    "unsupported_share": 8.13,
+    "unsupported": 0.54,
+    "mostly_unsupported": 2.61,
+    "missing_number": 8.63,
+    "missing_entity": 4.54,
+    "scattered": 3.45,
+    "scattered_sentences": 5.0,
+    "negation": 7.16,
+    "unmatched_name": 5.04,
+    "wrong_option": 6.21,
+    "both_unsupported": 5.12,
+    "misattributed": 6.99,
+    "claim_count": -3.73,
 }
 
 
