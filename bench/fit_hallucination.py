@@ -12,8 +12,10 @@ Protocols (--protocol):
   BEGIN ``cmu`` and ``tc``.
 * ``qa-only``: HaluEval even half, demo even half and the labelled cases: BEGIN entirely unseen
   (how far a QA-only fit carries to dialogue).
-Each training set weighs the same in total (its responses share it); each labelled case weighs
-CASE_WEIGHT HaluEval responses.
+Each training set has a total weight (SET_WEIGHT; its responses share it); each labelled case weighs
+CASE_WEIGHT HaluEval responses. After the fit, the bias is moved by at most 0.4 to the step with the
+best mean balanced accuracy over the training sets at the threshold 0.5 (`tune_bias`): the
+threshold is set on training data, never on an unseen set.
 
 Data: bench/hallucination_data.py. Prints JSON (the committed constants' figures and the refit).
 
@@ -45,15 +47,19 @@ from hallucination_data import (  # noqa: E402
     load_halueval,
 )
 
-# Each hand-labelled case weighs this many HaluEval responses: enough that the fit keeps every case
-# right in both modes (10 left one faithful paraphrase and one invented band member wrong).
-CASE_WEIGHT = 20.0
-# Total weight of each training set relative to the HaluEval training half's 500 responses. HaluEval's
-# hallucinations are single swapped facts: with equal weights the chat-like responses of BEGIN and of
-# the demo pull the fact features (names, stitched facts) down and HaluEval's recall at 0.5 drops
-# below the issue's bar (F1 0.92). 3 : 1 : 1 keeps it; the figures of the settings tried (1:1:1,
-# 3:1:1, 3:0.5:1, 3:2:1) are in bench/results_hallucination.md.
-SET_WEIGHT = {"halueval_train": 3.0, "demo_train": 1.0, "begin_wow": 1.0}
+CASE_WEIGHT = 20.0  # lexical mode; see SET_WEIGHTS
+# Total weight of each training set relative to the HaluEval training half's 500 responses, and of
+# each hand-labelled case, per mode. HaluEval's hallucinations are single swapped facts: at equal
+# weights the chat-like responses of BEGIN and the demo pull the fact features (names, stitched
+# facts) down and HaluEval's F1 at 0.5 drops below the issue's bar of 0.95 (0.93-0.94). These are
+# the smallest weights tried at which that bar holds on all 1,000 HaluEval answers with every
+# labelled case right (the settings tried and their figures: bench/results_hallucination.md). The
+# embedding model needs more: its paraphrase discount also lowers the scores of some invented words.
+SET_WEIGHTS = {
+    "lexical": ({"halueval_train": 3.0, "demo_train": 1.0, "begin_wow": 1.0}, 20.0),
+    "model": ({"halueval_train": 4.0, "demo_train": 1.0, "begin_wow": 1.0}, 40.0),
+}
+SET_WEIGHT: dict[str, float] = dict(SET_WEIGHTS["lexical"][0])
 PROTOCOLS = {
     "dialogue-wow": ("halueval_train", "demo_train", "begin_wow"),
     "qa-only": ("halueval_train", "demo_train"),
@@ -112,6 +118,20 @@ def fit(sets: dict[str, tuple[np.ndarray, np.ndarray]], train: tuple[str, ...], 
     return float(model.intercept_[0]), model.coef_[0]
 
 
+BIAS_STEPS = (0.0, 0.1, 0.2, 0.3, 0.4)
+
+
+def tune_bias(sets: dict[str, tuple[np.ndarray, np.ndarray]], bias: float, w: np.ndarray, train: tuple[str, ...]) -> float:
+    """The threshold, set on the training sets only: the logistic fit balances the *weighted* mix of
+    sets, not each set, so the bias is moved by the step of BIAS_STEPS that gives the best mean
+    balanced accuracy at 0.5 over the training sets while every labelled case stays right."""
+    def mean_bacc(b: float) -> float:
+        r = evaluate(sets, b, w, train)
+        return -1.0 if r["labelled_cases_wrong"] else float(np.mean([r[s]["balanced_accuracy"] for s in train]))
+
+    return bias + max(BIAS_STEPS, key=lambda step: (round(mean_bacc(bias + step), 3), -step))
+
+
 def evaluate(sets: dict[str, tuple[np.ndarray, np.ndarray]], bias: float, w: np.ndarray, train: tuple[str, ...]) -> dict:
     def prob(X: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(bias + X @ w)))
@@ -136,10 +156,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="dialogue-wow")
     ap.add_argument("--lexical-only", action="store_true", help="without the embedding model")
-    ap.add_argument("--case-weight", type=float, default=CASE_WEIGHT, help="weight of each labelled case")
+    ap.add_argument("--case-weight", type=float, default=None, help="weight of each labelled case (default: SET_WEIGHTS)")
     ap.add_argument("--set-weight", action="append", default=[], metavar="SET=W",
-                    help=f"total weight of a training set (default {SET_WEIGHT})")
+                    help=f"total weight of a training set (defaults per mode: {SET_WEIGHTS})")
     args = ap.parse_args()
+    defaults, case_weight = SET_WEIGHTS["lexical" if args.lexical_only else "model"]
+    SET_WEIGHT.clear()
+    SET_WEIGHT.update(defaults)
+    if args.case_weight is None:
+        args.case_weight = case_weight
     for item in args.set_weight:
         name, _, value = item.partition("=")
         SET_WEIGHT[name] = float(value)
@@ -149,8 +174,12 @@ def main() -> None:
     train = PROTOCOLS[args.protocol]
     committed = (h.LEXICAL_BIAS, h.LEXICAL_WEIGHTS) if args.lexical_only else (h.BIAS, h.WEIGHTS)
     bias, w = fit(sets, train, args.case_weight)
+    w = np.round(w, 2)
+    bias = tune_bias(sets, round(bias, 2), w, train)
     report = {
         "protocol": args.protocol,
+        "set_weights": dict(SET_WEIGHT),
+        "case_weight": args.case_weight,
         "trained_on": [*train, "labelled_cases"],
         "mode": "lexical-only" if args.lexical_only else scorer.reference_model,
         "committed": {
@@ -161,7 +190,7 @@ def main() -> None:
         "refit": {
             "bias": round(bias, 2),
             "weights": {f: round(float(v), 2) for f, v in zip(h.FEATURES, w)},
-            **evaluate(sets, round(bias, 2), np.round(w, 2), train),
+            **evaluate(sets, round(bias, 2), w, train),
         },
     }
     print(json.dumps(report, indent=2))
