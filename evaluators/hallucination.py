@@ -103,7 +103,7 @@ CLAIM_FEATURES = FEATURES[1:-1]
 # BEGIN `cmu` and `tc` never seen; set weights 4 : 1 : 1 and 40 per case with the model, 3 : 1 : 1
 # and 20 lexical-only, see SET_WEIGHTS there), rounded to 2 decimals, bias moved on the training
 # sets only (tune_bias there).
-# `unsupported` is near zero because `unsupported_share` carries the same evidence for one-claim
+# `unsupported` is small because `unsupported_share` carries the same evidence for one-claim
 # answers and more for longer ones.
 BIAS = -2.36
 WEIGHTS: dict[str, float] = {
