@@ -18,7 +18,7 @@ Speed on this CPU: samples/s of `scorer.score(all HaluEval items)` in one call, 
 timed apart.
 
 Reference-model kinds (nli, hhem, minicheck roberta/deberta/flan-t5, token): claim-grounding pairs
-per second of a tiny random-initialised model of that kind (tests/checker_fixtures.py) through
+per second of a tiny random-initialised model of that kind (tests/helpers/checker_fixtures.py) through
 the real loading and batching code, on this CPU; and a FLOP-based projection for the real model:
 2 x (non-embedding parameters) x tokens per pair, divided by this CPU's measured fp32 GEMM rate
 times an efficiency factor, and by one GPU's dense bf16 peak times a utilisation factor (both
@@ -38,7 +38,6 @@ import numpy as np
 from sklearn.metrics import balanced_accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -164,7 +163,7 @@ def cpu_gemm_flops() -> float:
 
 
 def model_kinds(device: str) -> dict:
-    import checker_fixtures as F
+    from helpers import checker_fixtures as F
 
     from genobs.evaluators.claim_checkers import CheckerSpec, load_checker
 

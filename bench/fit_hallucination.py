@@ -8,7 +8,7 @@ figures of every set, training sets marked as such.
 Protocols (--protocol):
 * ``dialogue-wow`` (the committed constants): HaluEval QA even-indexed records, the demo
   support-chat even half, the BEGIN ``wow`` dev split and the hand-labelled cases of
-  tests/test_hallucination.py (CASE_WEIGHT each). Unseen: HaluEval odd half, demo odd half,
+  tests/helpers/hallucination_cases.py (CASE_WEIGHT each). Unseen: HaluEval odd half, demo odd half,
   BEGIN ``cmu`` and ``tc``.
 * ``qa-only``: HaluEval even half, demo even half and the labelled cases: BEGIN entirely unseen
   (how far a QA-only fit carries to dialogue).
@@ -34,7 +34,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, f1_score, precision_score, recall_score, roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -86,7 +85,7 @@ def figures(y: np.ndarray, p: np.ndarray, threshold: float = h.DEFAULT_THRESHOLD
 
 def labelled_sets(scorer: h.HallucinationScorer) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """name -> (features, labels) of every labelled set."""
-    from test_hallucination import LABELLED_CASES  # the hand-labelled cases (tests/)
+    from helpers.hallucination_cases import LABELLED_CASES  # the hand-labelled cases (tests/helpers)
 
     sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     items, y, record = load_halueval()
@@ -145,7 +144,7 @@ def evaluate(sets: dict[str, tuple[np.ndarray, np.ndarray]], bias: float, w: np.
     Xb = np.concatenate([sets[s][0] for s in begin])
     yb = np.concatenate([sets[s][1] for s in begin])
     out["begin_pooled"] = {**figures(yb, prob(Xb)), "seen_in_fit": any(s in train for s in begin)}
-    from test_hallucination import LABELLED_CASES
+    from helpers.hallucination_cases import LABELLED_CASES
 
     p = prob(sets["labelled_cases"][0])
     out["labelled_cases_wrong"] = [c.name for c, s in zip(LABELLED_CASES, p) if (s >= h.DEFAULT_THRESHOLD) != c.label]

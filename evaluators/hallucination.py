@@ -40,7 +40,7 @@ and, each the largest over the checkable claims:
 score = sigmoid(BIAS + sum(weight_f * feature_f)); a claim's own score (details, spans) is the same
 model on that claim alone; DEFAULT_THRESHOLD = 0.5 for every kind of data. The weights are a
 logistic fit (bench/fit_hallucination.py, protocol "dialogue-wow": HaluEval QA even half, demo
-support-chat even half, BEGIN `wow`, the labelled cases of tests/test_hallucination.py; HaluEval
+support-chat even half, BEGIN `wow`, the labelled cases of tests/helpers/hallucination_cases.py; HaluEval
 odd, demo odd, BEGIN `cmu`/`tc` unseen). A reference model (evaluators/claim_checkers.py: nli,
 hhem, minicheck, token) can be combined with the score (COMBINE_MODES).
 """
@@ -99,7 +99,7 @@ CLAIM_FEATURES = FEATURES[1:-1]
 
 # Fitted by bench/fit_hallucination.py (protocol "dialogue-wow": logistic regression on the
 # even-indexed HaluEval QA records, the even half of the demo support-chat samples, the BEGIN `wow`
-# dev split and the hand-labelled cases of tests/test_hallucination.py; HaluEval odd, demo odd,
+# dev split and the hand-labelled cases of tests/helpers/hallucination_cases.py; HaluEval odd, demo odd,
 # BEGIN `cmu` and `tc` never seen; set weights 4 : 1 : 1 and 40 per case with the model, 3 : 1 : 1
 # and 20 lexical-only, see SET_WEIGHTS there), rounded to 2 decimals, bias moved on the training
 # sets only (tune_bias there).

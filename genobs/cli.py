@@ -686,5 +686,21 @@ def demo(
         raise fail(str(exc)) from None
 
 
+from genobs.commands.dashboard import dashboard as _dashboard_command  # noqa: E402
+
+app.command("dashboard")(_dashboard_command)
+
+# SLOs, alerts and silences (genobs.slo; the commands live in genobs/commands/slo.py).
+from genobs.commands import slo as _slo_commands  # noqa: E402
+
+app.add_typer(_slo_commands.slo_app, name="slo")
+app.add_typer(_slo_commands.silence_app, name="silence")
+app.command("alerts")(_slo_commands.alerts)
+
+from genobs.commands.canary import canary_command  # noqa: E402  (the canary gate, issue 12)
+
+app.command("canary")(canary_command)
+
+
 if __name__ == "__main__":  # python -m genobs.cli (tests start servers this way)
     app()

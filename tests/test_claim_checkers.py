@@ -1,7 +1,7 @@
 """Pluggable reference models of the hallucination score (evaluators/claim_checkers.py).
 
 Every model here is a tiny random-initialised transformers model built in a temporary directory
-(tests/checker_fixtures.py) and loaded through the real loading code, as a user's local copy of
+(tests/helpers/checker_fixtures.py) and loaded through the real loading code, as a user's local copy of
 a DeBERTa NLI model, HHEM-2.1-open, MiniCheck or LettuceDetect would be. Nothing is downloaded.
 """
 
@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-import checker_fixtures as F  # noqa: E402
+from helpers import checker_fixtures as F  # noqa: E402
 
 from genobs.evaluators.claim_checkers import (  # noqa: E402
     CheckerSpec,
@@ -206,17 +206,36 @@ def test_config_mapping_is_checked() -> None:
         spec_from_config({"kind": "nli", "model": "/m", "weights": 1})
 
 
-def test_runner_writes_the_model_into_reference_model_and_never_mixes(tmp_path: Path, models: dict[str, Path]) -> None:
-    from test_runner import _insert, _sample, _scores
+def _insert_text_samples(store: "Store", rows: list[tuple[str, str, str]]) -> None:
+    """(request_id, prompt, response) text samples grounded on CURIE, through the store's upsert."""
+    from datetime import datetime, timezone
 
+    import pyarrow as pa
+
+    from genobs.store import SAMPLE_COLUMNS
+
+    t0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+    names = [name for name, _ in SAMPLE_COLUMNS]
+    records = [
+        {"request_id": rid, "timestamp": t0, "ingested_at": t0, "service": "chat", "model": "m", "model_version": "1",
+         "variant": "primary", "modality": "text", "status": "ok", "source": "test", "prompt": prompt,
+         "response": response, "context": [CURIE]}
+        for rid, prompt, response in rows
+    ]
+    types = {"context": pa.list_(pa.string()), "timestamp": pa.timestamp("us", tz="UTC"),
+             "ingested_at": pa.timestamp("us", tz="UTC"), "latency_ms": pa.float64(), "ttft_ms": pa.float64(),
+             "cost_usd": pa.float64(), "input_tokens": pa.int64(), "output_tokens": pa.int64(), "feedback": pa.int64(),
+             "safety_flagged": pa.bool_(), "cache_hit": pa.bool_()}
+    schema = pa.schema([(n, types.get(n, pa.string())) for n in names])
+    store.upsert_samples(pa.Table.from_pylist([{n: r.get(n) for n in names} for r in records], schema=schema))
+
+
+def test_runner_writes_the_model_into_reference_model_and_never_mixes(tmp_path: Path, models: dict[str, Path]) -> None:
     from genobs.evaluators.runner import run_evaluators
     from genobs.store import Store
 
     store = Store.open(tmp_path / "g.duckdb")
-    _insert(store, [
-        _sample("a", 0, modality="text", prompt="Where was she born?", response=CLAIMS[0], context=[CURIE]),
-        _sample("b", 1, modality="text", prompt="What did she win?", response=CLAIMS[1], context=[CURIE]),
-    ])
+    _insert_text_samples(store, [("a", "Where was she born?", CLAIMS[0]), ("b", "What did she win?", CLAIMS[1])])
 
     def run(model: str) -> None:
         config = {"evaluators": {"hallucination": {
@@ -225,7 +244,8 @@ def test_runner_writes_the_model_into_reference_model_and_never_mixes(tmp_path: 
         assert summary.evaluators[0].scored == 2
 
     run("nli")
-    assert {v[2] for v in _scores(store, "hallucination_score").values()} == {"nli:nli-deberta-style+lexical-only"}
+    rows = store.fetchall("SELECT DISTINCT reference_model FROM scores WHERE metric = 'hallucination_score'")
+    assert rows == [("nli:nli-deberta-style+lexical-only",)]
     run("nli_random")  # another model: its own rows, none overwritten
     rows = store.fetchall("SELECT reference_model, count(*) FROM scores WHERE metric = 'hallucination_score' GROUP BY 1 ORDER BY 1")
     assert rows == [("nli:nli-deberta-style+lexical-only", 2), ("nli:nli-random+lexical-only", 2)]
