@@ -8,6 +8,10 @@
   lists its request_id (a planted wrong figure and/or invented sentence), else 0. Multi-sentence
   dialogue responses with pleasantries, follow-up offers and facts taken from two passages.
   Fixed split by a hash of the request_id: even = dev/fit half, odd = held-out half.
+* BEGIN dev splits (/work/shared/data/begin/begin_dev_{wow,cmu,tc}.tsv, google/BEGIN-dataset, CC BY
+  4.0; Topical-Chat CDLA-Sharing 1.0): knowledge-grounded dialogue responses of four dialogue
+  models, human labels "Fully attributable" (label 0) / "Not fully attributable" (label 1) against
+  `knowledge`; "Generic" responses are left out. `message` (the previous turn) is the prompt.
 """
 
 from __future__ import annotations
@@ -21,6 +25,40 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_HALUEVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "halueval_qa.jsonl"
+DEFAULT_BEGIN = Path("/work/shared/data/begin")
+BEGIN_SPLITS = ("wow", "cmu", "tc")
+
+
+def load_begin(split: str, data_dir: Path = DEFAULT_BEGIN) -> tuple[list[dict], np.ndarray]:
+    """(items, labels) of one BEGIN dev split, "Generic" responses left out."""
+    import csv
+
+    path = data_dir / f"begin_dev_{split}.tsv"
+    items, labels = [], []
+    with path.open(encoding="utf-8", newline="") as f:
+        for n, r in enumerate(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 2):
+            label = r.get("begin_label")
+            if label == "Generic":
+                continue
+            if label not in ("Fully attributable", "Not fully attributable") or not r.get("response"):
+                raise SystemExit(f"{path}:{n}: bad BEGIN row (begin_label={label!r})")
+            items.append({"response": r["response"], "context": [r["knowledge"]], "prompt": r["message"]})
+            labels.append(int(label == "Not fully attributable"))
+    return items, np.array(labels)
+
+
+def content_token_baseline(item: dict) -> float:
+    """The issue's reference baseline: the share of the response's non-stopword tokens (lower-cased
+    \\w+ runs, scikit-learn's English stop words) absent from the grounding. Higher = more likely
+    hallucinated."""
+    import re
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    grounding = " ".join([*(item.get("context") or []), item.get("reference") or ""])
+    known = set(re.findall(r"\w+", grounding.lower()))
+    words = [w for w in re.findall(r"\w+", item["response"].lower()) if w not in ENGLISH_STOP_WORDS]
+    return sum(w not in known for w in words) / len(words) if words else 0.0
 
 
 def load_halueval(path: Path = DEFAULT_HALUEVAL) -> tuple[list[dict], np.ndarray, np.ndarray]:

@@ -59,6 +59,20 @@ DISCOURSE_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
+# Evaluative and experiential words among DISCOURSE_WORDS ("I love that movie", "it's a great
+# show", "I wonder if ..."): they assert nothing that a grounding sentence could state, so they
+# are no claim's content (a claim about a fact stays checkable with "great" in it), but what a
+# response says is also what it *states*: a response made of opinions is not attributable to its
+# grounding. The hallucination score's `unsupported_share` counts them as stated and unsupported
+# unless the grounding itself uses the word (see `stated_tokens`).
+OPINION_WORDS: frozenset[str] = frozenset(
+    """
+    love loved loves liked likes enjoy enjoyed enjoys prefer favorite favourite fan fans
+    great good nice cool awesome amazing interesting fun funny wonderful fantastic excellent
+    wish wonder imagine feel felt
+    """.split()
+)
+
 # Politeness and conversation-management words of dialogue ("Thanks for reaching out!", "Sorry for
 # the trouble.", "Hope that helps!", "Good question.", "Feel free to reply"). A sentence built
 # from them asserts nothing about the grounding; see `is_conversational` in evaluators/grounding.py.

@@ -4,10 +4,9 @@ For each claim: which content tokens the grounding does not contain, which numbe
 named entities are absent from it, which multi-word names are grounded word by word but never
 written together, whether the claim's negation disagrees with the grounding sentence that shares
 most of its words, and whether it picks the option of the prompt that the grounding does not
-favour (evaluators/question_support.py). The prompt (the user's question) is a *premise*: words the
-response repeats from it are neither support nor evidence of invention, they are left out of the
-counts (answering "Who founded X?" with "X was founded by Y" only has to support "Y"). Numbers
-and names are facts and must be in the grounding even when the prompt states them.
+favour (evaluators/question_support.py). The prompt is read for its options and the role its
+question asks about, never as grounding: words a response repeats from it must be in the grounding
+like any other (`stated_tokens` adds what a dialogue response states beyond checkable facts).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from genobs.evaluators.claims import NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
+from genobs.evaluators.claims import DISCOURSE_WORDS, NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
 from genobs.evaluators.antonyms import antonym_contradictions
 from genobs.evaluators.question_support import (
     Alternatives,
@@ -41,6 +40,12 @@ NAME_GAP = 1
 
 # First/second-person words: a sentence addressed to the user or about the speaker.
 _PERSONAL = frozenset("i me my we us our you your yours let".split())
+# Discourse words that state something (stance, opinion, experience: "I think", "I love it", "a great
+# show"), unlike the acknowledgements that open a dialogue turn ("Sure!", "Right,", "Wow,").
+ACKNOWLEDGEMENTS = frozenset("sure true right wow definitely absolutely totally".split())
+STATED_DISCOURSE = DISCOURSE_WORDS - ACKNOWLEDGEMENTS
+# First-person singular words: the speaker talking about itself.
+_SPEAKER = frozenset("i me my mine myself".split())
 # A conversational sentence has at most this many content words (besides politeness words).
 CONVERSATIONAL_WORDS = 2
 
@@ -69,8 +74,19 @@ def is_conversational(claim: Claim, grounding: "Grounding") -> bool:
     return len(content) <= CONVERSATIONAL_WORDS and not any(t.norm in grounding.norms for t in content)
 
 
-def _is_negation(tok: Token) -> bool:
+# "not only X but Y", "not just X": adds to X rather than denying it.
+_ADDITIVE_AFTER_NOT = frozenset({"only", "just", "merely", "simply"})
+
+
+def _is_negation(tok: Token, following: Token | None = None) -> bool:
+    if following is not None and following.lower in _ADDITIVE_AFTER_NOT:
+        return False
     return tok.lower in NEGATIONS or tok.lower.endswith("n't")
+
+
+def _negations(tokens: Sequence[Token]) -> list[int]:
+    """Indices of the tokens that deny something ("not", "never", "isn't"; not "not only")."""
+    return [i for i, t in enumerate(tokens) if _is_negation(t, tokens[i + 1] if i + 1 < len(tokens) else None)]
 
 
 # A grounding sentence with one of these among its first PRONOUN_WINDOW words is about the same
@@ -90,10 +106,8 @@ def _negated_norms(tokens: Sequence[Token], text: str) -> frozenset[str]:
     (punctuation): in "Deletion isn't immediate: there's a 14-day grace period" only "immediate"
     is denied. `text` is the text the token offsets point into."""
     out: set[str] = set()
-    for i, tok in enumerate(tokens):
-        if not _is_negation(tok):
-            continue
-        prev = tok
+    for i in _negations(tokens):
+        prev = tokens[i]
         for t in tokens[i + 1:i + 1 + NEGATION_SCOPE]:
             if _SCOPE_BREAK.intersection(text[prev.end:t.start]):
                 break
@@ -117,10 +131,12 @@ class GroundingChunk:
 @dataclass(frozen=True)
 class Grounding:
     norms: frozenset[str]  # normalized content tokens of all grounding texts
+    all_norms: frozenset[str]  # normalized tokens of all grounding texts, function words included
     numbers: frozenset[str]  # canonical numbers of all grounding texts
     chunks: tuple[GroundingChunk, ...]
     passages: tuple[frozenset[str], ...]  # content words of runs of sentences about one subject
     documents: tuple[str, ...]  # the grounding texts themselves (context docs, reference)
+    sources: tuple[str, ...]  # each document's name: "context[0]", ..., "reference"
     doc_norms: tuple[frozenset[str], ...]  # content words of each grounding text
     prompt_norms: frozenset[str]
     prompt_numbers: frozenset[str]
@@ -187,7 +203,7 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
                     text=doc[s:e],
                     source=source,
                     norms=content,
-                    negated=any(_is_negation(t) for t in toks),
+                    negated=bool(_negations(toks)),
                     negated_norms=_negated_norms(toks, doc),
                 )
             )
@@ -195,9 +211,11 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
     prompt_lowers = {t.lower for t in p_toks}
     return Grounding(
         norms=frozenset(norms),
+        all_norms=frozenset(t.norm for toks in doc_tokens for t in toks),
         numbers=frozenset(numbers),
         chunks=tuple(chunks),
         documents=tuple(doc for _, doc in docs),
+        sources=tuple(source for source, _ in docs),
         doc_norms=tuple(frozenset(t.norm for t in toks if t.is_content) for toks in doc_tokens),
         prompt_norms=prompt_norms,
         prompt_numbers=frozenset(t.number for t in p_toks if t.number is not None),
@@ -274,6 +292,25 @@ def token_units(names: Sequence[Span]) -> dict[int, float]:
     return out
 
 
+def compound_units(claim: Claim, unsupported: Sequence[Token], text: str) -> dict[int, float]:
+    """Token start -> 1/n for each word of a run of n adjacent unsupported lower-case words
+    ("a 14-day grace period" against "can be restored for 14 days"): one phrase of the response's
+    own, one unit, as a multi-word name is one; otherwise a two-word paraphrase weighs twice a
+    one-word one."""
+    bad = {t.start for t in unsupported if not t.is_capitalized and t.number is None}
+    out: dict[int, float] = {}
+    run: list[Token] = []
+    toks = claim.tokens
+    for k, t in enumerate(toks + (None,)):
+        if t is not None and t.start in bad and (not run or not text[run[-1].end:t.start].strip(" -")):
+            run.append(t)
+            continue
+        if len(run) > 1:
+            out.update((r.start, 1.0 / len(run)) for r in run)
+        run = [t] if t is not None and t.start in bad else []
+    return out
+
+
 @dataclass
 class LexicalEvidence:
     checked_tokens: int  # content tokens, less those taken from the prompt that the grounding lacks
@@ -323,9 +360,13 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     if is_conversational(claim, grounding):
         return LexicalEvidence(checked_tokens=0, conversational=True)
     content = [t for t in claim.tokens if t.is_content]
-    premise = grounding.prompt_norms
-    checked = [t for t in content if _grounded(t, grounding) or t.norm not in premise]
+    # The prompt's words are not grounding: an answer that repeats the question ("X was founded by
+    # Y") must find X in the grounding too, as a dialogue response that repeats the user's turn
+    # must (BEGIN). (They were once left out of the counts as a premise: that hid answers that
+    # repeat a false premise, and it lowered the ranking on HaluEval and on BEGIN alike.)
+    checked = content
     unsupported = [t for t in checked if not _grounded(t, grounding)]
+
     # Numbers and names are facts: repeating them from the prompt does not ground them.
     missing_numbers = [
         t for t in claim.tokens if t.number is not None and not _grounded(t, grounding)
@@ -333,6 +374,7 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     names = named_entities(claim.tokens, response, sentence_start=_starts_sentence(claim, response))
     name_words = [_name_words(ent) for ent in names]
     unit = token_units(names)
+    unit.update(compound_units(claim, unsupported, response))
     missing = [any(w not in grounding.norms for w, _ in words) for words in name_words]
     missing_entities = [ent for ent, miss in zip(names, missing) if miss]
     unmatched_names = [
@@ -362,7 +404,7 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     if best is not None and best_overlap >= 3:
         claim_denied = _negated_norms(claim.tokens, response)
         chunk = grounding.chunks[best]
-        if any(_is_negation(t) for t in claim.tokens):
+        if _negations(claim.tokens):
             # the claim denies words that the sentence states ("never won a Nobel Prize"); a negation
             # about words the sentence lacks ("you don't need to do anything") contradicts nothing
             negation_mismatch = not chunk.negated and bool(claim_denied & chunk.norms)
@@ -374,7 +416,7 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
     both_gaps = not_for_both(claim.tokens, pair, grounding.subject_passages, grounding.norms) if pair else []
     return LexicalEvidence(
         checked_tokens=len(checked),
-        new_units=sum(unit.get(t.start, 1.0) for t in content if t.norm not in premise),
+        new_units=sum(unit.get(t.start, 1.0) for t in content),
         unit=unit,
         unsupported=unsupported,
         missing_numbers=missing_numbers,
@@ -417,3 +459,32 @@ def _claim_links(
 
 
 SEPARATOR_RE = re.compile(r"[,;:()\[\]\"“”.!?]")
+
+
+def stated_tokens(claim: Claim, grounding: Grounding, lexical: LexicalEvidence) -> tuple[list[Token], list[Token]]:
+    """(stated, unsupported) words of the claim beyond its checked content, for the response's
+    `unsupported_share`: what a response *says* is more than its checkable facts. Stance, opinion
+    and experience words ("I think", "I love it", "a great show"; claims.DISCOURSE_WORDS) are
+    stated, and so is the content of a conversational sentence (a personal remark, a question back
+    to the user) less its politeness words; a pleasantry or a closing offer ("Is there anything
+    else I can help with?") states nothing. A stated word is supported when the grounding uses it
+    ("also known as"), except in a question: a question asks, it does not state what the grounding
+    says ("Do you like video game music?" against "Video game music is the soundtrack ..."), which
+    is what attribution (BEGIN, AIS) means by "not fully attributable"."""
+    # the speaker talking about itself ("Me too!", "yes I do", "my niece skis"): a persona claim that
+    # no grounding backs; in a pleasantry ("I'm sorry for the trouble", "I hope that helps") it is manners
+    polite = any(t.lower in POLITENESS_WORDS for t in claim.tokens)
+    persona = [] if polite else [t for t in claim.tokens if t.lower.partition("'")[0] in _SPEAKER]
+    if polite and (lexical.conversational or claim.is_question):
+        return [], []  # a pleasantry or a closing offer ("Is there anything else you'd like to know?")
+    if lexical.conversational or claim.is_question:
+        stated = [
+            t for t in claim.tokens
+            if (t.is_content or t.lower in STATED_DISCOURSE) and t.lower not in POLITENESS_WORDS
+        ]
+        if claim.is_question:
+            return stated, stated
+    else:
+        stated = [t for t in claim.tokens if not t.is_content and t.lower in STATED_DISCOURSE]
+    unsupported = [t for t in stated if t.norm not in grounding.all_norms and not _grounded(t, grounding)]
+    return stated + persona, unsupported + persona

@@ -1,17 +1,22 @@
-"""Hallucination evaluator: how much of a response is not supported by its grounding.
+"""Hallucination evaluator: how much of what a response states its grounding does not back.
 
-For a sample with `context` (retrieved documents) and/or a `reference` answer, the response is
-split into claims (sentences/clauses; pleasantries, questions back to the user and lead-in labels
-such as "In addition:" are not claims) and each claim is checked against the grounding with twelve
-evidence features (see docs/evaluators.md, section "Hallucination"):
+The score is attribution (docs/evaluators.md, "Hallucination"): for a sample with `context`
+(retrieved documents) and/or a `reference` answer, the response is split into claims
+(sentences/clauses; lead-in labels such as "In addition:" left out) and scored by one logistic
+model over the response's features:
 
-  unsupported     share of the claim's new content (words not in the prompt; a multi-word name
-                  counts as one unit) that is absent from the grounding; with the model
-                  (all-MiniLM-L6-v2) each absent lower-case word is discounted by its best
-                  contextual match among the grounding's word pieces (full weight at cosine <=
-                  ALIGN_LOW, none at >= ALIGN_HIGH): "began" supports "started"; names and numbers
-                  are never discounted
-  mostly_unsupported  max(0, 2 * unsupported - 1): more than half of the new content unsupported
+  unsupported_share  (response) share of everything the response states that the grounding does
+                  not back: its claims' content words (a multi-word name one unit; with the model
+                  (all-MiniLM-L6-v2) each absent lower-case word discounted by its best contextual
+                  match among the grounding's word pieces, full weight at cosine <= ALIGN_LOW, none
+                  at >= ALIGN_HIGH: "began" supports "started"), plus stance/opinion/persona words
+                  and the words of questions back to the user (grounding.stated_tokens), less
+                  pleasantries. The prompt is not grounding.
+  claim_count     (response) ln(checkable claims): the claim features below are maxima over the
+                  claims, corrected for their number (negative weight)
+and, each the largest over the checkable claims:
+  unsupported     share of the claim's content absent from the grounding (discounted as above)
+  mostly_unsupported  max(0, 2 * unsupported - 1): more than half of the claim unsupported
   missing_number  a number/date/count that the grounding does not contain
   missing_entity  a capitalized name with a word that the grounding does not contain
   scattered       in one comma-delimited piece of the claim, the share of grounded words outside the
@@ -31,14 +36,13 @@ evidence features (see docs/evaluators.md, section "Hallucination"):
   misattributed   a grounded name that the claim attaches to a word ("directed by Neil Gaiman") which
                   the grounding gives another name next to it ("directed by Robert Zemeckis and
                   written by Neil Gaiman"; evaluators/question_support.py)
-  claim_count     ln(checkable claims in the response): the worst-of-N claim score of a long answer
-                  is corrected for the number of claims (negative weight)
 
-claim score = sigmoid(BIAS + sum(weight_f * feature_f)); the response score is the score of its
-worst claim; DEFAULT_THRESHOLD = 0.5. The weights are a logistic fit (bench/fit_hallucination.py)
-on the even-indexed half of HaluEval QA, the dev half of the demo support-chat data and the
-hand-labelled dialogue-style cases of tests/helpers/hallucination_cases.py (faithful paraphrases must stay
-grounded).
+score = sigmoid(BIAS + sum(weight_f * feature_f)); a claim's own score (details, spans) is the same
+model on that claim alone; DEFAULT_THRESHOLD = 0.5 for every kind of data. The weights are a
+logistic fit (bench/fit_hallucination.py, protocol "dialogue-wow": HaluEval QA even half, demo
+support-chat even half, BEGIN `wow`, the labelled cases of tests/helpers/hallucination_cases.py; HaluEval
+odd, demo odd, BEGIN `cmu`/`tc` unseen). A reference model (evaluators/claim_checkers.py: nli,
+hhem, minicheck, token) can be combined with the score (COMBINE_MODES).
 """
 
 from __future__ import annotations
@@ -51,9 +55,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from genobs.evaluators.claim_checkers import CheckerSpec, SpanDetector, load_checker, logit, spec_from_config
 from genobs.evaluators.claims import Claim, Token, split_claims
 from genobs.evaluators.embedding_model import SentenceEmbedder
-from genobs.evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence
+from genobs.evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence, stated_tokens
 
 METRIC = "hallucination_score"
 EVALUATOR = "hallucination"
@@ -64,16 +69,17 @@ DEFAULT_THRESHOLD = 0.5
 
 # Cosine between an unsupported word's contextual vector and its best match among the grounding's
 # word pieces: at or above ALIGN_HIGH the word is a paraphrase ("began" for "started") and does not
-# count; at or below ALIGN_LOW it counts fully. Chosen by refitting the weights for each of a few
-# settings (ALIGN_LOW 0.35-0.65, ALIGN_HIGH 0.75-0.95) and comparing the train and held-out figures
-# of HaluEval and of the demo data: 0.5/0.8 is at least as good on all four, with no labelled
-# case wrong (bench/fit_hallucination.py).
+# count; at or below ALIGN_LOW it counts fully. Chosen among a few settings (0.35/0.75 before,
+# 0.45-0.65 / 0.75-0.95) by refitting the weights for each and comparing the train and held-out
+# figures of HaluEval and of the demo data: 0.5/0.8 was at least as good on all four, with no
+# labelled case wrong (docs/evaluators.md).
 ALIGN_LOW = 0.5
 ALIGN_HIGH = 0.8
 # A piece of a claim is checked for stitched facts when it has at least this many grounded words.
 SCATTER_MIN_WORDS = 2
 
 FEATURES = (
+    "unsupported_share",
     "unsupported",
     "mostly_unsupported",
     "missing_number",
@@ -87,41 +93,50 @@ FEATURES = (
     "misattributed",
     "claim_count",
 )
+# Features that are a property of one claim: the response takes each one's largest value over its
+# claims. `unsupported_share` and `claim_count` are properties of the whole response.
+CLAIM_FEATURES = FEATURES[1:-1]
 
-# Fitted by bench/fit_hallucination.py (multiple-instance logistic regression on the even-indexed
-# HaluEval QA records, the even-hash half of the demo support-chat samples at half HaluEval's total
-# weight, and the hand-labelled cases of tests/helpers/hallucination_cases.py at weight 10 each; the other
-# halves held out), rounded to 2 decimals.
-BIAS = -2.7
+# Fitted by bench/fit_hallucination.py (protocol "dialogue-wow": logistic regression on the
+# even-indexed HaluEval QA records, the even half of the demo support-chat samples, the BEGIN `wow`
+# dev split and the hand-labelled cases of tests/helpers/hallucination_cases.py; HaluEval odd, demo odd,
+# BEGIN `cmu` and `tc` never seen; set weights 4 : 1 : 1 and 40 per case with the model, 3 : 1 : 1
+# and 20 lexical-only, see SET_WEIGHTS there), rounded to 2 decimals, bias moved on the training
+# sets only (tune_bias there).
+# `unsupported` is small because `unsupported_share` carries the same evidence for one-claim
+# answers and more for longer ones.
+BIAS = -2.36
 WEIGHTS: dict[str, float] = {
-    "unsupported": 2.53,
-    "mostly_unsupported": 4.39,
-    "missing_number": 10.48,
-    "missing_entity": 6.25,
-    "scattered": 3.68,
-    "scattered_sentences": 7.49,
-    "negation": 6.57,
-    "unmatched_name": 4.13,
-    "wrong_option": 5.6,
-    "both_unsupported": 4.26,
-    "misattributed": 6.55,
-    "claim_count": -4.49,
+    "unsupported_share": 8.03,
+    "unsupported": 1.39,
+    "mostly_unsupported": 2.8,
+    "missing_number": 9.54,
+    "missing_entity": 5.73,
+    "scattered": 3.67,
+    "scattered_sentences": 5.91,
+    "negation": 7.93,
+    "unmatched_name": 5.32,
+    "wrong_option": 6.94,
+    "both_unsupported": 5.42,
+    "misattributed": 7.83,
+    "claim_count": -4.33,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
-LEXICAL_BIAS = -2.71
+LEXICAL_BIAS = -2.32
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported": 2.39,
-    "mostly_unsupported": 4.37,
-    "missing_number": 10.49,
-    "missing_entity": 6.3,
-    "scattered": 3.71,
-    "scattered_sentences": 7.39,
-    "negation": 6.57,
-    "unmatched_name": 4.17,
-    "wrong_option": 5.61,
-    "both_unsupported": 4.27,
-    "misattributed": 6.53,
-    "claim_count": -4.53,
+    "unsupported_share": 8.13,
+    "unsupported": 0.54,
+    "mostly_unsupported": 2.61,
+    "missing_number": 8.63,
+    "missing_entity": 4.54,
+    "scattered": 3.45,
+    "scattered_sentences": 5.0,
+    "negation": 7.16,
+    "unmatched_name": 5.04,
+    "wrong_option": 6.21,
+    "both_unsupported": 5.12,
+    "misattributed": 6.99,
+    "claim_count": -3.73,
 }
 
 
@@ -144,28 +159,50 @@ class _ClaimEvidence:
     claim: Claim
     lexical: LexicalEvidence
     scattered: tuple[float, float]  # (across passages, across sentences)
+    stated: list[Token] = field(default_factory=list)  # opinion / conversational words it states (grounding.stated_tokens)
+    stated_unsupported: list[Token] = field(default_factory=list)
     semantic: float | None = None  # max cosine to a grounding sentence (None: not computed)
     word_alignment: list[float] | None = None  # per unsupported word: best contextual match in the grounding
-    claims_in_response: int = 1  # checkable claims of the whole response
 
-    def unsupported(self) -> float:
-        """Share of the claim's checked content words that the grounding does not support: each
-        absent word counts 1, less its contextual match with the grounding when the model ran."""
+    def _unsupported_weight(self) -> float:
+        """The claim's unsupported checked content in units: each absent word counts 1 (1/n for a
+        word of an n-word name), less its contextual match with the grounding when the model ran."""
         lex = self.lexical
-        if not lex.new_units:
-            return 0.0
         if self.word_alignment is None:
-            return lex.unsupported_ratio
+            return sum(lex.weight(tok) for tok in lex.unsupported)
         # names and numbers are facts: a similar word in the grounding does not support them
-        weight = sum(
+        return sum(
             lex.weight(tok) * (1.0 if tok.is_capitalized or tok.number is not None else alignment_discount(a))
             for tok, a in zip(lex.unsupported, self.word_alignment)
         )
-        return weight / lex.new_units
 
-    def features(self) -> dict[str, float]:
+    def unsupported(self) -> float:
+        """Share of the claim's checked content words that the grounding does not support."""
+        return self._unsupported_weight() / self.lexical.new_units if self.lexical.new_units else 0.0
+
+    def share_parts(self) -> tuple[float, float]:
+        """(unsupported, stated) units of what the claim states: its checked content plus its
+        opinion and conversational words. A question's words are all in `stated` (none of them
+        is attributable: see grounding.stated_tokens), so its checked content is not counted twice."""
+        if self.claim.is_question:
+            return float(len(self.stated_unsupported)), float(len(self.stated))
+        return (
+            self._unsupported_weight() + len(self.stated_unsupported),
+            self.lexical.new_units + len(self.stated),
+        )
+
+    @property
+    def checkable(self) -> bool:
+        return self.lexical.checkable
+
+    def features(self, unsupported_share: float | None = None) -> dict[str, float]:
+        """The claim's features; `unsupported_share` is the response's (the claim's own if None)."""
         unsupported = self.unsupported()
+        if unsupported_share is None:
+            bad, stated = self.share_parts()
+            unsupported_share = bad / stated if stated else 0.0
         return {
+            "unsupported_share": unsupported_share,
             "unsupported": unsupported,
             "mostly_unsupported": mostly_unsupported(unsupported),
             "missing_number": float(bool(self.lexical.missing_numbers)),
@@ -177,8 +214,48 @@ class _ClaimEvidence:
             "wrong_option": float(self.lexical.wrong_option is not None),
             "both_unsupported": float(bool(self.lexical.not_for_both)),
             "misattributed": float(bool(self.lexical.misattributed)),
-            "claim_count": math.log(max(1, self.claims_in_response)),
+            "claim_count": 0.0,
         }
+
+
+def response_features(evidence: Sequence[_ClaimEvidence]) -> dict[str, float]:
+    """The response's features: the share of everything it states that the grounding does not
+    support, and each claim feature's largest value over its checkable claims."""
+    bad = stated = 0.0
+    out = dict.fromkeys(FEATURES, 0.0)
+    for ev in evidence:
+        b, n = ev.share_parts()
+        bad, stated = bad + b, stated + n
+        if ev.checkable:
+            feats = ev.features(0.0)
+            for name in CLAIM_FEATURES:
+                out[name] = max(out[name], feats[name])
+    out["unsupported_share"] = bad / stated if stated else 0.0
+    # ln(checkable claims): the largest of N claims' evidence grows with N by chance alone
+    out["claim_count"] = math.log(max(1, sum(1 for ev in evidence if ev.checkable)))
+    return out
+
+
+# How a reference model's probability of "hallucinated" p combines with the built-in score b:
+#   mean   sigmoid((logit(b) + logit(p)) / 2): equal weight to both, on the log-odds scale, so a
+#          confident model overrides an unsure built-in score and the other way round. The weights
+#          are not fitted: no real checker model is available offline here to fit them on (see
+#          docs/evaluators.md); bench/fit_hallucination.py can refit them where one is.
+#   model  p alone.
+COMBINE_MODES = ("mean", "model")
+MODEL_WEIGHT = 0.5
+
+
+def combine_scores(builtin: float, model: float, model_weight: float = MODEL_WEIGHT) -> float:
+    z = (1.0 - model_weight) * logit(builtin) + model_weight * logit(model)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def _named(chunks: list[tuple[str, str]], index: int | None) -> dict[str, str] | None:
+    if index is None or index >= len(chunks):
+        return None
+    source, text = chunks[index]
+    return {"source": source, "text": text}
 
 
 def mostly_unsupported(unsupported: float) -> float:
@@ -264,6 +341,8 @@ class HallucinationScorer:
         device: str = "auto",
         threshold: float = DEFAULT_THRESHOLD,
         batch_size: int = 64,
+        reference_model: CheckerSpec | Mapping[str, Any] | None = None,
+        combine: str = "mean",
     ) -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {threshold}")
@@ -275,10 +354,27 @@ class HallucinationScorer:
         self._embedder: SentenceEmbedder | None = (
             SentenceEmbedder(embedding_model, device=device, batch_size=batch_size) if use_embeddings else None
         )
+        if combine not in COMBINE_MODES:
+            raise ValueError(f"combine must be one of {', '.join(COMBINE_MODES)}, got {combine!r}")
+        self.combine = combine
+        spec = reference_model if isinstance(reference_model, CheckerSpec) or reference_model is None else spec_from_config(dict(reference_model))
+        # loaded here, not lazily: a missing model is a configuration error at start-up
+        self._checker = load_checker(spec, device) if spec is not None else None
+
+    @property
+    def builtin_model(self) -> str:
+        return self._embedder.name if self._embedder is not None else LEXICAL_ONLY_MODEL
 
     @property
     def reference_model(self) -> str:
-        return self._embedder.name if self._embedder is not None else LEXICAL_ONLY_MODEL
+        """What the score was computed with, as written to score rows: scores of different models
+        are never mixed in an SLO or a canary. "nli:deberta-v3-base-mnli+all-MiniLM-L6-v2" is a
+        model's probability combined with the built-in score, "nli:deberta-v3-base-mnli" alone."""
+        if self._checker is None:
+            return self.builtin_model
+        if self.combine == "model":
+            return self._checker.spec.identifier
+        return f"{self._checker.spec.identifier}+{self.builtin_model}"
 
     @property
     def device(self) -> str:
@@ -309,16 +405,85 @@ class HallucinationScorer:
             evidence = []
             for claim in split_claims(response):
                 lexical = lexical_evidence(claim, grounding, response)
-                evidence.append(_ClaimEvidence(claim, lexical, _scattered(claim, lexical, grounding)))
-            checkable = sum(1 for ev in evidence if ev.lexical.checkable)
-            for ev in evidence:
-                ev.claims_in_response = checkable
+                stated, stated_unsupported = stated_tokens(claim, grounding, lexical)
+                evidence.append(
+                    _ClaimEvidence(claim, lexical, _scattered(claim, lexical, grounding), stated, stated_unsupported)
+                )
             pending.append((i, response, grounding, evidence))
         if self._embedder is not None:
             self._add_semantic_support(pending)
-        for i, response, _grounding, evidence in pending:
-            results[i] = self._result(response, evidence)
+        for i, response, grounding, evidence in pending:
+            results[i] = self._result(response, grounding, evidence)
+        if self._checker is not None and pending:
+            self._apply_reference_model(items, pending, results)
         return [r for r in results if r is not None]
+
+    def _apply_reference_model(
+        self,
+        items: Sequence[Any],
+        pending: list[tuple[int, str, Grounding, list[_ClaimEvidence]]],
+        results: list[HallucinationResult | None],
+    ) -> None:
+        """Score the claims (or, for a span detector, the response) with the reference model and
+        combine its probability of "hallucinated" with the built-in score (COMBINE_MODES)."""
+        assert self._checker is not None
+        model_id = self._checker.spec.identifier
+        model_p: dict[int, tuple[float, dict[str, Any], list[dict[str, Any]]]] = {}
+        if isinstance(self._checker, SpanDetector):
+            jobs = [(list(zip(g.sources, g.documents)), resp, _field(items[i], "prompt")) for i, resp, g, _ in pending]
+            for (i, response, _g, _e), found in zip(pending, self._checker.detect(jobs)):
+                spans = [{**sp, "text": response[sp["start"]:sp["end"]], "kind": "model_span",
+                          "reason": f"{model_id} marks it hallucinated (p={sp['probability']})"} for sp in found.spans]
+                model_p[i] = (found.probability, {"probability": round(found.probability, 4), "spans": found.spans}, spans)
+        else:
+            claim_jobs: list[tuple[list[tuple[str, str]], str]] = []
+            owners: list[tuple[int, _ClaimEvidence]] = []
+            for i, _response, g, evidence in pending:
+                for ev in evidence:
+                    if ev.checkable and not ev.claim.is_question:
+                        claim_jobs.append((list(zip(g.sources, g.documents)), ev.claim.text))
+                        owners.append((i, ev))
+            supports = self._checker.support(claim_jobs) if claim_jobs else []
+            chunks = getattr(self._checker, "last_chunks", [])
+            per_item: dict[int, list[tuple[_ClaimEvidence, Any, list[tuple[str, str]]]]] = {}
+            for (i, ev), sup, ch in zip(owners, supports, chunks):
+                per_item.setdefault(i, []).append((ev, sup, ch))
+            for i, checked in per_item.items():
+                claims, spans, worst = [], [], 0.0
+                for ev, sup, ch in checked:
+                    p = 1.0 - sup.support
+                    contradicted = sup.contradiction is not None and sup.contradiction > max(sup.support, 0.5)
+                    entry = {"start": ev.claim.start, "end": ev.claim.end, "support": round(sup.support, 4),
+                             "passage": _named(ch, sup.support_chunk)}
+                    if sup.contradiction is not None:
+                        entry["contradiction"] = round(sup.contradiction, 4)
+                    claims.append(entry)
+                    worst = max(worst, p)
+                    if contradicted:
+                        passage = _named(ch, sup.contradiction_chunk)
+                        spans.append({"start": ev.claim.start, "end": ev.claim.end, "text": ev.claim.text,
+                                      "kind": "contradiction", "passage": passage,
+                                      "reason": f"{model_id}: contradicted by {passage['source']}: \"{passage['text']}\""})
+                    elif p >= self.threshold:
+                        spans.append({"start": ev.claim.start, "end": ev.claim.end, "text": ev.claim.text,
+                                      "kind": "low_support",
+                                      "reason": f"{model_id}: low support (best {sup.support:.2f}, "
+                                                f"{_named(ch, sup.support_chunk)['source'] if sup.support_chunk is not None else 'no passage'})"})
+                model_p[i] = (worst, {"probability": round(worst, 4), "claims": claims}, spans)
+        for i, (p, model_details, spans) in model_p.items():
+            r = results[i]
+            assert r is not None and r.score is not None
+            builtin = r.score
+            score = p if self.combine == "model" else combine_scores(builtin, p)
+            r.details["builtin_score"] = round(builtin, 4)
+            r.details["model"] = {"reference_model": model_id, "combine": self.combine, **model_details}
+            r.details["reference_model"] = self.reference_model
+            if score >= self.threshold:
+                r.details["unsupported_spans"] = r.details["unsupported_spans"] + spans
+            r.score, r.label = score, ("hallucinated" if score >= self.threshold else "grounded")
+
+    def response_score(self, evidence: Sequence[_ClaimEvidence]) -> float:
+        return claim_score(response_features(evidence), self.bias, self.weights)
 
     def _add_semantic_support(self, pending: list[tuple[int, str, Grounding, list[_ClaimEvidence]]]) -> None:
         """For each claim with lexically unsupported words: the cosine with its closest grounding
@@ -330,12 +495,13 @@ class HallucinationScorer:
         texts: list[str] = []
         jobs: list[tuple[_ClaimEvidence, Grounding]] = []
         for _, _, grounding, evidence in pending:
-            if not self.refine_all and any(self._lowest_score(ev) >= self.threshold for ev in evidence):
-                continue  # hallucinated whatever the model says about its unsupported words
+            if not self.refine_all and (
+                self._lowest_score(evidence) >= self.threshold  # hallucinated whatever the model says
+                or self.response_score(evidence) < self.threshold  # grounded with every word counted
+            ):
+                continue
             for ev in evidence:
-                if ev.lexical.unsupported and (
-                    self.refine_all or claim_score(ev.features(), self.bias, self.weights) >= self.threshold
-                ):  # below the threshold already with every unsupported word counted: nothing to refine
+                if ev.lexical.unsupported:
                     jobs.append((ev, grounding))
                     texts.append(ev.claim.text)
                     texts.extend(chunk.text for chunk in grounding.chunks)
@@ -362,44 +528,52 @@ class HallucinationScorer:
                 sims.append(float(np.max(grounding_pieces @ v)))
             ev.word_alignment = sims
 
-    def _lowest_score(self, ev: _ClaimEvidence) -> float:
-        """The claim's score if the model matched every unsupported word (its lower bound)."""
-        return claim_score({**ev.features(), "unsupported": 0.0, "mostly_unsupported": 0.0}, self.bias, self.weights)
+    def _lowest_score(self, evidence: Sequence[_ClaimEvidence]) -> float:
+        """The response's score if the model matched every unsupported lower-case word (its lower bound)."""
+        saved = [ev.word_alignment for ev in evidence]
+        for ev in evidence:
+            ev.word_alignment = [1.0] * len(ev.lexical.unsupported)
+        try:
+            return self.response_score(evidence)
+        finally:
+            for ev, alignment in zip(evidence, saved):
+                ev.word_alignment = alignment
 
-    def _result(self, response: str, evidence: list[_ClaimEvidence]) -> HallucinationResult:
+    def _result(self, response: str, grounding: Grounding, evidence: list[_ClaimEvidence]) -> HallucinationResult:
+        feats = response_features(evidence)
+        score = claim_score(feats, self.bias, self.weights)
+        flagged = score >= self.threshold
         claims = []
         spans: list[dict[str, Any]] = []
-        zero = dict.fromkeys(FEATURES, 0.0)
-        worst: tuple[float, dict[str, float]] = (claim_score(zero, self.bias, self.weights), zero)
         missing_numbers: list[str] = []
         missing_entities: list[str] = []
         for ev in evidence:
             lex = ev.lexical
             missing_numbers += [t.text for t in lex.missing_numbers]
             missing_entities += [e.text for e in lex.missing_entities]
-            feats = ev.features()
-            if not lex.checkable and not any(feats.values()):
+            own = ev.features()
+            if not lex.checkable and not ev.stated:
                 claims.append(_claim_details(ev, None, None))
                 continue
-            s = claim_score(feats, self.bias, self.weights)
-            claims.append(_claim_details(ev, s, feats))
-            if s > worst[0]:
-                worst = (s, feats)
+            s = claim_score(own, self.bias, self.weights)
+            claims.append(_claim_details(ev, s, own))
             if s >= self.threshold:
-                spans += _unsupported_spans(ev, response)
-        score = worst[0]
+                spans += _unsupported_spans(ev, response, grounding)
+        if flagged and not spans:
+            # no single claim is enough on its own: the response as a whole states too much that
+            # the grounding does not (e.g. opinions and remarks around one grounded fact)
+            for ev in evidence:
+                spans += _unsupported_spans(ev, response, grounding, whole_claim=False)
         details = {
             "claims": claims,
             "unsupported_spans": spans,
             "missing_numbers": list(dict.fromkeys(missing_numbers)),
             "missing_entities": list(dict.fromkeys(missing_entities)),
-            "features": {k: round(v, 4) for k, v in worst[1].items()},
+            "features": {k: round(v, 4) for k, v in feats.items()},
             "threshold": self.threshold,
             "reference_model": self.reference_model,
         }
-        return HallucinationResult(
-            score=score, label="hallucinated" if score >= self.threshold else "grounded", details=details
-        )
+        return HallucinationResult(score=score, label="hallucinated" if flagged else "grounded", details=details)
 
 
 def _claim_details(ev: _ClaimEvidence, score: float | None, feats: dict[str, float] | None) -> dict[str, Any]:
@@ -423,42 +597,75 @@ def _claim_details(ev: _ClaimEvidence, score: float | None, feats: dict[str, flo
     }
 
 
-def _unsupported_spans(ev: _ClaimEvidence, response: str) -> list[dict[str, Any]]:
+# kind of each flagged span -> why, in words. `kind` is stable for programs (the Samples page
+# colours by it); `reason` is for people.
+SPAN_KINDS = {
+    "low_support": "not supported by the grounding",
+    "novel_number": "number not in grounding",
+    "novel_entity": "entity not in grounding",
+    "unmatched_name": "name not in grounding as written",
+    "contradiction": "grounding states the opposite",
+    "not_for_both": "grounded for only one of the two",
+    "misattributed": "grounding attaches it to another role",
+    "unstated": "opinion or remark the grounding does not state",
+    "wrong_option": "picks the option the grounding does not favour",
+    "combined_facts": "combines facts not stated together",
+}
+
+
+def _passage(grounding: Grounding, index: int | None) -> dict[str, str] | None:
+    """The grounding sentence a claim restates, named by its source ("context[0]", "reference")."""
+    if index is None:
+        return None
+    chunk = grounding.chunks[index]
+    return {"source": chunk.source, "text": chunk.text}
+
+
+def _unsupported_spans(
+    ev: _ClaimEvidence, response: str, grounding: Grounding, whole_claim: bool = True
+) -> list[dict[str, Any]]:
     """Character spans of the response that the grounding does not support, for a flagged claim:
-    runs of unsupported words (joined across function words), missing numbers and names; the
-    whole claim when the evidence is its negation or its combination of facts."""
+    runs of unsupported words (joined across function words), missing numbers and names, opinion
+    words and remarks; the whole claim when the evidence is its negation or its combination of
+    facts (unless `whole_claim` is False). A contradiction names the grounding passage it
+    contradicts."""
     lex = ev.lexical
-    # Later reasons win for a token that has several.
-    tokens_by_reason = [
-        ("unsupported", lex.unsupported),
-        ("number not in grounding", lex.missing_numbers),
-        ("entity not in grounding", [t for e in lex.missing_entities for t in e.tokens]),
-        ("name not in grounding as written", [t for e in lex.unmatched_names for t in e.tokens]),
-        ("grounding states the opposite", lex.contradicted),
-        ("grounded for only one of the two", lex.not_for_both),
-        ("grounding attaches it to another role", [t for e in lex.misattributed for t in e.tokens]),
+    # Later kinds win for a token that has several.
+    tokens_by_kind = [
+        ("unstated", ev.stated_unsupported),
+        ("low_support", lex.unsupported),
+        ("novel_number", lex.missing_numbers),
+        ("novel_entity", [t for e in lex.missing_entities for t in e.tokens]),
+        ("unmatched_name", [t for e in lex.unmatched_names for t in e.tokens]),
+        ("contradiction", lex.contradicted),
+        ("not_for_both", lex.not_for_both),
+        ("misattributed", [t for e in lex.misattributed for t in e.tokens]),
     ]
-    reasons: dict[int, str] = {t.start: reason for reason, tokens in tokens_by_reason for t in tokens}
+    kinds: dict[int, str] = {t.start: kind for kind, tokens in tokens_by_kind for t in tokens}
     spans: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for tok in ev.claim.tokens:
-        reason = reasons.get(tok.start)
-        if reason is not None:
-            if current is not None and current["reason"] == reason:
+        kind = kinds.get(tok.start)
+        if kind is not None:
+            if current is not None and current["kind"] == kind:
                 current["end"] = tok.end
             else:
-                current = {"start": tok.start, "end": tok.end, "reason": reason}
+                current = {"start": tok.start, "end": tok.end, "kind": kind, "reason": SPAN_KINDS[kind]}
                 spans.append(current)
         elif tok.is_content:
             current = None
-    if not spans:
+    if not spans and whole_claim:
         if lex.negation_mismatch:
-            reason = "contradicts grounding (negation)"
+            kind, reason = "contradiction", "contradicts grounding (negation)"
         elif lex.wrong_option is not None:
-            reason = f"picks {lex.wrong_option!r}, which the grounding does not favour"
+            kind, reason = "wrong_option", f"picks {lex.wrong_option!r}, which the grounding does not favour"
         else:
-            reason = "combines facts not stated together"
-        spans.append({"start": ev.claim.start, "end": ev.claim.end, "reason": reason})
+            kind, reason = "combined_facts", SPAN_KINDS["combined_facts"]
+        spans.append({"start": ev.claim.start, "end": ev.claim.end, "kind": kind, "reason": reason})
+    passage = _passage(grounding, lex.best_chunk)
     for span in spans:
         span["text"] = response[span["start"]:span["end"]]
+        if span["kind"] == "contradiction" and passage is not None:
+            span["passage"] = passage
+            span["reason"] = f"{span['reason']}: {passage['source']} says \"{passage['text']}\""
     return spans

@@ -226,7 +226,7 @@ class _HallucinationJob:
         self._module = hallucination
         kwargs: dict[str, Any] = {"device": str(device), "batch_size": batch_size}
         accepted = inspect.signature(hallucination.HallucinationScorer).parameters
-        for key in ("embedding_model", "use_embeddings", "threshold"):
+        for key in ("embedding_model", "use_embeddings", "threshold", "reference_model", "combine"):
             value = _get(section, key)
             if value is not None:
                 kwargs[key] = value

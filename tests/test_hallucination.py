@@ -17,9 +17,12 @@ import pytest
 from genobs.evaluators.embedding_model import EmbeddingModelNotFoundError, default_model_path
 from genobs.evaluators.hallucination import DEFAULT_THRESHOLD, HallucinationResult, HallucinationScorer
 from helpers import TEST_DATA
-from helpers.hallucination_cases import K_FILM, K_ORCHESTRAS, LABELLED_CASES, LabelledCase
+from helpers.hallucination_cases import K_FILM, K_ORCHESTRAS, K_REFUND, LABELLED_CASES, LabelledCase
 
 HALUEVAL = TEST_DATA / "halueval_qa.jsonl"
+
+# Balanced accuracy bar on the BEGIN sample at the default threshold.
+BEGIN_SAMPLE_BACC = 0.80
 
 
 @pytest.fixture(scope="module")
@@ -408,3 +411,81 @@ def test_number_inside_an_option_name() -> None:
                frozenset({"level", "3", "commun", "headquart", "broomfield", "colorado"}))]
     alt = find_alternatives("Is Acme Systems or Level 3 Communications headquartered further west?", chunks)
     assert alt is None
+
+
+# --- dialogue: what a response states beyond checkable facts ------------------------------------
+
+BEGIN_SAMPLE = TEST_DATA / "begin" / "begin_dev_sample.tsv"  # see SOURCE.md there
+
+
+def _begin_sample() -> tuple[list[dict], list[int]]:
+    import csv
+
+    items, labels = [], []
+    with BEGIN_SAMPLE.open(encoding="utf-8", newline="") as f:
+        for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            items.append({"response": r["response"], "context": [r["knowledge"]], "prompt": r["message"]})
+            labels.append(int(r["begin_label"] == "Not fully attributable"))
+    return items, labels
+
+
+def _content_token_baseline(item: dict) -> float:
+    import re
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    known = set(re.findall(r"\w+", " ".join(item["context"]).lower()))
+    words = [w for w in re.findall(r"\w+", item["response"].lower()) if w not in ENGLISH_STOP_WORDS]
+    return sum(w not in known for w in words) / len(words) if words else 0.0
+
+
+@pytest.mark.parametrize("mode", ["embedding", "lexical"])
+def test_begin_dialogue_sample_not_seen_in_the_fit(mode: str, scorer: HallucinationScorer, lexical_scorer: HallucinationScorer) -> None:
+    """120 human-labelled knowledge-grounded dialogue responses (BEGIN CMU-DoG and Topical-Chat dev,
+    splits the weights were not fitted on): the score ranks them at least as well as the
+    content-token baseline and separates them at the one default threshold."""
+    from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+    items, labels = _begin_sample()
+    s = scorer if mode == "embedding" else lexical_scorer
+    scores = [r.score for r in s.score(items)]
+    baseline = [_content_token_baseline(i) for i in items]
+    assert roc_auc_score(labels, scores) >= roc_auc_score(labels, baseline) - 0.01
+    assert balanced_accuracy_score(labels, [x >= DEFAULT_THRESHOLD for x in scores]) >= BEGIN_SAMPLE_BACC
+
+
+def test_opinions_and_questions_are_stated_but_pleasantries_are_not(lexical_scorer: HallucinationScorer) -> None:
+    context = ["Hound Dog is a twelve-bar blues song written by Jerry Leiber and Mike Stoller."]
+    grounded = "Hound Dog is a twelve-bar blues song written by Jerry Leiber and Mike Stoller."
+    polite = "Thanks for asking! " + grounded + " Hope that helps! Is there anything else you'd like to know?"
+    chatty = "I love that song! " + grounded + " Do you like blues music?"
+    opinion_only = "I think it's a great song, my favourite actually."
+    r_grounded, r_polite, r_chatty, r_opinion = lexical_scorer.score(
+        [{"response": t, "context": context} for t in (grounded, polite, chatty, opinion_only)]
+    )
+    # pleasantries and a closing offer state nothing: the same score as the bare answer
+    assert r_polite.score == pytest.approx(r_grounded.score) and r_grounded.label == "grounded"
+    # an answer of opinions only is not attributable to the grounding
+    assert r_opinion.label == "hallucinated"
+    unstated = " ".join(sp["text"] for sp in r_opinion.details["unsupported_spans"] if sp["kind"] == "unstated")
+    assert "great" in unstated and "favourite" in unstated
+    # opinions and a question beside a grounded answer raise the score without deciding it alone
+    assert r_grounded.score < r_chatty.score
+    assert all(sp["text"] == chatty[sp["start"]:sp["end"]] for sp in r_chatty.details["unsupported_spans"])
+
+
+def test_builtin_contradiction_names_the_context_passage(lexical_scorer: HallucinationScorer) -> None:
+    (r,) = lexical_scorer.score([{
+        "response": "Shipping costs are refundable.",
+        "context": ["Gift cards cannot be returned.", K_REFUND],
+    }])
+    assert r.label == "hallucinated"
+    span = next(sp for sp in r.details["unsupported_spans"] if sp["kind"] == "contradiction")
+    assert span["passage"] == {"source": "context[1]", "text": "Shipping costs are not refundable, except when the item arrived damaged or defective."}
+    assert "context[1]" in span["reason"]
+
+
+def test_not_only_is_not_a_negation(lexical_scorer: HallucinationScorer) -> None:
+    context = ["It was not only the band's longest tour, but one of the longest concert tours in rock history."]
+    (r,) = lexical_scorer.score([{"response": "It was one of the longest concert tours in rock history!", "context": context}])
+    assert r.label == "grounded" and r.details["features"]["negation"] == 0.0
