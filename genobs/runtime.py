@@ -372,6 +372,10 @@ def start_platform(
                           _thread=thread, _record_url=record_url)
 
 
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(
     db: str | os.PathLike[str] | None,
     host: str = DEFAULT_HOST,
@@ -417,10 +421,18 @@ def serve(
             server = _ForegroundServer(_uvicorn_config(platform.app, settings))
             server.run(sockets=[sock])
         else:
-            server, api_thread = _start_api_thread(platform, sock, url, 15.0)
-            if on_started is not None:
-                on_started(url)
-            ui(platform.context)
+            # Until the UI installs its own handlers (Streamlit stops on SIGINT/SIGTERM and
+            # returns), a SIGTERM must stop the platform cleanly too, not kill the process.
+            previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+            try:
+                server, api_thread = _start_api_thread(platform, sock, url, 15.0)
+                if on_started is not None:
+                    on_started(url)
+                ui(platform.context)
+            except KeyboardInterrupt:
+                pass
+            finally:
+                signal.signal(signal.SIGTERM, previous)
     finally:
         platform.scheduler.stop()
         if api_thread is not None and server is not None:

@@ -34,7 +34,7 @@ def free_port() -> int:
 def start_server(db: Path, port: int, log: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("GENOBS_INGEST_TOKEN", "GENOBS_CONFIG", "GENOBS_DB")}
     process = subprocess.Popen(   # `genobs serve`
-        [sys.executable, "-m", "genobs.cli", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "genobs.cli", "serve", "--db", str(db), "--port", str(port), "--no-ui"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, cwd=db.parent,
     )
     deadline = time.monotonic() + 60
