@@ -208,6 +208,7 @@ def apply(store: Store, candidates: Sequence[Candidate], at: datetime, *, kinds:
                 f"SELECT {_COLUMNS} FROM alerts WHERE coalesce(kind, 'slo') IN (SELECT unnest(?::VARCHAR[])) "
                 "AND (state IN ('pending', 'firing') OR last_notified_state = 'firing')", [list(kinds)]
             ).fetchall())}
+        before = {fp: _key(a) for fp, a in stored.items()}
         touched: dict[str, tuple[Alert, Candidate | None]] = {}
         by_fp = {c.fingerprint: c for c in candidates}
         for fp, cand in by_fp.items():
@@ -233,8 +234,16 @@ def apply(store: Store, candidates: Sequence[Candidate], at: datetime, *, kinds:
             alert.inhibited = alert.severity == "ticket" and alert.state == "firing" and alert.slo in paging
             repeat = cand.repeat_interval if cand is not None else timedelta(hours=4)
             _decide(alert, at, repeat, result)
-            _save(cur, alert, at)
+            # Written when something a user or a receiver sees changed (each write is a
+            # row rewrite; burn rates alone are live in /v1/slo and on /metrics).
+            if fp not in before or before[fp] != _key(alert):
+                _save(cur, alert, at)
     return result
+
+
+def _key(alert: Alert) -> tuple[Any, ...]:
+    return (alert.state, alert.starts_at, alert.ends_at, alert.silenced, alert.inhibited, alert.last_notified_at,
+            alert.last_notified_state, alert.pending_since, tuple(sorted(alert.labels.items())))
 
 
 def _step(cur: Any, alert: Alert | None, cand: Candidate, at: datetime, result: ApplyResult) -> Alert | None:
