@@ -55,13 +55,13 @@ def _peak_rss_mib() -> float:
 
 def _generate(store, rows: int, start: datetime, end: datetime, prefix: str, ingested_at: datetime) -> None:
     """rows samples evenly over [start, end), 10 % of them scored, generated in SQL."""
-    span_us = int((end - start).total_seconds() * 1_000_000)
+    step_us = (end - start).total_seconds() * 1_000_000 / rows
     cur = store.cursor()
     cur.execute(
         f"""
         INSERT INTO samples (request_id, timestamp, service, model, model_version, variant, modality, status,
                              latency_ms, ttft_ms, safety_flagged, feedback, tenant, cost_usd, ingested_at, source)
-        SELECT '{prefix}' || i, ?::TIMESTAMPTZ + to_microseconds(CAST(i AS BIGINT) * {span_us} // {rows}), '{SERVICE}',
+        SELECT '{prefix}' || i, ?::TIMESTAMPTZ + to_microseconds(CAST(floor(i * {step_us!r}) AS BIGINT)), '{SERVICE}',
                CASE WHEN i % 3 = 0 THEN 'chat-small' ELSE 'chat-large' END, 'v1',
                CASE WHEN i % 10 = 0 THEN 'canary' ELSE 'primary' END, 'text',
                CASE WHEN random() < 0.002 THEN 'error' WHEN random() < 0.0005 THEN 'timeout' ELSE 'ok' END,
