@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 from genobs.slo.burn import SloStatus, conditions
 from genobs.slo.silences import list_silences, silenced_by
-from genobs.slo.timeutil import as_utc, format_duration, parse_duration
+from genobs.slo.timeutil import as_utc, parse_duration
 from genobs.store import Store
 
 SLO_ALERTNAME = "GenobsSLOErrorBudgetBurn"
@@ -250,9 +250,10 @@ def _step(cur: Any, alert: Alert | None, cand: Candidate, at: datetime, result: 
     """One lifecycle step of one alert."""
     if cand.active:
         if alert is None or alert.state in ("resolved", "inactive"):
+            # A new episode: same fingerprint, fresh state (an unsent resolve of the last
+            # episode is moot once it fires again).
             alert = Alert(cand.fingerprint, cand.kind, cand.slo, cand.labels.get("service"), cand.severity,
-                          "pending", at, None, dict(cand.labels), dict(cand.annotations), pending_since=at,
-                          last_notified_state=alert.last_notified_state if alert and alert.state == "resolved" and alert.last_notified_state == "firing" else None)
+                          "pending", at, None, dict(cand.labels), dict(cand.annotations), pending_since=at)
             _event(cur, alert, at, "pending")
             result.transitions.append((alert.fingerprint, f"{alert.slo}/{alert.severity}", "pending"))
         alert.annotations = dict(cand.annotations)
@@ -310,5 +311,4 @@ def alert_history(store: Store, *, slo: str | None = None, limit: int = 500) -> 
              "details": json.loads(r[5]) if r[5] else {}} for r in rows]
 
 
-__all__ = ["Candidate", "Alert", "Notice", "apply", "slo_candidates", "load_alerts", "fingerprint",
-           "format_duration", "alert_history"]
+__all__ = ["Candidate", "Alert", "Notice", "apply", "slo_candidates", "load_alerts", "fingerprint", "alert_history"]

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from genobs.config import NotifiersConfig
 from genobs.slo import rollups
-from genobs.slo.alerting import Alert, ApplyResult, Notice, apply, load_alerts, slo_candidates
+from genobs.slo.alerting import ApplyResult, Notice, apply, slo_candidates
 from genobs.slo.burn import SloStatus, conditions, evaluate
 from genobs.slo.notifiers import Message, build_messages, matches_route
 from genobs.slo.outbox import enqueue
@@ -130,4 +130,4 @@ def saved_statuses(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["check", "CheckResult", "saved_statuses", "load_alerts", "Alert", "all_series", "route"]
+__all__ = ["check", "CheckResult", "saved_statuses", "all_series", "route"]

@@ -9,6 +9,8 @@ predicates are SQL text from the spec (trusted configuration).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +106,5 @@ def series_for_spend(spend: SpendSpec) -> SeriesSql:
     filters = [("tenant", [spend.tenant])] if spend.tenant is not None else []
     scope = _scope(spend.service, filters)
     definition = {"spend": {"service": spend.service, "tenant": spend.tenant}}
-    import hashlib
-    import json
     key = "spend-" + hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
     return SeriesSql(key, definition, "samples", total=scope, good=Fragment("FALSE"), value="s.cost_usd")
