@@ -92,7 +92,9 @@ def _fill_samples_series(cur: duckdb.DuckDBPyConnection, series: Sequence[Series
     select, params, slots = _combined_select(series, scope_sql, scope_params)
     cur.execute(f"CREATE OR REPLACE TEMP TABLE _slo_agg AS {select}", params)
     parts = [f"SELECT ?, minute, g{index}, t{index}, v{index} FROM _slo_agg WHERE t{index} > 0" for _, index in slots]
-    cur.execute(f"INSERT INTO slo_rollups {' UNION ALL '.join(parts)}", [item.key for item, _ in slots])
+    # In minute order, so the evaluation's time filter can skip row groups by their min/max.
+    cur.execute(f"INSERT INTO slo_rollups SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 2",
+                [item.key for item, _ in slots])
     cur.execute("DROP TABLE _slo_agg")
 
 
@@ -146,7 +148,8 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
         # A series that missed the last cycle (its SLO was out of the spec for a while, or
         # another spec is evaluated against this database) may have missed changes whose
         # watermarks have moved on: it is rebuilt, like a new one.
-        last_cycle = _watermarks(cur).get("cycle")
+        stored_marks = _watermarks(cur)
+        last_cycle = stored_marks.get("cycle")
         known = {key for key, refreshed in cur.execute("SELECT series, built_at FROM slo_series").fetchall()
                  if last_cycle is None or refreshed >= last_cycle}
         new = [s for s in wanted if s.key not in known]
@@ -159,7 +162,12 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
         ).fetchone()
         dirty = 0
         old_samples = [s for s in old if s.source == "samples"]
-        if old_samples:
+        # Nothing ingested, scored or deleted since the last cycle, and no writer can be
+        # in flight (overlap 0, a replay): nothing to recompute.
+        unchanged = overlap <= timedelta(0) and all(
+            mark is None or stored_marks.get(name) == mark
+            for name, mark in zip(("samples", "scores", "tombstones"), marks))
+        if old_samples and not unchanged:
             dirty = _mark_dirty(cur, old_samples, overlap)
             if dirty:
                 keys = [s.key for s in old_samples]
@@ -185,6 +193,9 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
                 _fill_drift_series(cur, item)
         for item in new:
             _register(cur, item)
+        if unchanged and not new:
+            # The same series as the last cycle, nothing new: its marks still hold.
+            return RefreshReport(built=[], dirty_minutes=0, seconds=(utcnow() - started).total_seconds())
         cur.execute("UPDATE slo_series SET built_at = ? WHERE series IN (SELECT unnest(?::VARCHAR[]))",
                     [started, [s.key for s in wanted]])
         _set_watermarks(cur, {"samples": marks[0], "scores": marks[1], "tombstones": marks[2], "cycle": started})
