@@ -488,3 +488,18 @@ def test_slack_receiver_reads_its_url_from_the_environment(store, receiver, monk
     text = got["json"]["text"]
     assert "[FIRING] page" in text and "<http://dash:8501/slos?slo=chat-availability|open in genobs>" in text
     assert all("secret" not in str(row) for row in outbox_rows(store))
+
+
+def test_read_models_for_the_dashboard(store):
+    from genobs.slo.read_models import budget_burndown, error_ratio_timeline
+
+    spec = parse_spec(AVAILABILITY % 10)
+    write_samples(store, steady(T0, T0 + timedelta(hours=3), 10, error_every=100))   # 1 % errors: 10x burn
+    check(store, spec, at=T0 + timedelta(hours=3), manage_alerts=False)
+    slo = spec.slos[0]
+    timeline = error_ratio_timeline(store, slo, T0, T0 + timedelta(hours=3))
+    assert [(r[1], r[2]) for r in timeline] == [(594, 600)] * 3
+    assert timeline[0][4] == pytest.approx(10.0)
+    burndown = budget_burndown(store, slo, T0 + timedelta(hours=2, minutes=59))
+    # 1 % errors against a 0.1 % budget of all 1,800 events: -9 (spent ten times over) at the end.
+    assert burndown[-1][1] == pytest.approx(1 - 18 / (0.001 * 1800))
