@@ -7,8 +7,9 @@ Prints one JSON object:
   samples per second);
 - ``cycle``: a full evaluation cycle (`genobs.slo.engine.check`: rollup refresh, burn rates
   over 5m..3d and the window, alert lifecycle, statuses) with nothing new (median of runs);
-- ``incremental_minute``: the same cycle after one new minute of samples (and their scores)
-  was ingested through the store (median of runs);
+- ``incremental_minute``: the same cycle after one new minute of samples was written (median
+  of runs), without and with scores for 10 % of them (new scores cost a lookup of their
+  samples' minutes: a join with the samples' request_id column);
 - ``plain_sql_scan``: the same error ratios over the same windows computed straight from
   ``samples`` (joined with ``scores`` for the quality SLO), one query per SLO;
 - ``agree``: whether both give the same good/total counts for every SLO and window;
@@ -53,8 +54,9 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _generate(store, rows: int, start: datetime, end: datetime, prefix: str, ingested_at: datetime) -> None:
-    """rows samples evenly over [start, end), 10 % of them scored, generated in SQL."""
+def _generate(store, rows: int, start: datetime, end: datetime, prefix: str, ingested_at: datetime,
+              scores: bool = True) -> None:
+    """rows samples evenly over [start, end), 10 % of them scored (``scores``), generated in SQL."""
     step_us = (end - start).total_seconds() * 1_000_000 / rows
     cur = store.cursor()
     cur.execute(
@@ -72,6 +74,8 @@ def _generate(store, rows: int, start: datetime, end: datetime, prefix: str, ing
         """,
         [start, ingested_at],
     )
+    if not scores:
+        return
     cur.execute(
         f"""
         INSERT INTO scores (request_id, metric, value, evaluator, reference_model, evaluated_at)
@@ -134,6 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--scan-runs", type=int, default=1, help="runs of the plain SQL scan (slow at 10M)")
     parser.add_argument("--db", type=Path, default=None, help="database file (default: a temporary one)")
     args = parser.parse_args()
 
@@ -167,17 +172,20 @@ def main() -> None:
         cycles.append(time.perf_counter() - t0)
 
     per_minute = max(1, args.rows // (DAYS * 1440))
-    increments, dirty = [], []
-    for k in range(args.runs):
+    increments: dict[str, list[float]] = {"samples_only": [], "samples_and_scores": []}
+    dirty = []
+    for k in range(2 * args.runs):
+        kind = "samples_only" if k < args.runs else "samples_and_scores"
         minute = END + timedelta(minutes=k)
-        _generate(store, per_minute, minute, minute + timedelta(minutes=1), f"n{k}-", datetime.now(timezone.utc))
+        _generate(store, per_minute, minute, minute + timedelta(minutes=1), f"n{k}-", datetime.now(timezone.utc),
+                  scores=kind == "samples_and_scores")
         t0 = time.perf_counter()
         inc = check(store, spec, at=minute + timedelta(seconds=59), overlap=timedelta(0))
-        increments.append(time.perf_counter() - t0)
+        increments[kind].append(time.perf_counter() - t0)
         dirty.append(inc.refresh.dirty_minutes if inc.refresh else None)
 
     scans = []
-    for _ in range(max(1, args.runs // 2)):
+    for _ in range(args.scan_runs):
         t0 = time.perf_counter()
         plain = _plain_scan(store, spec, at)
         scans.append(time.perf_counter() - t0)
@@ -197,8 +205,11 @@ def main() -> None:
         "rollup_first_build": {"seconds": round(build_s, 3), "samples_per_s": round(args.rows / build_s),
                                "rollup_rows": int(rollup_rows), "series": len(build.built)},
         "cycle": {"median_s": round(cycle_s, 4), "runs_s": [round(c, 4) for c in cycles]},
-        "incremental_minute": {"samples_per_minute": per_minute, "median_s": round(statistics.median(increments), 4),
-                               "runs_s": [round(c, 4) for c in increments], "dirty_minutes": dirty},
+        "incremental_minute": {
+            "samples_per_minute": per_minute, "dirty_minutes": dirty,
+            **{kind: {"median_s": round(statistics.median(runs), 4), "runs_s": [round(c, 4) for c in runs]}
+               for kind, runs in increments.items()},
+        },
         "plain_sql_scan": {"median_s": round(scan_s, 3), "runs_s": [round(s, 3) for s in scans]},
         "speedup_cycle_vs_scan": round(scan_s / cycle_s, 1),
         "agree": not mismatches,
