@@ -4,7 +4,8 @@ Spend comes from the same per-minute rollups as the SLIs (``value`` = sum of cos
 
 - budget: spend of the current UTC day up to now above ``daily_budget_usd``;
 - anomaly: spend of the last 24 hours more than ``day_over_day_pct`` above the 24 hours
-  before (and at least ``min_spend_usd``, so pennies do not raise tickets).
+  before (both at least ``min_spend_usd``, so pennies, or a day against the first minutes
+  of data, do not raise tickets).
 """
 
 from __future__ import annotations
@@ -78,8 +79,10 @@ def spend_candidates(statuses: Sequence[SpendStatus]) -> list[Candidate]:
             ))
         if spec.day_over_day_pct is not None:
             change = status.day_over_day
+            # Both days must have real spend: a day compared with the first minutes of
+            # data (or with pennies) is not an anomaly.
             active = (change is not None and change * 100 > spec.day_over_day_pct
-                      and status.last_24h_usd >= spec.min_spend_usd)
+                      and min(status.last_24h_usd, status.previous_24h_usd) >= spec.min_spend_usd)
             pct = f"{change:+.0%}" if change is not None else "n/a"
             out.append(Candidate(
                 kind="spend", slo=spec.name, severity="ticket",
