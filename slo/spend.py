@@ -27,6 +27,9 @@ class SpendStatus:
     today_usd: float
     last_24h_usd: float
     previous_24h_usd: float
+    # Whether there was data all through the 24h before (the first day of data is not a
+    # baseline: it would compare a day with a few hours).
+    previous_covered: bool = True
 
     @property
     def day_over_day(self) -> float | None:
@@ -50,12 +53,15 @@ def spend_statuses(store: Store, specs: Sequence[SpendSpec], at: datetime) -> li
         row = store.fetchone(
             "SELECT coalesce(sum(value) FILTER (WHERE minute >= ?), 0), "
             "coalesce(sum(value) FILTER (WHERE minute > ?), 0), "
-            "coalesce(sum(value) FILTER (WHERE minute <= ?), 0) "
+            "coalesce(sum(value) FILTER (WHERE minute <= ?), 0), "
+            "(SELECT min(minute) FROM slo_rollups WHERE series = ?) "
             "FROM slo_rollups WHERE series = ? AND minute > ? AND minute <= ?",
-            [day_start, end - timedelta(days=1), end - timedelta(days=1), key, end - timedelta(days=2), end],
+            [day_start, end - timedelta(days=1), end - timedelta(days=1), key, key, end - timedelta(days=2), end],
         )
-        today, last, previous = (float(v) for v in row)  # type: ignore[union-attr]
-        out.append(SpendStatus(spec, today, last, previous))
+        today, last, previous = (float(v) for v in row[:3])  # type: ignore[index]
+        first = row[3]  # type: ignore[index]
+        covered = first is not None and first <= end - timedelta(days=2) + timedelta(hours=1)
+        out.append(SpendStatus(spec, today, last, previous, covered))
     return out
 
 
@@ -81,7 +87,7 @@ def spend_candidates(statuses: Sequence[SpendStatus]) -> list[Candidate]:
             change = status.day_over_day
             # Both days must have real spend: a day compared with the first minutes of
             # data (or with pennies) is not an anomaly.
-            active = (change is not None and change * 100 > spec.day_over_day_pct
+            active = (change is not None and change * 100 > spec.day_over_day_pct and status.previous_covered
                       and min(status.last_24h_usd, status.previous_24h_usd) >= spec.min_spend_usd)
             pct = f"{change:+.0%}" if change is not None else "n/a"
             out.append(Candidate(
