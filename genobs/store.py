@@ -309,10 +309,44 @@ MIGRATIONS += (
     severity VARCHAR,
     details JSON
 )""",
-            "ALTER TABLE notifications ADD COLUMN status VARCHAR DEFAULT 'pending'",
-            "ALTER TABLE notifications ADD COLUMN last_status_code INTEGER",
-            "ALTER TABLE notifications ADD COLUMN failures INTEGER DEFAULT 0",
-            "ALTER TABLE silences ADD COLUMN expired_at TIMESTAMPTZ",
+            # notifications and silences get new columns by a rebuild, not ALTER TABLE: DuckDB
+            # 1.5 cannot replay an ALTER of a table with a nextval() default from the WAL
+            # (a kill -9 before the next checkpoint would leave a database that does not open).
+            "CREATE TEMP TABLE _notifications_before AS SELECT * FROM notifications",
+            "DROP TABLE notifications",
+            """CREATE TABLE notifications (
+    id BIGINT PRIMARY KEY DEFAULT nextval('notifications_id'),
+    created_at TIMESTAMPTZ NOT NULL,
+    receiver VARCHAR NOT NULL,
+    dedup_key VARCHAR,
+    payload JSON NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TIMESTAMPTZ,
+    delivered_at TIMESTAMPTZ,
+    last_error VARCHAR,
+    status VARCHAR NOT NULL DEFAULT 'pending',
+    last_status_code INTEGER,
+    failures INTEGER NOT NULL DEFAULT 0
+)""",
+            "INSERT INTO notifications (id, created_at, receiver, dedup_key, payload, attempts, next_attempt_at, "
+            "delivered_at, last_error, status) SELECT id, created_at, receiver, dedup_key, payload, attempts, "
+            "next_attempt_at, delivered_at, last_error, CASE WHEN delivered_at IS NULL THEN 'pending' ELSE 'delivered' END "
+            "FROM _notifications_before",
+            "DROP TABLE _notifications_before",
+            "CREATE TEMP TABLE _silences_before AS SELECT * FROM silences",
+            "DROP TABLE silences",
+            """CREATE TABLE silences (
+    id BIGINT PRIMARY KEY DEFAULT nextval('silences_id'),
+    matchers JSON NOT NULL,
+    starts_at TIMESTAMPTZ NOT NULL,
+    ends_at TIMESTAMPTZ NOT NULL,
+    created_by VARCHAR,
+    comment VARCHAR,
+    expired_at TIMESTAMPTZ
+)""",
+            "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment) "
+            "SELECT id, matchers, starts_at, ends_at, created_by, comment FROM _silences_before",
+            "DROP TABLE _silences_before",
         ),
     ),
 )

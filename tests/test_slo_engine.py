@@ -503,3 +503,39 @@ def test_read_models_for_the_dashboard(store):
     burndown = budget_burndown(store, slo, T0 + timedelta(hours=2, minutes=59))
     # 1 % errors against a 0.1 % budget of all 1,800 events: -9 (spent ten times over) at the end.
     assert burndown[-1][1] == pytest.approx(1 - 18 / (0.001 * 1800))
+
+
+def test_slo_migration_upgrades_a_version_2_database_and_survives_kill_9(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from genobs.store import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)")
+    for version, description, statements in MIGRATIONS:
+        if version > 2:
+            break
+        for statement in statements:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, description])
+    con.execute("INSERT INTO notifications (created_at, receiver, payload) VALUES (now(), 'hook', '{}')")
+    con.execute("INSERT INTO silences (matchers, starts_at, ends_at, comment) VALUES ('[]', now(), now(), 'old')")
+    con.close()
+    # Migrate in a process that dies (kill -9 style) before any checkpoint: the WAL must replay.
+    code = ("import os; from genobs.store import Store; s = Store.open(%r); "
+            "s.execute(\"INSERT INTO notifications (created_at, receiver, payload) VALUES (now(), 'b', '{}')\"); "
+            "os._exit(0)" % str(path))
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+    store = Store.open(path)
+    try:
+        assert store.schema_version() == MIGRATIONS[-1][0]
+        assert store.fetchall("SELECT id, receiver, status, failures FROM notifications ORDER BY id") == [
+            (1, "hook", "pending", 0), (2, "b", "pending", 0)]
+        assert store.fetchall("SELECT comment, expired_at FROM silences") == [("old", None)]
+    finally:
+        store.close()
