@@ -693,6 +693,10 @@ app.add_typer(_slo_commands.slo_app, name="slo")
 app.add_typer(_slo_commands.silence_app, name="silence")
 app.command("alerts")(_slo_commands.alerts)
 
+from genobs.commands.canary import canary_command  # noqa: E402  (the canary gate, issue 12)
+
+app.command("canary")(canary_command)
+
 
 if __name__ == "__main__":  # python -m genobs.cli (tests start servers this way)
     app()

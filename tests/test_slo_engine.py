@@ -505,7 +505,7 @@ def test_read_models_for_the_dashboard(store):
     assert burndown[-1][1] == pytest.approx(1 - 18 / (0.001 * 1800))
 
 
-def test_slo_migration_upgrades_a_version_2_database_and_survives_kill_9(tmp_path):
+def test_slo_migration_upgrades_an_older_database_and_survives_kill_9(tmp_path):
     import os
     import subprocess
     import sys
@@ -517,9 +517,11 @@ def test_slo_migration_upgrades_a_version_2_database_and_survives_kill_9(tmp_pat
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)")
+    # Every other part's migrations (e.g. the canary's 20) but not the SLO engine's 10:
+    # a database made by a genobs without the SLO engine.
     for version, description, statements in MIGRATIONS:
-        if version > 2:
-            break
+        if 10 <= version < 20:
+            continue
         for statement in statements:
             con.execute(statement)
         con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, description])
