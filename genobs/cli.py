@@ -686,6 +686,10 @@ def demo(
         raise fail(str(exc)) from None
 
 
+from genobs.commands.dashboard import dashboard as _dashboard_command  # noqa: E402
+
+app.command("dashboard")(_dashboard_command)
+
 # SLOs, alerts and silences (genobs.slo; the commands live in genobs/commands/slo.py).
 from genobs.commands import slo as _slo_commands  # noqa: E402
 

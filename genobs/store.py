@@ -126,9 +126,9 @@ def _columns_sql(columns: Sequence[tuple[str, str]]) -> str:
 
 # Free text is stored with FSST without DuckDB trying each method first: it analyses every
 # candidate compression per column and row group at commit, and for prompts and responses
-# FSST is what it picks anyway (strings FSST cannot shrink are still stored uncompressed).
-# On 1M rows of bench/bench_ingest.py this took a tenth off the writer's commits (0.75 ->
-# 0.70 CPU-s per 122,880 rows), the same file size. (A list column, context, cannot be
+# FSST is what it picks anyway (strings FSST cannot shrink are still stored uncompressed),
+# so the analysis is commit time spent for nothing: the writer's commits are the ingest
+# pipeline's narrowest stage (bench/bench_ingest.py). (A list column, context, cannot be
 # given a method.)
 SAMPLE_TEXT_FSST: tuple[str, ...] = ("prompt", "response", "reference")
 
@@ -335,48 +335,16 @@ MIGRATIONS += (
     severity VARCHAR,
     details JSON
 )""",
-            # notifications and silences get new columns by a rebuild, not ALTER TABLE: DuckDB
-            # 1.5 cannot replay an ALTER of a table with a nextval() default from the WAL
-            # (a kill -9 before the next checkpoint would leave a database that does not open).
-            "CREATE TEMP TABLE _notifications_before AS SELECT * FROM notifications",
-            "DROP TABLE notifications",
-            """CREATE TABLE notifications (
-    id BIGINT PRIMARY KEY DEFAULT nextval('notifications_id'),
-    created_at TIMESTAMPTZ NOT NULL,
-    receiver VARCHAR NOT NULL,
-    dedup_key VARCHAR,
-    payload JSON NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TIMESTAMPTZ,
-    delivered_at TIMESTAMPTZ,
-    last_error VARCHAR,
-    status VARCHAR NOT NULL DEFAULT 'pending',
-    last_status_code INTEGER,
-    failures INTEGER NOT NULL DEFAULT 0
-)""",
-            "INSERT INTO notifications (id, created_at, receiver, dedup_key, payload, attempts, next_attempt_at, "
-            "delivered_at, last_error, status) SELECT id, created_at, receiver, dedup_key, payload, attempts, "
-            "next_attempt_at, delivered_at, last_error, CASE WHEN delivered_at IS NULL THEN 'pending' ELSE 'delivered' END "
-            "FROM _notifications_before",
-            "DROP TABLE _notifications_before",
-            "CREATE TEMP TABLE _silences_before AS SELECT * FROM silences",
-            "DROP TABLE silences",
-            """CREATE TABLE silences (
-    id BIGINT PRIMARY KEY DEFAULT nextval('silences_id'),
-    matchers JSON NOT NULL,
-    starts_at TIMESTAMPTZ NOT NULL,
-    ends_at TIMESTAMPTZ NOT NULL,
-    created_by VARCHAR,
-    comment VARCHAR,
-    expired_at TIMESTAMPTZ
-)""",
-            "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment) "
-            "SELECT id, matchers, starts_at, ends_at, created_by, comment FROM _silences_before",
-            "DROP TABLE _silences_before",
+            "ALTER TABLE notifications ADD COLUMN status VARCHAR DEFAULT 'pending'",
+            "ALTER TABLE notifications ADD COLUMN last_status_code INTEGER",
+            "ALTER TABLE notifications ADD COLUMN failures INTEGER DEFAULT 0",
+            "ALTER TABLE silences ADD COLUMN expired_at TIMESTAMPTZ",
         ),
     ),
 )
 
+# Each part owns a range of migration numbers and adds its block where its code is, so the
+# blocks may come in any order here: applied in version order, each one that has not run.
 MIGRATIONS = tuple(sorted(MIGRATIONS, key=lambda migration: migration[0]))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -421,8 +389,9 @@ class Store:
     _instances: dict[Path, "Store"] = {}
     _instances_lock = threading.Lock()
 
-    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._connection = connection
         self._local = threading.local()
         self._write_lock = threading.RLock()
@@ -432,8 +401,13 @@ class Store:
     # -- opening ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, db: str | os.PathLike[str] | None = None) -> "Store":
+    def open(cls, db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> "Store":
         """Open (creating and migrating if needed) the database at ``db``.
+
+        ``read_only``: open an existing file without writing to it (``genobs dashboard`` on a
+        file no server holds); it must exist and be at this genobs's schema version. When
+        this process already has the file open (``genobs serve``), that shared instance is
+        returned either way: DuckDB refuses a second instance of a file in one process.
 
         Raises DatabaseLockedError, naming the server that holds the file, if another
         process has it open.
@@ -443,15 +417,21 @@ class Store:
             existing = cls._instances.get(path)
             if existing is not None and not existing._closed:
                 return existing
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if read_only and not path.exists():
+                raise StoreError(f"no database at {path}: create one with `genobs demo` or `genobs ingest`")
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                connection = duckdb.connect(str(path))
+                connection = duckdb.connect(str(path), read_only=read_only)
             except duckdb.IOException as exc:
                 if "lock" in str(exc).lower():
                     raise DatabaseLockedError(path, recorded_server_url(path), str(exc)) from None
                 raise StoreError(f"cannot open database {path}: {exc}") from None
-            store = cls(path, connection)
-            store._migrate()
+            store = cls(path, connection, read_only=read_only)
+            if read_only:
+                store._check_schema()
+            else:
+                store._migrate()
             cls._instances[path] = store
             return store
 
@@ -517,6 +497,22 @@ class Store:
         row = self.fetchone("SELECT coalesce(max(version), 0) FROM schema_version")
         return int(row[0]) if row else 0
 
+    def _check_schema(self) -> None:
+        """A read-only open cannot migrate: the file must already have this genobs's schema."""
+        self._connection.execute("SET TimeZone = 'UTC'")
+        try:
+            applied = {v for (v,) in self._connection.execute("SELECT version FROM schema_version").fetchall()}
+        except duckdb.CatalogException:
+            applied = set()
+        missing = sorted({version for version, _, _ in MIGRATIONS} - applied)
+        newest = max(applied, default=0)
+        if newest > SCHEMA_VERSION or missing:
+            self._connection.close()
+            action = ("upgrade genobs" if newest > SCHEMA_VERSION
+                      else f"it lacks migrations {missing}: open it once read-write (e.g. `genobs init --db PATH`)")
+            raise StoreError(f"database {self.path} has schema version {newest}, this genobs expects "
+                             f"{SCHEMA_VERSION}: {action}")
+
     def table_names(self) -> list[str]:
         return [row[0] for row in self.fetchall(
             "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name")]
@@ -529,18 +525,17 @@ class Store:
             "version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)"
         )
         current = cur.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-        applied = {v for (v,) in cur.execute("SELECT version FROM schema_version").fetchall()}
         if current > SCHEMA_VERSION:
             raise StoreError(
                 f"database {self.path} has schema version {current}, newer than this genobs "
                 f"({SCHEMA_VERSION}): upgrade genobs"
             )
+        applied = {v for (v,) in cur.execute("SELECT version FROM schema_version").fetchall()}
+        migrated = False
         for version, description, statements in MIGRATIONS:
-            # Each migration not yet recorded, in version order (not only those above the
-            # newest): parts built in parallel take ranges of numbers (the SLO engine 10-19,
-            # the canary 20-29), so a database may hold 20 and not yet 10.
             if version in applied:
                 continue
+            migrated = True
             cur.execute("BEGIN TRANSACTION")
             try:
                 for statement in statements:
@@ -552,6 +547,11 @@ class Store:
             except Exception:
                 cur.execute("ROLLBACK")
                 raise
+        if migrated:
+            # Schema changes go into the file now, not only the WAL: DuckDB 1.5 cannot replay
+            # some DDL (ALTER TABLE ... ADD COLUMN) from the WAL after a kill -9 ("Failure
+            # while replaying WAL file ... GetDefaultDatabase"), and the database would not open.
+            cur.execute("CHECKPOINT")
         cur.close()
 
     # -- writes ----------------------------------------------------------------
