@@ -106,7 +106,7 @@ def _save_statuses(store: Store, statuses: Sequence[SloStatus]) -> None:
         data = status.as_dict()
         rows += [data["slo"], data["service"], now, status.at, data["objective"], data["window"], data["good"],
                  data["total"], data["error_ratio"], data["budget_remaining"], json.dumps(data["burn_rates"]),
-                 json.dumps({"events": data["events"], "sli": data["sli"]})]
+                 json.dumps({"events": data["events"], "sli": data["sli"], "series": status.slo.series})]
     values = ", ".join(["(" + ", ".join("?" * 12) + ")"] * len(statuses))
     with store.transaction() as cur:
         cur.execute("DELETE FROM slo_status")
