@@ -27,7 +27,7 @@ from typing import Any, Iterable, Sequence
 
 from genobs.slo.burn import SloStatus, conditions
 from genobs.slo.silences import list_silences, silenced_by
-from genobs.slo.timeutil import as_utc, format_duration, parse_duration
+from genobs.slo.timeutil import as_utc, parse_duration
 from genobs.store import Store
 
 SLO_ALERTNAME = "GenobsSLOErrorBudgetBurn"
@@ -208,6 +208,7 @@ def apply(store: Store, candidates: Sequence[Candidate], at: datetime, *, kinds:
                 f"SELECT {_COLUMNS} FROM alerts WHERE coalesce(kind, 'slo') IN (SELECT unnest(?::VARCHAR[])) "
                 "AND (state IN ('pending', 'firing') OR last_notified_state = 'firing')", [list(kinds)]
             ).fetchall())}
+        before = {fp: _key(a) for fp, a in stored.items()}
         touched: dict[str, tuple[Alert, Candidate | None]] = {}
         by_fp = {c.fingerprint: c for c in candidates}
         for fp, cand in by_fp.items():
@@ -233,17 +234,26 @@ def apply(store: Store, candidates: Sequence[Candidate], at: datetime, *, kinds:
             alert.inhibited = alert.severity == "ticket" and alert.state == "firing" and alert.slo in paging
             repeat = cand.repeat_interval if cand is not None else timedelta(hours=4)
             _decide(alert, at, repeat, result)
-            _save(cur, alert, at)
+            # Written when something a user or a receiver sees changed (each write is a
+            # row rewrite; burn rates alone are live in /v1/slo and on /metrics).
+            if fp not in before or before[fp] != _key(alert):
+                _save(cur, alert, at)
     return result
+
+
+def _key(alert: Alert) -> tuple[Any, ...]:
+    return (alert.state, alert.starts_at, alert.ends_at, alert.silenced, alert.inhibited, alert.last_notified_at,
+            alert.last_notified_state, alert.pending_since, tuple(sorted(alert.labels.items())))
 
 
 def _step(cur: Any, alert: Alert | None, cand: Candidate, at: datetime, result: ApplyResult) -> Alert | None:
     """One lifecycle step of one alert."""
     if cand.active:
         if alert is None or alert.state in ("resolved", "inactive"):
+            # A new episode: same fingerprint, fresh state (an unsent resolve of the last
+            # episode is moot once it fires again).
             alert = Alert(cand.fingerprint, cand.kind, cand.slo, cand.labels.get("service"), cand.severity,
-                          "pending", at, None, dict(cand.labels), dict(cand.annotations), pending_since=at,
-                          last_notified_state=alert.last_notified_state if alert and alert.state == "resolved" and alert.last_notified_state == "firing" else None)
+                          "pending", at, None, dict(cand.labels), dict(cand.annotations), pending_since=at)
             _event(cur, alert, at, "pending")
             result.transitions.append((alert.fingerprint, f"{alert.slo}/{alert.severity}", "pending"))
         alert.annotations = dict(cand.annotations)
@@ -301,5 +311,4 @@ def alert_history(store: Store, *, slo: str | None = None, limit: int = 500) -> 
              "details": json.loads(r[5]) if r[5] else {}} for r in rows]
 
 
-__all__ = ["Candidate", "Alert", "Notice", "apply", "slo_candidates", "load_alerts", "fingerprint",
-           "format_duration", "alert_history"]
+__all__ = ["Candidate", "Alert", "Notice", "apply", "slo_candidates", "load_alerts", "fingerprint", "alert_history"]

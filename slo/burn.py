@@ -99,9 +99,9 @@ def evaluate(store: Store, slos: Sequence[Slo], at: datetime) -> list[SloStatus]
         params += [end - span, end - span]
     keys = sorted({slo.series for slo in slos})
     rows = store.fetchall(
-        f"SELECT series, {', '.join(columns)} FROM slo_rollups WHERE series IN (SELECT unnest(?::VARCHAR[])) "
+        f"SELECT series, {', '.join(columns)} FROM slo_rollups WHERE series IN ({', '.join('?' * len(keys))}) "
         "AND minute > ? AND minute <= ? GROUP BY series",
-        [*params, keys, end - ordered[-1], end],
+        [*params, *keys, end - ordered[-1], end],
     )
     by_series = {row[0]: row[1:] for row in rows}
     statuses: list[SloStatus] = []

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from genobs.config import NotifiersConfig
 from genobs.slo import rollups
-from genobs.slo.alerting import Alert, ApplyResult, Notice, apply, load_alerts, slo_candidates
+from genobs.slo.alerting import ApplyResult, Notice, apply, slo_candidates
 from genobs.slo.burn import SloStatus, conditions, evaluate
 from genobs.slo.notifiers import Message, build_messages, matches_route
 from genobs.slo.outbox import enqueue
@@ -106,7 +106,7 @@ def _save_statuses(store: Store, statuses: Sequence[SloStatus]) -> None:
         data = status.as_dict()
         rows += [data["slo"], data["service"], now, status.at, data["objective"], data["window"], data["good"],
                  data["total"], data["error_ratio"], data["budget_remaining"], json.dumps(data["burn_rates"]),
-                 json.dumps({"events": data["events"], "sli": data["sli"]})]
+                 json.dumps({"events": data["events"], "sli": data["sli"], "series": status.slo.series})]
     values = ", ".join(["(" + ", ".join("?" * 12) + ")"] * len(statuses))
     with store.transaction() as cur:
         cur.execute("DELETE FROM slo_status")
@@ -130,4 +130,4 @@ def saved_statuses(store: Store) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["check", "CheckResult", "saved_statuses", "load_alerts", "Alert", "all_series", "route"]
+__all__ = ["check", "CheckResult", "saved_statuses", "all_series", "route"]

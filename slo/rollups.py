@@ -43,9 +43,9 @@ class RefreshReport:
     seconds: float = 0.0
 
 
-def _combined_select(series: Sequence[SeriesSql]) -> tuple[str, list[Any], list[tuple[SeriesSql, int]]]:
-    """One pass over the samples that fills every series: a SELECT with one pair of
-    FILTERed counts per series (and one LEFT JOIN per distinct score metric)."""
+def _combined_select(series: Sequence[SeriesSql], scope_sql: str, scope_params: list[Any]) -> tuple[str, list[Any], list[tuple[SeriesSql, int]]]:
+    """One pass over the samples in scope that fills every series: a SELECT with one pair
+    of FILTERed counts per series (and one LEFT JOIN per distinct score metric)."""
     joins: dict[ScoreJoin, str] = {}
     for item in series:
         if item.score is not None and item.score not in joins:
@@ -71,36 +71,31 @@ def _combined_select(series: Sequence[SeriesSql]) -> tuple[str, list[Any], list[
     join_params: list[Any] = []
     for join, alias in joins.items():
         ref = " AND reference_model = ?" if join.reference_model is not None else ""
+        # An incremental pass reads only the scores of the samples in scope.
+        semi = "" if scope_sql == "TRUE" else f" AND request_id IN (SELECT s.request_id FROM samples s WHERE {scope_sql})"
         join_sql.append(
             f"LEFT JOIN (SELECT request_id, {join.worst}(value) AS v FROM scores "
-            f"WHERE metric = ?{ref} AND value IS NOT NULL AND request_id IN (SELECT request_id FROM _slo_scope) "
+            f"WHERE metric = ?{ref} AND value IS NOT NULL{semi} "
             f"GROUP BY request_id) {alias} ON {alias}.request_id = s.request_id"
         )
         join_params += [join.metric] + ([join.reference_model] if join.reference_model is not None else [])
-    sql = (f"SELECT {', '.join(columns)} FROM _slo_scope s {' '.join(join_sql)} GROUP BY 1")
-    return sql, column_params + join_params, slots
+        if semi:
+            join_params += scope_params
+    sql = f"SELECT {', '.join(columns)} FROM samples s {' '.join(join_sql)} WHERE {scope_sql} GROUP BY 1"
+    return sql, column_params + join_params + scope_params, slots
 
 
 def _fill_samples_series(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql], scope_sql: str,
                          scope_params: list[Any]) -> None:
     if not series:
         return
-    # The samples in scope, read once (only the columns SLIs use).
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE _slo_scope AS SELECT request_id, timestamp, service, model, model_version, "
-        "variant, tenant, region, status, latency_ms, ttft_ms, safety_flagged, cost_usd, error_type, modality, "
-        "cache_hit, feedback, input_tokens, output_tokens, attributes "
-        f"FROM samples s WHERE {scope_sql}", scope_params,
-    )
-    select, params, slots = _combined_select(series)
+    select, params, slots = _combined_select(series, scope_sql, scope_params)
     cur.execute(f"CREATE OR REPLACE TEMP TABLE _slo_agg AS {select}", params)
-    for item, index in slots:
-        cur.execute(
-            f"INSERT INTO slo_rollups SELECT ?, minute, g{index}, t{index}, v{index} FROM _slo_agg WHERE t{index} > 0",
-            [item.key],
-        )
+    parts = [f"SELECT ?, minute, g{index}, t{index}, v{index} FROM _slo_agg WHERE t{index} > 0" for _, index in slots]
+    # In minute order, so the evaluation's time filter can skip row groups by their min/max.
+    cur.execute(f"INSERT INTO slo_rollups SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 2",
+                [item.key for item, _ in slots])
     cur.execute("DROP TABLE _slo_agg")
-    cur.execute("DROP TABLE _slo_scope")
 
 
 def _fill_drift_series(cur: duckdb.DuckDBPyConnection, item: SeriesSql) -> None:
@@ -153,7 +148,8 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
         # A series that missed the last cycle (its SLO was out of the spec for a while, or
         # another spec is evaluated against this database) may have missed changes whose
         # watermarks have moved on: it is rebuilt, like a new one.
-        last_cycle = _watermarks(cur).get("cycle")
+        stored_marks = _watermarks(cur)
+        last_cycle = stored_marks.get("cycle")
         known = {key for key, refreshed in cur.execute("SELECT series, built_at FROM slo_series").fetchall()
                  if last_cycle is None or refreshed >= last_cycle}
         new = [s for s in wanted if s.key not in known]
@@ -166,7 +162,12 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
         ).fetchone()
         dirty = 0
         old_samples = [s for s in old if s.source == "samples"]
-        if old_samples:
+        # Nothing ingested, scored or deleted since the last cycle, and no writer can be
+        # in flight (overlap 0, a replay): nothing to recompute.
+        unchanged = overlap <= timedelta(0) and all(
+            mark is None or stored_marks.get(name) == mark
+            for name, mark in zip(("samples", "scores", "tombstones"), marks))
+        if old_samples and not unchanged:
             dirty = _mark_dirty(cur, old_samples, overlap)
             if dirty:
                 keys = [s.key for s in old_samples]
@@ -192,6 +193,9 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
                 _fill_drift_series(cur, item)
         for item in new:
             _register(cur, item)
+        if unchanged and not new:
+            # The same series as the last cycle, nothing new: its marks still hold.
+            return RefreshReport(built=[], dirty_minutes=0, seconds=(utcnow() - started).total_seconds())
         cur.execute("UPDATE slo_series SET built_at = ? WHERE series IN (SELECT unnest(?::VARCHAR[]))",
                     [started, [s.key for s in wanted]])
         _set_watermarks(cur, {"samples": marks[0], "scores": marks[1], "tombstones": marks[2], "cycle": started})

@@ -9,6 +9,8 @@ predicates are SQL text from the spec (trusted configuration).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +52,10 @@ def _scope(service: str | None, filters: list[tuple[str, list[str]]]) -> Fragmen
         parts.append("s.service = ?")
         params.append(service)
     for column, values in filters:
-        parts.append(f"s.{column} IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(values)
+        # IN (?, ?) rather than IN (SELECT unnest(?)): a subquery inside an aggregate's
+        # FILTER becomes a join per series and makes a rollup build ~10x slower.
+        parts.append(f"s.{column} IN ({', '.join('?' * len(values))})")
+        params += list(values)
     return Fragment(" AND ".join(parts) or "TRUE", params)
 
 
@@ -74,7 +78,8 @@ def series_for_slo(spec: SloSpec) -> SeriesSql:
     score = None
     if sli.kind == "availability":
         total = scope
-        good = Fragment("s.status NOT IN (SELECT unnest(?::VARCHAR[]))", [list(sli.bad_statuses)])
+        bad = list(sli.bad_statuses)
+        good = Fragment(f"s.status NOT IN ({', '.join('?' * len(bad))})", bad) if bad else Fragment("TRUE")
     elif sli.kind in ("latency", "ttft"):
         column = "latency_ms" if sli.kind == "latency" else "ttft_ms"
         total = _and(scope, Fragment(f"s.{column} IS NOT NULL"))
@@ -101,7 +106,5 @@ def series_for_spend(spend: SpendSpec) -> SeriesSql:
     filters = [("tenant", [spend.tenant])] if spend.tenant is not None else []
     scope = _scope(spend.service, filters)
     definition = {"spend": {"service": spend.service, "tenant": spend.tenant}}
-    import hashlib
-    import json
     key = "spend-" + hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:16]
     return SeriesSql(key, definition, "samples", total=scope, good=Fragment("FALSE"), value="s.cost_usd")

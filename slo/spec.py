@@ -246,7 +246,7 @@ class SpendSpec(_Model):
     tenant: str | None = None
     daily_budget_usd: float | None = Field(default=None, gt=0)
     day_over_day_pct: float | None = Field(default=20.0, gt=0, description="alert when the last 24h spent this much more than the 24h before")
-    min_spend_usd: float = Field(default=1.0, ge=0, description="no anomaly alert below this spend (last 24h)")
+    min_spend_usd: float = Field(default=1.0, ge=0, description="no anomaly alert unless both 24h periods spent at least this")
     labels: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("name")

@@ -4,7 +4,8 @@ Spend comes from the same per-minute rollups as the SLIs (``value`` = sum of cos
 
 - budget: spend of the current UTC day up to now above ``daily_budget_usd``;
 - anomaly: spend of the last 24 hours more than ``day_over_day_pct`` above the 24 hours
-  before (and at least ``min_spend_usd``, so pennies do not raise tickets).
+  before (both at least ``min_spend_usd``, so pennies, or a day against the first minutes
+  of data, do not raise tickets).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class SpendStatus:
     today_usd: float
     last_24h_usd: float
     previous_24h_usd: float
+    # Whether there was data all through the 24h before (the first day of data is not a
+    # baseline: it would compare a day with a few hours).
+    previous_covered: bool = True
 
     @property
     def day_over_day(self) -> float | None:
@@ -49,12 +53,15 @@ def spend_statuses(store: Store, specs: Sequence[SpendSpec], at: datetime) -> li
         row = store.fetchone(
             "SELECT coalesce(sum(value) FILTER (WHERE minute >= ?), 0), "
             "coalesce(sum(value) FILTER (WHERE minute > ?), 0), "
-            "coalesce(sum(value) FILTER (WHERE minute <= ?), 0) "
+            "coalesce(sum(value) FILTER (WHERE minute <= ?), 0), "
+            "(SELECT min(minute) FROM slo_rollups WHERE series = ?) "
             "FROM slo_rollups WHERE series = ? AND minute > ? AND minute <= ?",
-            [day_start, end - timedelta(days=1), end - timedelta(days=1), key, end - timedelta(days=2), end],
+            [day_start, end - timedelta(days=1), end - timedelta(days=1), key, key, end - timedelta(days=2), end],
         )
-        today, last, previous = (float(v) for v in row)  # type: ignore[union-attr]
-        out.append(SpendStatus(spec, today, last, previous))
+        today, last, previous = (float(v) for v in row[:3])  # type: ignore[index]
+        first = row[3]  # type: ignore[index]
+        covered = first is not None and first <= end - timedelta(days=2) + timedelta(hours=1)
+        out.append(SpendStatus(spec, today, last, previous, covered))
     return out
 
 
@@ -78,8 +85,10 @@ def spend_candidates(statuses: Sequence[SpendStatus]) -> list[Candidate]:
             ))
         if spec.day_over_day_pct is not None:
             change = status.day_over_day
-            active = (change is not None and change * 100 > spec.day_over_day_pct
-                      and status.last_24h_usd >= spec.min_spend_usd)
+            # Both days must have real spend: a day compared with the first minutes of
+            # data (or with pennies) is not an anomaly.
+            active = (change is not None and change * 100 > spec.day_over_day_pct and status.previous_covered
+                      and min(status.last_24h_usd, status.previous_24h_usd) >= spec.min_spend_usd)
             pct = f"{change:+.0%}" if change is not None else "n/a"
             out.append(Candidate(
                 kind="spend", slo=spec.name, severity="ticket",

@@ -12,7 +12,7 @@ from genobs.sample_data import CHAT_SAMPLES_FILE, IMAGE_SAMPLES_FILE, INCIDENTS,
 from genobs.slo.replay import replay_week
 from genobs.slo.spec import load_spec
 from genobs.store import Store
-from slo_fixtures import Receiver
+from genobs.slo.sink import WebhookSink, describe
 
 SPEC = data_dir().parent / "slo.yaml"
 
@@ -22,7 +22,7 @@ def replayed(tmp_path_factory):
     store = Store.open(tmp_path_factory.mktemp("demo") / "demo.duckdb")
     for name in (CHAT_SAMPLES_FILE, IMAGE_SAMPLES_FILE):
         ingest_file(store, str(data_dir() / name))
-    receiver = Receiver()
+    receiver = WebhookSink()   # the demo's loopback pager
     try:
         # Day 3, from midnight to the evening: the burst at 14:00-15:30 and quiet hours
         # around it (the whole week takes ~2,000 cycles at this step).
@@ -49,7 +49,8 @@ def test_error_burst_pages_chat_availability_and_nothing_else_does(replayed):
     latency_pages = [t for t in report.fired() if t["alert"] == "chat-latency/page"]
     assert latency_pages and all(burst.start <= _when(t) <= burst.end + timedelta(minutes=30) for t in latency_pages)
     # The webhook saw the page, firing then resolved, as Alertmanager v4 JSON.
-    bodies = [r["json"] for r in receiver.delivered]
+    bodies = receiver.messages
+    assert any("[FIRING] page chat-availability" in line for b in bodies for line in describe(b))
     page_states = [a["status"] for b in bodies for a in b["alerts"]
                    if a["labels"]["slo"] == "chat-availability" and a["labels"]["severity"] == "page"]
     assert page_states[:2] == ["firing", "resolved"]

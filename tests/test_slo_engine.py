@@ -432,3 +432,112 @@ def test_refresh_only_recomputes_dirty_minutes(store):
     assert report.dirty_minutes == 1 and report.built == []
     status = evaluate(store, spec.slos, T0 + timedelta(hours=10))[0]
     assert status.window.total - status.window.good == 1 and status.window.total == 6001
+
+
+# ----------------------------------------------------------------------------- spend, drift, slack
+
+SPEND = """
+spend:
+  - {name: chat-spend, service: chat-api, daily_budget_usd: 5, day_over_day_pct: 20, min_spend_usd: 1}
+"""
+
+
+def test_spend_over_budget_and_day_over_day_raise_tickets(store, receiver):
+    spec = parse_spec(SPEND)
+    config = webhook(receiver, group_by=["alertname"])
+    # Day 1: $0.01 a request, 240 requests an hour -> $57.6 a day ($2.40 an hour).
+    write_samples(store, steady(T0, T0 + timedelta(days=1), 4, cost_usd=0.01))
+    at = T0 + timedelta(hours=1, minutes=59)
+    early = check(store, spec, at=at, notifiers=config)
+    assert early.spend[0].today_usd == pytest.approx(4.8)   # minutes 0:00..1:59 of day 1
+    assert early.applied.transitions == []                  # under $5, no day before to compare with
+    later = check(store, spec, at=T0 + timedelta(hours=3), notifiers=config)
+    assert [t[1:] for t in later.applied.transitions] == [("chat-spend/ticket", "pending"), ("chat-spend/ticket", "firing")]
+    # Day 2 spends 50 % more per request: the day-over-day ticket fires once 24h of it are in.
+    write_samples(store, steady(T0 + timedelta(days=1), T0 + timedelta(days=2), 4, cost_usd=0.015))
+    day2 = check(store, spec, at=T0 + timedelta(days=2) - timedelta(seconds=1), notifiers=config)
+    assert day2.spend[0].day_over_day == pytest.approx(0.5, abs=0.01)
+    drain(store, config)
+    names = {a["labels"]["alertname"]: a["labels"]["severity"] for r in receiver.delivered for a in r["json"]["alerts"]}
+    assert names == {"GenobsSpendOverDailyBudget": "ticket", "GenobsSpendDayOverDayIncrease": "ticket"}
+
+
+def test_drift_sli_counts_drift_runs(store):
+    spec = parse_spec("""
+slos:
+  - {name: chat-drift, service: chat-api, objective: 90, window: 7d, sli: {kind: drift, good_below: 0.5}}
+""")
+    for hour, score in enumerate([0.1, 0.2, 0.7, 0.9]):
+        store.execute(
+            "INSERT INTO drift_results (run_id, computed_at, service, feature, drift_score) VALUES (?, ?, ?, 'dataset', ?)",
+            [f"run{hour}", T0 + timedelta(hours=hour), "chat-api", score])
+    status = check(store, spec, at=T0 + timedelta(hours=4), manage_alerts=False).statuses[0]
+    assert (status.window.good, status.window.total) == (2, 4)
+
+
+def test_slack_receiver_reads_its_url_from_the_environment(store, receiver, monkeypatch):
+    monkeypatch.setenv("GENOBS_TEST_SLACK_URL", receiver.url + "/services/T000/B000/secret")
+    spec = parse_spec(AVAILABILITY % 10)
+    config = NotifiersConfig(receivers=[{"name": "slack", "type": "slack", "url_env": "GENOBS_TEST_SLACK_URL",
+                                         "match": {"severity": "page"}}])
+    write_samples(store, steady(T0, T0 + timedelta(minutes=30), 10, error_every=1))
+    check(store, spec, at=T0 + timedelta(minutes=29), notifiers=config, external_url="http://dash:8501")
+    drain(store, config)
+    (got,) = receiver.delivered
+    assert got["path"] == "/services/T000/B000/secret"
+    text = got["json"]["text"]
+    assert "[FIRING] page" in text and "<http://dash:8501/slos?slo=chat-availability|open in genobs>" in text
+    assert all("secret" not in str(row) for row in outbox_rows(store))
+
+
+def test_read_models_for_the_dashboard(store):
+    from genobs.slo.read_models import budget_burndown, error_ratio_timeline
+
+    spec = parse_spec(AVAILABILITY % 10)
+    write_samples(store, steady(T0, T0 + timedelta(hours=3), 10, error_every=100))   # 1 % errors: 10x burn
+    check(store, spec, at=T0 + timedelta(hours=3), manage_alerts=False)
+    slo = spec.slos[0]
+    timeline = error_ratio_timeline(store, slo, T0, T0 + timedelta(hours=3))
+    assert [(r[1], r[2]) for r in timeline] == [(594, 600)] * 3
+    assert timeline[0][4] == pytest.approx(10.0)
+    burndown = budget_burndown(store, slo, T0 + timedelta(hours=2, minutes=59))
+    # 1 % errors against a 0.1 % budget of all 1,800 events: -9 (spent ten times over) at the end.
+    assert burndown[-1][1] == pytest.approx(1 - 18 / (0.001 * 1800))
+
+
+def test_slo_migration_upgrades_an_older_database_and_survives_kill_9(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from genobs.store import MIGRATIONS
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description VARCHAR, applied_at TIMESTAMPTZ)")
+    # Every other part's migrations (e.g. the canary's 20) but not the SLO engine's 10:
+    # a database made by a genobs without the SLO engine.
+    for version, description, statements in MIGRATIONS:
+        if 10 <= version < 20:
+            continue
+        for statement in statements:
+            con.execute(statement)
+        con.execute("INSERT INTO schema_version VALUES (?, ?, now())", [version, description])
+    con.execute("INSERT INTO notifications (created_at, receiver, payload) VALUES (now(), 'hook', '{}')")
+    con.execute("INSERT INTO silences (matchers, starts_at, ends_at, comment) VALUES ('[]', now(), now(), 'old')")
+    con.close()
+    # Migrate in a process that dies (kill -9 style) before any checkpoint: the WAL must replay.
+    code = ("import os; from genobs.store import Store; s = Store.open(%r); "
+            "s.execute(\"INSERT INTO notifications (created_at, receiver, payload) VALUES (now(), 'b', '{}')\"); "
+            "os._exit(0)" % str(path))
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})
+    store = Store.open(path)
+    try:
+        assert store.schema_version() == MIGRATIONS[-1][0]
+        assert store.fetchall("SELECT id, receiver, status, failures FROM notifications ORDER BY id") == [
+            (1, "hook", "pending", 0), (2, "b", "pending", 0)]
+        assert store.fetchall("SELECT comment, expired_at FROM silences") == [("old", None)]
+    finally:
+        store.close()
