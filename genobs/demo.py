@@ -12,6 +12,7 @@ import gzip
 import json
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,7 +37,8 @@ class DemoError(RuntimeError):
 
 
 def demo_config() -> GenobsConfig:
-    return GenobsConfig.model_validate({"server": {"evaluate_interval_s": SERVED_EVALUATE_INTERVAL_S}})
+    return GenobsConfig.model_validate({"server": {"evaluate_interval_s": SERVED_EVALUATE_INTERVAL_S},
+                                        "slo": {"file": str(slo_spec_path())}})
 
 
 class DemoReport:
@@ -92,7 +94,9 @@ def run_demo(db_path: Path, *, serve: bool, host: str, port: int, device: str, c
     _drift(store, device, report)
     report.stage("4. incidents found in the data")
     _incidents(store, report)
-    report.stage("5. canary: v1.6 (variant canary) against v1.5 (variant baseline) on 2026-11-22")
+    report.stage("5. SLOs: the week replayed through the SLO engine, alerts sent to a loopback webhook")
+    _slo_replay(store, report)
+    report.stage("6. canary: v1.6 (variant canary) against v1.5 (variant baseline) on 2026-11-22")
     _canary(store, report)
     if not serve or serve_platform is None:
         store.close()  # checkpoints the WAL into the file: the demo database is complete on disk
@@ -178,6 +182,30 @@ def _drift(store: Store, device: str, report: DemoReport) -> None:
         return
     report.table("drift, chat-api: 2026-11-16..20 vs 2026-11-20..23",
                  ["feature", "method", "statistic", "p-value", "drifted"], read_models.drift_run_rows(store, result.run_id))
+
+
+def slo_spec_path() -> Path:
+    from genobs import sample_data
+
+    return Path(sample_data.__file__).parent / "slo.yaml"
+
+
+def _slo_replay(store: Store, report: DemoReport) -> None:
+    from genobs.slo.replay import replay_week
+    from genobs.slo.sink import WebhookSink, describe
+    from genobs.slo.spec import load_spec
+
+    spec = load_spec(slo_spec_path())
+    report.line(f"SLOs from {slo_spec_path().name}: " + ", ".join(slo.name for slo in spec.slos))
+    started = time.perf_counter()
+    with WebhookSink(on_message=lambda message: [report.line(f"  webhook <- {line}") for line in describe(message)]) \
+            as sink:
+        report.line(f"webhook receiver on {sink.url} (Alertmanager webhook JSON v4); every 15 min of data time:")
+        result = replay_week(store, spec, sink.url, step=timedelta(minutes=15))
+    fired = [(t["at"][:16].replace("T", " "), t["alert"]) for t in result.transitions if t["state"] == "firing"]
+    report.table("alerts that fired (data time, UTC)", ["at", "alert"], fired)
+    report.line(f"{result.evaluations} evaluations, {result.delivered} notifications delivered, "
+                f"{result.failed} failed, in {time.perf_counter() - started:.0f} s")
 
 
 def _canary(store: Store, report: DemoReport) -> None:
