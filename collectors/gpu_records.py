@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 
+from genobs.collectors.pipeline import add_dead_letters
 from genobs.records import GPU_FIELDS, FieldSpec, Kind
 
 GPU_FIELD_SPECS: dict[str, FieldSpec] = {f.name: f for f in GPU_FIELDS}
@@ -221,8 +222,8 @@ def readings_table(rows: Sequence[Mapping[str, Any]], source: str) -> pa.Table:
 def _raw_text(raw: Any) -> str:
     try:
         return json.dumps(raw, default=str)
-    except (TypeError, ValueError):
-        return repr(raw)
+    except (TypeError, ValueError, RecursionError):
+        return "<a reading that cannot be written as JSON>"
 
 
 def store_readings(store: Any, readings: Iterable[Any], *, source: str) -> GpuIngestResult:
@@ -233,7 +234,7 @@ def store_readings(store: Any, readings: Iterable[Any], *, source: str) -> GpuIn
     if valid:
         store.upsert_gpu_telemetry(readings_table(valid, source))
     if rejected:
-        store.add_dead_letters((source, index, _raw_text(raw), message) for index, raw, message in rejected)
+        add_dead_letters(store, [(source, index, _raw_text(raw), message) for index, raw, message in rejected])
         result.errors = [
             {"line": index, "message": message} for index, _, message in rejected[:MAX_ERRORS_REPORTED]
         ]

@@ -25,6 +25,7 @@ import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genobs.collectors import otlp
@@ -32,14 +33,16 @@ from genobs.collectors.gpu_dcgm import parse_dcgm_metrics
 from genobs.collectors.gpu_records import store_readings, validate_readings
 from genobs.collectors.gpu_smi import SmiCsvError, parse_smi_csv
 from genobs.collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
-from genobs.collectors.pipeline import IngestOptions, check_small_input, record_lines
+from genobs import jsontext
+from genobs.collectors.pipeline import (
+    IngestOptions, add_dead_letters, check_small_input, json_array_lines, record_lines,
+)
 from genobs.collectors.sample_writer import PreparedInput, SampleWriter
 from genobs.store import Store, StoreError
 
 log = logging.getLogger("genobs.server")
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-MAX_DEAD_LETTER_RAW = 64 * 1024
 NDJSON_TYPES = {
     "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonl",
     "application/jsonlines", "application/x-jsonlines", "application/json-lines", "text/jsonl",
@@ -87,6 +90,7 @@ class SampleIngestAnswer(BaseModel):
     updated: int
     rejected: int
     redactions: dict[str, int]
+    dead_letter_redactions: dict[str, int] = {}
     errors: list[RecordErrorModel]
 
 
@@ -166,11 +170,17 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise ApiError(413, f"body: {length} bytes is over the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"body: over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"body: over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nothing to answer and nothing stored: one line, not an ASGI traceback.
+        log.info("%s %s: client disconnected after %d bytes of the body; nothing stored",
+                 request.method, request.url.path, size)
+        raise ApiError(400, "body: client disconnected before the body was complete") from None
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
@@ -187,10 +197,17 @@ def _split_lines(body: bytes) -> list[bytes]:
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
+class _TooDeepForPython(Exception):
+    """The body nests deeper than Python's JSON parser can go (it would recurse)."""
+
+
 def _json_document(body: bytes) -> Any:
-    """Parse a whole-body JSON document; ``None`` when it is several documents (NDJSON)."""
+    """Parse a whole-body JSON document; ``None`` when it is several documents (NDJSON);
+    _TooDeepForPython when it nests too deep to parse (the caller cuts it without parsing)."""
     try:
         return json.loads(body)
+    except RecursionError:
+        raise _TooDeepForPython() from None
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"body: not UTF-8 text: {exc}") from None
     except json.JSONDecodeError as exc:
@@ -226,18 +243,25 @@ def prepare_samples(body: bytes, ndjson: bool, source: str, options: IngestOptio
         if not any(line.strip() for line in lines):
             raise BadBody(400, "body: no records")
     else:
+        cut: list[bytes] | None = None
         try:
             document = _json_document(body)
         except ApiError as exc:
             raise BadBody(exc.status, exc.detail, dead_letter=True) from None
-        if document is None:
+        except _TooDeepForPython:
+            # the records cut as written (no parse), so that the deep ones are rejected as
+            # such and the others stored; one deep object is one record
+            document, cut = None, json_array_lines(body) or [body]
+        if cut is not None:
+            lines = cut
+        elif document is None:
             lines = _split_lines(body)     # several documents: NDJSON sent as JSON
         elif isinstance(document, dict):
             lines = [body]
         elif isinstance(document, list):
             if not document:
                 raise BadBody(400, "body: empty array, no records")
-            lines = [json.dumps(r, default=str, ensure_ascii=False).encode() for r in document]
+            lines = record_lines(document)
         else:
             raise BadBody(400, f"body: expected a JSON object or an array of objects, got {type(document).__name__}",
                           dead_letter=True)
@@ -343,9 +367,9 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         return default
 
     def dead_letter_body(source: str, body: bytes, message: str) -> None:
-        raw = body[:MAX_DEAD_LETTER_RAW].decode("utf-8", errors="replace")
+        raw = body.decode("utf-8", errors="replace")
         try:
-            store.add_dead_letters([(source, None, raw, message)])
+            add_dead_letters(store, [(source, None, raw, message)], redact=settings.ingest_options.redact)
         except Exception:  # noqa: BLE001 - the answer already says what was wrong
             log.exception("could not write a dead letter")
 
@@ -468,15 +492,19 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
                 raise ApiError(400, f"body: not Prometheus text format: {exc}") from None
             problems = []
         elif media in JSON_TYPES or media in NDJSON_TYPES or media.endswith("+json"):
-            document = None if media in NDJSON_TYPES else _json_document(body)
+            pieces: list[bytes] | None = None
+            try:
+                document = None if media in NDJSON_TYPES else _json_document(body)
+            except _TooDeepForPython:
+                document, pieces = None, jsontext.split_array(body) or [body]
             if document is None:
                 readings = []
                 problems = []
-                for number, line in enumerate(_split_lines(body), start=1):
+                for number, line in enumerate(pieces if pieces is not None else _split_lines(body), start=1):
                     if not line.strip():
                         continue
                     try:
-                        readings.append(json.loads(line))
+                        readings.append(jsontext.loads(line))
                     except ValueError as exc:
                         problems.append((f"line {number}: invalid JSON: {exc}", number))
             else:
@@ -488,7 +516,8 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         result = await run_in_threadpool(store_readings, store, readings, source=source)
         if problems:
             await run_in_threadpool(
-                store.add_dead_letters, [(source, line, None, message) for message, line in problems]
+                add_dead_letters, store, [(source, line, None, message) for message, line in problems],
+                redact=settings.ingest_options.redact,
             )
             result.received += len(problems)
             result.rejected += len(problems)
