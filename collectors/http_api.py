@@ -561,17 +561,22 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         except otlp.OtlpDecodeError as exc:
             raise ApiError(400, str(exc)) from None
         mapping = otlp.map_request(export)
-        rejected = 0
-        message = ""
+        rejected = len(mapping.invalid)
+        message = "; ".join(problem for problem, _ in mapping.invalid[:5])
+        if mapping.invalid:
+            await run_in_threadpool(
+                add_dead_letters, store, [(source_of(request, "otlp"), None, raw, problem)
+                                          for problem, raw in mapping.invalid],
+                redact=settings.ingest_options.redact)
         if mapping.samples:
             prepared = await anyio.to_thread.run_sync(
                 prepare_records, mapping.samples, source_of(request, "otlp"), settings.ingest_options,
                 limiter=prepare_limiter())
             result = await writer.write(prepared)
-            rejected = result.rejected
-            message = "; ".join(str(e) for e in result.errors[:5])
+            rejected += result.rejected
+            message = "; ".join([m for m in (message, *(str(e) for e in result.errors[:5])) if m])
             metrics.observe_ingest("spans", result.accepted, result.rejected)
-        accepted = len(mapping.samples) - rejected
+        accepted = len(mapping.samples) + len(mapping.invalid) - rejected
         metrics.otlp_spans.labels("accepted").inc(accepted)
         metrics.otlp_spans.labels("rejected").inc(rejected)
         metrics.otlp_spans.labels("ignored").inc(mapping.ignored)

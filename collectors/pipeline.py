@@ -921,20 +921,7 @@ def ingest_records(
 
 def record_lines(records: Sequence[Any]) -> list[bytes]:
     """Decoded records as the JSON object texts the pipeline reads."""
-    return [record_text(r) for r in records]
-
-
-def record_text(record: Any) -> bytes:
-    """One decoded record as JSON text. A string holding a lone surrogate (JSON allows the
-    escape, Unicode has no such character) is kept as its escape, so that the record check
-    names it instead of the encoder failing; a record nested too deep for the encoder is
-    the text of an equally deep array, which the record check rejects as too deep."""
-    try:
-        return json.dumps(record, default=str, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return json.dumps(record, default=str).encode()
-    except RecursionError:
-        return b"[" * (MAX_NESTING_DEPTH + 1) + b"]" * (MAX_NESTING_DEPTH + 1)
+    return [jsontext.record_text(r) for r in records]
 
 
 def json_array_lines(data: bytes) -> list[bytes] | None:

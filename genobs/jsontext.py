@@ -104,3 +104,18 @@ def split_array(text: bytes) -> list[bytes] | None:
     if piece:
         elements.append(piece)
     return elements
+
+
+def record_text(record: Any) -> bytes:
+    """One decoded record as compact-enough JSON text (UTF-8), never raising for what a
+    caller may hand over. A string holding a lone surrogate (JSON allows the escape,
+    Unicode has no such character) is written as its escape, so that the record check
+    names it instead of the encoder failing; a record nested too deep for the encoder
+    becomes the text of an equally deep array, which the record check rejects as too deep;
+    what JSON cannot hold is written as its str()."""
+    try:
+        return json.dumps(record, default=str, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(record, default=str).encode()
+    except RecursionError:
+        return b"[" * (MAX_NESTING_DEPTH + 1) + b"]" * (MAX_NESTING_DEPTH + 1)
