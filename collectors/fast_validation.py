@@ -289,6 +289,8 @@ def _epoch_us(x: float) -> int | None:
         return None
     if not 0 <= x < EPOCH_MS_FROM * 1000:
         return _OUT_OF_RANGE_US
+    if x == math.floor(x):      # whole: exact integer microseconds, as validation.py
+        return int(x) * (1_000_000 if x < EPOCH_MS_FROM else 1000)
     seconds = x if x < EPOCH_MS_FROM else x / 1000.0
     micros = seconds * 1000000.0
     return round(micros)       # half to even, as DuckDB's double -> BIGINT cast

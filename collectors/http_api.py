@@ -178,7 +178,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             chunks.append(chunk)
     except ClientDisconnect:
         # Nothing to answer and nothing stored: one line, not an ASGI traceback.
-        log.info("%s %s: client disconnected after %d bytes of the body; nothing stored",
+        log.warning("%s %s: client disconnected after %d bytes of the body; nothing stored",
                  request.method, request.url.path, size)
         raise ApiError(400, "body: client disconnected before the body was complete") from None
     body = b"".join(chunks)

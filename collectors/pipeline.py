@@ -661,6 +661,18 @@ class IngestSession:
             cur.unregister("_genobs_rejected_rows")
             if self._lines is not None:
                 _unregister_lines(cur)
+        # DuckDB's reader only says "invalid JSON": the stored error and the answer say
+        # what is wrong (Python's parser, a lone surrogate, too deep...).
+        bad_json = cur.execute("SELECT line, raw FROM _genobs_rejected WHERE errors = ['invalid JSON']").fetchall()
+        if bad_json:
+            cur.register("_genobs_json_problems", pa.table({
+                "line": pa.array([line for line, _ in bad_json], type=pa.int64()),
+                "message": pa.array([_json_problem(raw) for _, raw in bad_json], type=pa.string())}))
+            try:
+                cur.execute("UPDATE _genobs_rejected SET errors = [p.message] FROM _genobs_json_problems p "
+                            "WHERE _genobs_rejected.line = p.line")
+            finally:
+                cur.unregister("_genobs_json_problems")
         insert_dead_letters(
             cur, "SELECT ? AS source, line, raw, array_to_string(errors, '; ') AS error "
                  "FROM _genobs_rejected ORDER BY line", [self.source], redact=self.options.redact)
@@ -670,13 +682,11 @@ class IngestSession:
             _add_counts(chunk.dead_letter_redactions, _dead_letter_counts(cur, "_genobs_rejected_text"))
             cur.execute("DROP VIEW _genobs_rejected_text")
         found = cur.execute(
-            "SELECT line, request_id, errors, CASE WHEN errors = ['invalid JSON'] THEN raw END "
-            "FROM _genobs_rejected ORDER BY line LIMIT ?",
+            "SELECT line, request_id, errors FROM _genobs_rejected ORDER BY line LIMIT ?",
             [MAX_REPORTED_ERRORS],
         ).fetchall()
-        for line, request_id, errors, bad_json in found:
-            message = _json_problem(bad_json) if bad_json is not None else "; ".join(errors)
-            chunk.errors.append(RecordError(int(line), request_id, message))
+        for line, request_id, errors in found:
+            chunk.errors.append(RecordError(int(line), request_id, "; ".join(errors)))
         cur.execute("DROP TABLE _genobs_rejected")
 
     def add_problem(self, line: int | None, raw: str | None, message: str) -> None:

@@ -121,9 +121,12 @@ def _timestamp(v: str) -> str:
     checked against the accepted range."""
     return (
         f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), list_transform([TRY_CAST(trim({v}) AS DOUBLE)], x -> "
-        f"CASE WHEN x IS NULL OR NOT isfinite(x) THEN NULL WHEN x >= 0 AND x < {EPOCH_MS_FROM * 1000} THEN "
-        f"to_timestamp(CASE WHEN x < {EPOCH_MS_FROM} THEN x ELSE x / 1000.0 END) "
-        f"ELSE {_OUT_OF_RANGE} END)[1])"
+        f"CASE WHEN x IS NULL OR NOT isfinite(x) THEN NULL "
+        f"WHEN NOT (x >= 0 AND x < {EPOCH_MS_FROM * 1000}) THEN {_OUT_OF_RANGE} "
+        # a whole number in integer microseconds (a double would round milliseconds)
+        f"WHEN x = floor(x) THEN make_timestamptz(CAST(x AS BIGINT) * "
+        f"CASE WHEN x < {EPOCH_MS_FROM} THEN 1000000 ELSE 1000 END) "
+        f"ELSE to_timestamp(CASE WHEN x < {EPOCH_MS_FROM} THEN x ELSE x / 1000.0 END) END)[1])"
     )
 
 
@@ -292,6 +295,8 @@ def build_validation_sql(mapping: FieldMapping, params: SqlParams, with_prices: 
     }
     finals = {name: f.value for name, f in fields.items()}
     errors = [e for f in fields.values() for e in f.errors]
+    # An empty key cannot be named in a JSON path, so it cannot become an attribute.
+    errors.append("CASE WHEN empty_key THEN 'record: a key is empty (\"\"), which cannot be stored' END")
 
     if derived:
         errors.append(f"CASE WHEN ({finals['end_time']}) < ({finals['start_time']}) "
@@ -348,7 +353,8 @@ SELECT line,
 FROM (
     SELECT line, text, s, {", ".join(a_cols)},
         CASE WHEN s IS NULL OR len(keys) = {present_count} THEN []
-             ELSE list_filter(keys, k -> NOT list_contains({known}, k)) END AS extra_keys
+             ELSE list_filter(keys, k -> k <> '' AND NOT list_contains({known}, k)) END AS extra_keys,
+        coalesce(list_contains(keys, ''), false) AS empty_key
     FROM (
         SELECT line, text, s, CASE WHEN s IS NOT NULL THEN json_keys(text) END AS keys
         FROM (
