@@ -85,9 +85,10 @@ PATTERNS: tuple[RedactionPattern, ...] = (
         r"|\+\d{1,3}[ .-]?\(\d{1,5}\)[ .-]?\d{1,8}(?:[ .-]\d{2,8}){0,4}\b"   # +49 (0)30 123456
         r"|\+\d{1,3}[ .-]\d{1,5}(?:[ .-]\d{2,8}){1,4}\b|\+\d{8,15}\b"     # international, E.164
         # a bare national number: 10 digits, North American (no leading 0/1 in area code
-        # and exchange) or with a trunk prefix 0; not after a digit, letter or point (so
-        # not the fraction of a decimal); the character before is kept (group 1)
-        r"|(^|[^0-9A-Za-z.])(?:[2-9][0-9]{2}[2-9][0-9]{6}|0[1-9][0-9]{8})\b",
+        # and exchange) or with a trunk prefix 0; not after a digit, letter, point or minus
+        # (not the fraction of a decimal, not a negative number); the character before is
+        # kept (group 1)
+        r"|(^|[^0-9A-Za-z.-])(?:[2-9][0-9]{2}[2-9][0-9]{6}|0[1-9][0-9]{8})\b",
         r"\1[REDACTED:phone]",
     ),
 )

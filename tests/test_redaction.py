@@ -87,6 +87,7 @@ CORPUS: list[tuple[str, str]] = [
     ("pi 3.1415926535 and 0.2345678901", "pi 3.1415926535 and 0.2345678901"),
     ("nine 415555267 or eleven 41555526711", "nine 415555267 or eleven 41555526711"),
     ("id A4155552671", "id A4155552671"),
+    ("int32 -2147483647..2147483647", "int32 -2147483647..2147483647"),
     # IBANs, with their mod-97 check
     ("iban DE89 3704 0044 0532 0130 00, thanks", f"iban {IBAN}, thanks"),
     ("iban GB82WEST12345698765432", f"iban {IBAN}"),
