@@ -370,3 +370,29 @@ def test_the_sdk_gets_a_rejection_not_an_endless_retry(server: ServerHandle) -> 
     errors = [e for (e,) in server.store.fetchall("SELECT error FROM dead_letter ORDER BY line")]
     assert any("lone UTF-16 surrogate" in e for e in errors) and any("nested deeper" in e for e in errors)
     no_secret_at_rest(server.store)
+
+
+# ------------------------------------------------------------------ GPU readings: the same rules
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"ecc_uncorrected": 2**63}, "ecc_uncorrected: 9223372036854775808 is outside the integer range"),
+    ({"gpu_index": 2**64}, "gpu_index: 18446744073709551616 is outside the integer range"),
+    ({"timestamp": -1e13}, "is outside the accepted range"),
+    ({"timestamp": "1969-12-31T23:59:59Z"}, "is outside the accepted range"),
+    ({"host": "node\x00-1"}, "host: contains a control or bidirectional-formatting character"),
+])
+def test_gpu_readings_get_the_same_answers(server: ServerHandle, fields: dict[str, Any], message: str) -> None:
+    good = {"timestamp": "2025-01-15T10:00:00Z", "host": "node-1", "gpu_index": 0}
+    response = post(server, json.dumps([{**good, **fields}, {**good, "gpu_index": 1}]), path="/v1/gpu")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["accepted"], answer["rejected"]) == (1, 1)
+    assert message in answer["errors"][0]["message"]
+
+
+def test_gpu_epoch_seconds_up_to_9999_are_seconds(server: ServerHandle) -> None:
+    reading = {"timestamp": 253402300799, "host": "node-1", "gpu_index": 0}
+    assert post(server, json.dumps(reading), path="/v1/gpu").status_code == 200
+    (stored,) = server.store.fetchone("SELECT timestamp FROM gpu_telemetry")
+    assert stored.isoformat() == "9999-12-31T23:59:59+00:00"
