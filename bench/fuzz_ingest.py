@@ -31,7 +31,7 @@ from fuzz_records import case, check_stored  # noqa: E402
 
 from genobs.collectors.files import ingest_file  # noqa: E402
 from genobs.collectors.pipeline import FAST_PATH_MAX_RECORDS, IngestOptions  # noqa: E402
-from genobs.collectors.server import ServerSettings, start_background  # noqa: E402
+from genobs.runtime import ServerSettings, start_platform as start_background  # noqa: E402
 from genobs.store import Store  # noqa: E402
 
 

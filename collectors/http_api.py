@@ -1,4 +1,4 @@
-"""The collector HTTP API (FastAPI): samples, GPU readings, OTLP traces, health, metrics.
+"""The collector routes (FastAPI): samples, GPU readings, OTLP traces.
 
 Every ingest endpoint answers only after its records are committed to DuckDB, so an
 acknowledged record survives a crash of the server (DESIGN §10). Bodies may be gzip
@@ -12,21 +12,16 @@ checked as they arrive and written by one group-committing writer
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import logging
 import re
-import time
-import zlib
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import anyio
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genobs.collectors import otlp
 from genobs.collectors.gpu_dcgm import parse_dcgm_metrics
@@ -38,7 +33,8 @@ from genobs.collectors.pipeline import (
     IngestOptions, add_dead_letters, check_small_input, json_array_lines, record_lines,
 )
 from genobs.collectors.sample_writer import PreparedInput, SampleWriter
-from genobs.store import Store, StoreError
+from genobs.http_app import ApiError, ErrorAnswer, media_type, read_body
+from genobs.store import Store
 
 log = logging.getLogger("genobs.server")
 
@@ -54,24 +50,15 @@ _SOURCE_OK = re.compile(r"^[\w.:/@+=,\- ]{1,200}$")
 
 @dataclass
 class ApiSettings:
-    """What the API needs to know; built from genobs config by collectors.server."""
+    """What the ingest routes need to know; built from the runtime's settings by collectors.plugin."""
 
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    ingest_token: str | None = None          # from GENOBS_INGEST_TOKEN only; never logged
     ingest_options: IngestOptions = field(default_factory=IngestOptions)
     max_label_series: int = 2000
     # Blocking store calls other than sample writes (GPU readings, dead letters) run in
     # worker threads, at most this many at once; sample writes go through one writer
     # (collectors/sample_writer.py).
     max_concurrent_writes: int = 2
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.headers = headers
 
 
 # ----------------------------------------------------------------------------- docs models
@@ -106,16 +93,6 @@ class GpuIngestAnswer(BaseModel):
     errors: list[GpuErrorModel]
 
 
-class ErrorAnswer(BaseModel):
-    detail: str
-
-
-class Health(BaseModel):
-    status: str
-    database: str
-    schema_version: int
-
-
 _ERRORS = {
     401: {"model": ErrorAnswer, "description": "GENOBS_INGEST_TOKEN is set and the bearer token is missing or wrong"},
     413: {"model": ErrorAnswer, "description": "body (or decompressed body) over the configured limit"},
@@ -137,57 +114,6 @@ _SAMPLE_EXAMPLE = {
 
 
 # ----------------------------------------------------------------------------- body handling
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-def _gunzip(body: bytes, limit: int) -> bytes:
-    out: list[bytes] = []
-    size = 0
-    data = body
-    while data:
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            chunk = decompressor.decompress(data, limit + 1 - size)
-        except zlib.error as exc:
-            raise ApiError(400, f"body: invalid gzip data: {exc}") from None
-        size += len(chunk)
-        out.append(chunk)
-        if size > limit or decompressor.unconsumed_tail:
-            raise ApiError(413, f"body: decompressed size is over the limit of {limit} bytes")
-        if not decompressor.eof:
-            raise ApiError(400, "body: truncated gzip data")
-        data = decompressor.unused_data
-    return b"".join(out)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, size-limited, gzip-decoded when Content-Encoding says so."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise ApiError(413, f"body: {length} bytes is over the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(413, f"body: over the limit of {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        # Nothing to answer and nothing stored: one line, not an ASGI traceback.
-        log.warning("%s %s: client disconnected after %d bytes of the body; nothing stored",
-                 request.method, request.url.path, size)
-        raise ApiError(400, "body: client disconnected before the body was complete") from None
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        return _gunzip(body, limit)
-    raise ApiError(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
 
 
 def _split_lines(body: bytes) -> list[bytes]:
@@ -277,65 +203,11 @@ def prepare_records(records: Sequence[dict[str, Any]], source: str, options: Ing
 # ----------------------------------------------------------------------------- app
 
 
-class _HttpMetricsMiddleware:
-    """Counts requests and times them per endpoint (pure ASGI: cheap, streaming-safe)."""
-
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics, endpoints: set[str]) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.endpoints = endpoints
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope.get("path", "")
-        endpoint = path if path in self.endpoints else "other"
-        started = time.perf_counter()
-        status = {"code": 500}
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        finally:
-            self.metrics.http_requests.labels(endpoint, str(status["code"])).inc()
-            self.metrics.http_duration.labels(endpoint).observe(time.perf_counter() - started)
-
-
-def create_app(store: Store, settings: ApiSettings | None = None, metrics: ServerMetrics | None = None) -> FastAPI:
-    """The FastAPI application serving ``store``."""
-    settings = settings or ApiSettings()
-    metrics = metrics or ServerMetrics(settings.max_label_series)
-    app = FastAPI(
-        title="genobs collector API",
-        version="1",
-        description=(
-            "Ingest model-call samples, GPU telemetry and OpenTelemetry GenAI traces into genobs. "
-            "Ingest answers only after the records are committed. When GENOBS_INGEST_TOKEN is set "
-            "on the server, POST endpoints need `Authorization: Bearer <token>`."
-        ),
-    )
-    app.state.store = store
-    app.state.settings = settings
-    app.state.metrics = metrics
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(StoreError)
-    async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
-        log.error("store error: %s", exc)
-        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # uvicorn logs the traceback (Starlette re-raises after this answer is sent)
-        return JSONResponse({"detail": f"internal error: {exc.__class__.__name__}: {exc}"}, status_code=500)
+def ingest_router(store: Store, settings: ApiSettings, metrics: ServerMetrics,
+                  require_token: Callable[[Request], None]) -> APIRouter:
+    """The collector routes (POST /v1/samples, /v1/gpu, /v1/traces) on ``store``; every one
+    needs the bearer token when the server has one (``require_token``)."""
+    router = APIRouter(dependencies=[Depends(require_token)], tags=["ingest"])
 
     limiter: list[anyio.CapacityLimiter] = []
 
@@ -344,18 +216,6 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         if not limiter:
             limiter.append(anyio.CapacityLimiter(max(1, settings.max_concurrent_writes)))
         return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs), limiter=limiter[0])
-
-    def check_token(request: Request) -> None:
-        token = settings.ingest_token
-        if not token:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
-            raise ApiError(401, "missing bearer token (Authorization: Bearer <GENOBS_INGEST_TOKEN>)",
-                           {"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise ApiError(401, "invalid bearer token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
     def source_of(request: Request, default: str) -> str:
         given = request.headers.get("x-genobs-source")
@@ -403,7 +263,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
 
     # -- samples ---------------------------------------------------------------
 
-    @app.post(
+    @router.post(
         "/v1/samples",
         summary="Ingest samples (one object, an array, or NDJSON)",
         response_model=SampleIngestAnswer,
@@ -425,8 +285,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
     async def post_samples(request: Request) -> Response:
         """Validates and redacts like `genobs ingest`; answers after commit with accepted/rejected
         counts and per-record errors (line = 1-based position in the array or NDJSON body)."""
-        check_token(request)
-        media = _media_type(request)
+        media = media_type(request)
         if media not in JSON_TYPES and media not in NDJSON_TYPES and not media.endswith("+json"):
             raise ApiError(415, f"Content-Type {media or '(none)'!r} is not supported: "
                                 "use application/json (object or array) or application/x-ndjson")
@@ -449,7 +308,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
 
     # -- GPU -------------------------------------------------------------------
 
-    @app.post(
+    @router.post(
         "/v1/gpu",
         summary="Ingest GPU telemetry readings",
         response_model=GpuIngestAnswer,
@@ -473,8 +332,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
     async def post_gpu(request: Request) -> Response:
         """JSON readings with the DESIGN §3 GPU fields (one object, an array or NDJSON), an
         nvidia-smi CSV (`text/csv`) or a DCGM exporter scrape (`text/plain`)."""
-        check_token(request)
-        media = _media_type(request)
+        media = media_type(request)
         host = request.query_params.get("host") or None
         body = await read_body(request, settings.max_body_bytes)
         source = source_of(request, "http-gpu")
@@ -531,7 +389,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
 
     # -- OTLP ------------------------------------------------------------------
 
-    @app.post(
+    @router.post(
         "/v1/traces",
         summary="OTLP/HTTP trace export (protobuf or JSON); GenAI spans become samples",
         responses={200: {"description": "ExportTraceServiceResponse (partial_success names rejected spans)"},
@@ -550,8 +408,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         """Point an OpenTelemetry OTLP/HTTP exporter at `http://HOST:PORT/v1/traces`. Spans with
         `gen_ai.*` attributes that name a model become samples (see docs/http-api.md for the
         mapping); other spans are ignored and counted (header X-Genobs-Spans-Ignored)."""
-        check_token(request)
-        media = _media_type(request)
+        media = media_type(request)
         if media not in (otlp.PROTOBUF, otlp.JSON):
             raise ApiError(415, f"Content-Type {media or '(none)'!r} is not supported: "
                                 "OTLP/HTTP uses application/x-protobuf or application/json")
@@ -591,23 +448,7 @@ def create_app(store: Store, settings: ApiSettings | None = None, metrics: Serve
         )
         return response
 
-    # -- health and metrics ----------------------------------------------------
-
-    @app.get("/healthz", summary="Liveness and database check", response_model=Health,
-             responses={503: {"model": ErrorAnswer}})
-    def healthz() -> Response:
-        version = store.schema_version()
-        return JSONResponse({"status": "ok", "database": str(store.path), "schema_version": version})
-
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
-             responses={200: {"content": {"text/plain": {}}}})
-    def prometheus_metrics() -> Response:
-        data, content_type = metrics.exposition()
-        return Response(data, media_type=content_type)
-
-    endpoints = {"/v1/samples", "/v1/gpu", "/v1/traces", "/healthz", "/metrics"}
-    app.add_middleware(_HttpMetricsMiddleware, metrics=metrics, endpoints=endpoints)
-    return app
+    return router
 
 
 def _ids_of_lines(lines: Sequence[bytes]) -> list[Any]:

@@ -27,7 +27,6 @@ LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 1
                    60.0, 90.0, 120.0, 180.0, 300.0, 600.0)
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0,
                 30.0, 60.0)
-HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 CALL_LABELS = ("service", "model", "model_version", "variant")
 GPU_LABELS = ("host", "gpu", "gpu_name")
@@ -102,10 +101,11 @@ class LabelLimiter:
 
 
 class ServerMetrics:
-    """All metrics of one server, in their own registry (several servers may share a process)."""
+    """The collectors' metrics (model calls, ingest, GPUs), in the platform's registry (each
+    platform has its own: several may share a process)."""
 
-    def __init__(self, max_series: int = 2000) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+    def __init__(self, max_series: int = 2000, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.limiter = LabelLimiter(max_series)
         r = self.registry
         self.requests = Counter(
@@ -140,14 +140,6 @@ class ServerMetrics:
         self.otlp_spans = Counter(
             "genobs_otlp_spans", "OTLP spans received, by outcome (accepted, rejected, ignored).",
             ("outcome",), registry=r,
-        )
-        self.http_requests = Counter(
-            "genobs_http_requests", "HTTP requests served, by endpoint and status code.",
-            ("endpoint", "code"), registry=r,
-        )
-        self.http_duration = Histogram(
-            "genobs_http_request_duration_seconds", "Time to answer an HTTP request (ingest: until commit).",
-            ("endpoint",), buckets=HTTP_BUCKETS, registry=r,
         )
         self.gpu_utilization = Gauge(
             "genobs_gpu_utilization_ratio", "GPU utilization (0-1).", GPU_LABELS, registry=r,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -380,28 +379,3 @@ def write_results(store: Store, summary: DriftSummary) -> int:
             rows,
         )
     return len(rows)
-
-
-# --------------------------------------------------------------------------- scheduling
-
-DEFAULT_DRIFT_INTERVAL_S = 3600.0
-
-
-def drift_task(db: str | PathLike[str] | None, config: Any = None) -> Callable[[threading.Event], None]:
-    """A background task for ``genobs serve``: every ``server.drift_interval_s`` seconds
-    (default 3600) compare each service's last 24 h with the 7 days before it and write the
-    results to drift_results. Failures are logged and retried on the next tick."""
-    server = getattr(config, "server", None)
-    interval = float(getattr(server, "drift_interval_s", DEFAULT_DRIFT_INTERVAL_S) or DEFAULT_DRIFT_INTERVAL_S)
-
-    def run(stop: threading.Event) -> None:
-        # The first tick waits one interval: a server that just started has no new window yet.
-        while not stop.wait(interval):
-            try:
-                summaries = run_drift_all_services(Store.open(db))
-                for summary in summaries:
-                    log.info("scheduled drift run %s: %s", summary.run_id, summary.service)
-            except Exception:
-                log.exception("scheduled drift run failed; will retry on the next tick")
-
-    return run

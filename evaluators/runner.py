@@ -22,11 +22,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import re
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
 
@@ -39,6 +37,7 @@ from genobs.evaluators.reference_models import (
     precheck_available,
     spec_from_config,
 )
+from genobs.times import TimeParseError, parse_optional_instant
 from genobs.store import Store
 
 if TYPE_CHECKING:  # pragma: no cover - imported where a model is built
@@ -100,28 +99,13 @@ def require_clip_weights(config: Any = None, spec: ReferenceModelSpec | None = N
 
 # --------------------------------------------------------------------------- time window
 
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.I)
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
 
 def parse_time(value: str | datetime | None, option: str = "--since") -> datetime | None:
-    """ISO 8601 (UTC when no offset is given) or a duration back from now (``30m``, ``24h``, ``7d``)."""
-    if value is None or isinstance(value, datetime):
-        if isinstance(value, datetime) and value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value
-    text = value.strip()
-    relative = _RELATIVE.match(text)
-    if relative:
-        amount, unit = float(relative.group(1)), relative.group(2).lower()
-        return datetime.now(timezone.utc) - timedelta(**{_UNITS[unit]: amount})
+    """A --since/--until value in the one time grammar (genobs.times)."""
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise EvaluationError(
-            f"{option} {value!r}: expected an ISO 8601 time (2025-01-31T12:00:00Z) or a duration such as 24h or 7d"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parse_optional_instant(value, name=option)
+    except TimeParseError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- summaries
@@ -516,78 +500,30 @@ class _Probe:
     reference_model: str
 
 
-_scheduled_locks: dict[str, threading.Lock] = {}
-_scheduled_locks_guard = threading.Lock()
 _reported_skips: set[str] = set()
 # Built scorers per database, reused by the following ticks (models load once per process).
 _scheduled_jobs: dict[str, dict[tuple[Any, ...], Any]] = {}
 
 
-def scheduled_run(store: Store, config: Any = None) -> RunSummary | None:
-    """One scheduler tick (``genobs serve``): score new samples, log the outcome, never raise.
+def scheduled_run(store: Store, config: Any = None) -> RunSummary:
+    """One tick of the `evaluate` periodic task (``genobs serve``): score new samples and log
+    the outcome. A failure propagates to the scheduler, which logs and counts it.
 
     It first looks for samples to score (SQL); only when there are some does it import the
     model libraries and build the scorers, which later ticks reuse. A tick with nothing to
     do costs a few milliseconds and no memory.
-    Returns None when a run on this database is still going (ticks do not pile up).
-    The interval between ticks is ``server.evaluate_interval_s`` (see ``scheduler_interval_s``).
     """
-    with _scheduled_locks_guard:
-        lock = _scheduled_locks.setdefault(str(store.path), threading.Lock())
-    if not lock.acquire(blocking=False):
-        return None
-    try:
-        # Decode images on this thread unless workers are configured: forking DataLoader
-        # workers out of the multi-threaded server process is avoided by default.
-        workers = _get(evaluators_section(config), "num_workers", 0)
-        jobs = _scheduled_jobs.setdefault(str(store.path), {})
-        summary = run_evaluators(store, config=config, skip_unavailable=True, progress=False, num_workers=workers,
-                                 lazy=True, jobs=jobs)
-        for run in summary.evaluators:
-            if run.skipped:
-                if run.skipped not in _reported_skips:  # say it once, not every tick
-                    _reported_skips.add(run.skipped)
-                    log.warning("scheduled evaluation: %s skipped: %s", run.name, run.skipped)
-            elif run.candidates:
-                log.info("evaluate %s: %s", run.name, run.to_dict())
-        return summary
-    except Exception:
-        log.exception("scheduled evaluation failed; will retry on the next tick")
-        return None
-    finally:
-        lock.release()
-
-
-DEFAULT_INTERVAL_S = 60.0
-STARTUP_DELAY_S = 30.0
-
-
-def scheduler_interval_s(config: Any = None) -> float:
-    """Seconds between scheduled evaluation runs (genobs.yaml ``server.evaluate_interval_s``, default 60)."""
-    return float(_get(_get(config, "server"), "evaluate_interval_s", DEFAULT_INTERVAL_S))
-
-
-def evaluation_task(db: str | Path | None, config: Any = None) -> Callable[[threading.Event], None]:
-    """A background task for ``genobs serve`` (collectors.server.serve(background=[...])).
-
-    Every ``server.evaluate_interval_s`` seconds it scores the samples that arrived since the
-    last tick, on the server's own store (``Store.open`` returns the process's instance),
-    until ``stop`` is set. Missing reference-model weights are logged and skipped.
-    """
-    interval = scheduler_interval_s(config)
-
-    def run(stop: threading.Event) -> None:
-        # The first tick comes after a short delay: when there is something to score, it
-        # imports the model libraries and loads the models (torch, open_clip: seconds of
-        # import under the GIL), which should not stall a server that just started.
-        if stop.wait(min(interval, STARTUP_DELAY_S)):
-            return
-        while not stop.is_set():
-            try:
-                scheduled_run(Store.open(db), config)
-            except Exception:
-                log.exception("scheduled evaluation: cannot open the database")
-            if stop.wait(interval):
-                break
-
-    return run
+    # Decode images on this thread unless workers are configured: forking DataLoader
+    # workers out of the multi-threaded server process is avoided by default.
+    workers = _get(evaluators_section(config), "num_workers", 0)
+    jobs = _scheduled_jobs.setdefault(str(store.path), {})
+    summary = run_evaluators(store, config=config, skip_unavailable=True, progress=False, num_workers=workers,
+                             lazy=True, jobs=jobs)
+    for run in summary.evaluators:
+        if run.skipped:
+            if run.skipped not in _reported_skips:  # say it once, not every tick
+                _reported_skips.add(run.skipped)
+                log.warning("scheduled evaluation: %s skipped: %s", run.name, run.skipped)
+        elif run.candidates:
+            log.info("evaluate %s: %s", run.name, run.to_dict())
+    return summary

@@ -4,7 +4,9 @@ Accepted forms (``--reference`` / ``--current``):
 
 * ``2026-11-16..2026-11-19`` — a time range; a date-only end includes that whole day, a
   date-time end is exclusive. Times without an offset are UTC.
-* ``last 24h`` or ``24h`` — the span ending at the newest sample (units m, h, d, w).
+* ``last 24h`` or ``24h`` — the span ending at the newest sample (units s, m, h, d, w).
+
+Times and durations are genobs' one grammar (genobs.times): RFC 3339, dates, epoch s/ms.
 * ``7d before`` — (reference only) the span right before the current window's start.
 * ``version:v1.4`` — every sample of that model_version.
 * ``all`` — every sample.
@@ -14,19 +16,16 @@ Defaults: current = ``last 24h``, reference = ``7d before``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
+
+from genobs import times
 from typing import Any
 
 DEFAULT_CURRENT = "last 24h"
 DEFAULT_REFERENCE = "7d before"
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
-_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-class WindowError(ValueError):
+class WindowError(times.TimeParseError):
     """A window specification that cannot be understood (message says what is accepted)."""
 
 
@@ -68,28 +67,19 @@ class Window:
 
 
 def parse_duration(text: str) -> timedelta:
-    match = _DURATION.match(text)
-    if not match:
-        raise WindowError(f"{text!r} is not a duration (expected e.g. 30m, 24h, 7d, 2w)")
-    amount, unit = float(match.group(1)), match.group(2).lower()
-    return timedelta(**{_UNITS[unit]: amount})
+    try:
+        return times.parse_duration(text)
+    except times.TimeParseError as exc:
+        raise WindowError(str(exc)) from None
 
 
 def _parse_instant(text: str, *, end: bool) -> datetime:
-    raw = text.strip()
-    if not raw:
+    if not text.strip():
         raise WindowError("empty date in a time range")
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            day = date.fromisoformat(raw)
-            moment = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
-            return moment + timedelta(days=1) if end else moment
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise WindowError(f"{raw!r} is not a date or date-time (expected e.g. 2026-11-16 or 2026-11-16T12:00Z)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return times.parse_instant(text, end=end)
+    except times.TimeParseError as exc:
+        raise WindowError(str(exc)) from None
 
 
 def parse_window(spec: str, *, newest: datetime | None, current: Window | None = None) -> Window:
@@ -112,6 +102,9 @@ def parse_window(spec: str, *, newest: datetime | None, current: Window | None =
         if end <= start:
             raise WindowError(f"{text!r}: the end must be after the start")
         return Window(text, start=start, end=end)
+    if lowered == "today":
+        today = times.parse_range("today", now=newest)
+        return Window(text, start=today.start, end=today.end)
     if lowered.endswith(" before"):
         if current is None or current.start is None:
             raise WindowError(

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -86,14 +85,53 @@ def print_json(data: Any) -> None:
 def init(db: Optional[str] = DbOption) -> None:
     """Create (or migrate) the database file and show its tables.
 
+    While a server holds the file, it says so and shows the schema version the server
+    migrated it to (a server migrates the database when it opens it).
+
     Example: `genobs init --db ./genobs.duckdb`
     """
+    from genobs import client
+
+    db_path = resolve_db_path(db)
+    url = client.running_server(db_path)
+    if url:
+        health = client.server_health(url) or {}
+        console.print(f"database [bold]{db_path}[/] is held by the genobs server at {url}, at schema version "
+                      f"{health.get('schema_version', '?')}: nothing to do", highlight=False, soft_wrap=True)
+        return
     store = open_store(db)
-    tables = store.fetchall(
-        "SELECT table_name, estimated_size FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name"
-    )
     console.print(f"database [bold]{store.path}[/] at schema version {store.schema_version()}")
-    console.print("tables: " + ", ".join(name for name, _ in tables), highlight=False)
+    console.print("tables: " + ", ".join(store.table_names()), highlight=False)
+
+
+# --------------------------------------------------------------------------- config
+
+config_app = typer.Typer(help="Show the effective configuration (genobs.yaml and defaults).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(
+    config: Optional[str] = ConfigOption,
+    fmt: str = typer.Option("yaml", "--format", help="yaml or json."),
+) -> None:
+    """Print every section with its effective value (file, then defaults), secrets masked.
+
+    Example: `genobs config show --config genobs.yaml`
+    """
+    import yaml
+
+    from genobs.config import effective_config
+
+    cfg = get_config(config)
+    data = effective_config(cfg)
+    if fmt == "json":
+        print_json(data)
+    elif fmt == "yaml":
+        source = f"# from {cfg.source}" if cfg.source else "# no genobs.yaml found: defaults"
+        sys.stdout.write(source + "\n" + yaml.safe_dump(data, sort_keys=False))
+    else:
+        raise fail(f"--format {fmt!r}: expected yaml or json")
 
 
 # --------------------------------------------------------------------------- ingest
@@ -297,59 +335,45 @@ def serve(
                                                  "(default: server.gpu_poll_interval_s, 15).", show_default=False),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
 ) -> None:
-    """Serve the collector HTTP API: the one process that owns the database.
+    """Serve the platform: the one process that owns the database.
 
-    POST /v1/samples, /v1/gpu, /v1/traces (OTLP), GET /metrics, /healthz; OpenAPI at /docs.
-    Set GENOBS_INGEST_TOKEN to require `Authorization: Bearer <token>` on POSTs.
-    While it runs, `genobs ingest` and `genobs collect-gpu` send their data to it, and its
-    scheduler scores new samples every server.evaluate_interval_s (60 s) and looks for drift
-    every server.drift_interval_s (3600 s).
+    The HTTP API (POST /v1/samples, /v1/gpu, /v1/traces; GET /metrics, /healthz; OpenAPI
+    at /docs) and the scheduler: evaluators score new samples every
+    server.evaluate_interval_s (60 s), drift runs every server.drift_interval_s (3600 s),
+    GPUs are polled when configured. Set GENOBS_INGEST_TOKEN to require
+    `Authorization: Bearer <token>` on POSTs. While it runs, `genobs ingest`, `evaluate`,
+    `drift` and `collect-gpu` send their work to it.
 
     Example: `genobs serve --db ./genobs.duckdb --port 8080 --dcgm-url http://gpu-node-1:9400/metrics`
     """
     import logging
 
-    from genobs.collectors.server import run_serve_command, settings_from_config
-    from genobs.evaluators.runner import evaluation_task   # imports no model library (torch...)
+    from genobs import client as server_client
+    from genobs.runtime import ServerStartError, settings_from_config
+    from genobs.runtime import serve as serve_platform
 
     cfg = get_config(config)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings_from_config(cfg, dcgm_urls=dcgm_url, poll_nvml=poll_nvml,
                                     gpu_poll_interval_s=gpu_interval, log_level=log_level.lower())
-    # The scheduler: evaluators on new samples, drift between windows (DESIGN §2).
-    background = [evaluation_task(db, cfg), _deferred_drift_task(db, cfg)]
-    code = run_serve_command(db, host or cfg.server.host, port if port is not None else cfg.server.port, settings,
-                             echo=lambda line: err_console.print(line, highlight=False, soft_wrap=True),
-                             background=background)
-    raise typer.Exit(code)
+    db_path = resolve_db_path(db)
+    running = server_client.running_server(db_path)
+    if running:
+        raise fail(f"a genobs server already serves {db_path} at {running}")
+    echo = err_console.print
+    if settings.ingest_token:
+        echo("ingest authentication: on (GENOBS_INGEST_TOKEN)", highlight=False)
 
+    def started(url: str) -> None:
+        echo(f"genobs API on {url} (database {db_path}); docs at {url}/docs; Ctrl-C to stop",
+             highlight=False, soft_wrap=True)
 
-def _deferred_drift_task(db: Optional[str], cfg: Any) -> Callable[[threading.Event], None]:
-    """evaluators.drift.drift_task, imported when its first tick is due (server.drift_interval_s,
-    default an hour, after start): evaluators.drift imports torch, which `genobs serve` only
-    loads when there is work for it (about 1 GB of memory, seconds of import)."""
-    interval = float(getattr(getattr(cfg, "server", None), "drift_interval_s", None) or 3600.0)
-
-    def run(stop: threading.Event) -> None:
-        if stop.wait(interval):
-            return
-        import logging
-
-        log = logging.getLogger("genobs.evaluators.drift")
-        try:
-            from genobs.evaluators.drift import drift_task, run_drift_all_services
-        except Exception:
-            log.exception("scheduled drift runs are off: cannot import evaluators.drift")
-            return
-        try:    # the first tick here, the next ones on drift_task's schedule
-            for summary in run_drift_all_services(Store.open(db)):
-                log.info("scheduled drift run %s: %s", summary.run_id, summary.service)
-        except Exception:
-            log.exception("scheduled drift run failed; will retry on the next tick")
-        drift_task(db, cfg)(stop)
-
-    return run
+    try:
+        serve_platform(db_path, host or cfg.server.host, port if port is not None else cfg.server.port,
+                       settings=settings, config=cfg, on_started=started)
+    except (ServerStartError, StoreError) as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command("collect-gpu")
@@ -444,12 +468,23 @@ def evaluate(
 
     if fmt not in ("table", "json"):
         raise fail(f"--format {fmt!r}: expected table or json")
-    if server:
-        raise fail(f"evaluation runs inside the server's scheduler (every server.evaluate_interval_s) while a "
-                   f"server holds the database; --server {server} cannot start a run over HTTP: wait for the "
-                   "scheduler, or stop the server and run `genobs evaluate`")
-    cfg = get_config(config)
     names = [n.strip() for n in evaluators.split(",") if n.strip()] if evaluators else None
+    url = _server_for(db, server)
+    if url:
+        from genobs import client
+
+        if device or workers is not None:
+            err_console.print(f"note: the server at {url} runs the evaluators on its own device and workers",
+                              highlight=False)
+        try:
+            result = client.post_json(url, "/v1/evaluate", {
+                "evaluators": names, "since": since, "until": until, "limit": limit, "batch_size": batch_size,
+                "retry_errors": retry_errors})
+        except client.ServerRequestError as exc:
+            raise fail(str(exc)) from None
+        _print_evaluate(result, fmt, via=url)
+        return
+    cfg = get_config(config)
     store = open_store(db)
     try:
         summary = run_evaluators(
@@ -460,24 +495,39 @@ def evaluate(
         )
     except (EvaluationError, DeviceError, ReferenceModelError) as exc:
         raise fail(str(exc)) from None
-    for run in summary.evaluators:
-        if run.skipped:
-            err_console.print(f"[yellow]{run.name} skipped:[/] {run.skipped}", highlight=False, soft_wrap=True)
+    _print_evaluate(summary.to_dict(), fmt)
+
+
+def _server_for(db: Optional[str], server: Optional[str]) -> Optional[str]:
+    """--server, else the healthy server that holds --db, else None (open the file)."""
+    from genobs import client
+
+    if server:
+        return server
+    return client.running_server(resolve_db_path(db))
+
+
+def _print_evaluate(summary: dict[str, Any], fmt: str, via: Optional[str] = None) -> None:
+    runs = summary["evaluators"]
+    for run in runs:
+        if run.get("skipped"):
+            err_console.print(f"[yellow]{run['name']} skipped:[/] {run['skipped']}", highlight=False, soft_wrap=True)
     if fmt == "json":
-        print_json(summary.to_dict())
+        print_json(summary)
         return
-    table = Table(title=f"evaluate on {summary.device}", title_justify="left")
+    where = f" (run by the server at {via})" if via else ""
+    table = Table(title=f"evaluate on {summary['device']}{where}", title_justify="left")
     for column in ("evaluator", "reference model", "candidates", "scored", "errors", "not scored", "samples/s"):
         table.add_column(column)
-    for run in summary.evaluators:
-        if run.skipped:
-            table.add_row(run.name, run.reference_model or "-", "-", "-", "-", "-", "skipped")
+    for run in runs:
+        if run.get("skipped"):
+            table.add_row(run["name"], run.get("reference_model") or "-", "-", "-", "-", "-", "skipped")
             continue
-        table.add_row(run.name, run.reference_model or "-", str(run.candidates), str(run.scored),
-                      f"[red]{run.errors}[/]" if run.errors else "0", str(run.not_scored),
-                      f"{run.samples_per_s:.1f}")
+        table.add_row(run["name"], run.get("reference_model") or "-", str(run["candidates"]), str(run["scored"]),
+                      f"[red]{run['errors']}[/]" if run["errors"] else "0", str(run["not_scored"]),
+                      f"{run['samples_per_s']:.1f}")
     console.print(table)
-    if not any(run.candidates for run in summary.evaluators):
+    if not any(run.get("candidates") for run in runs):
         console.print("nothing to score: every eligible sample already has a score", highlight=False)
 
 
@@ -490,23 +540,24 @@ def _fmt_number(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _print_drift_summary(summary: Any) -> None:
-    title = (f"drift {summary.service or 'all services'}: current {summary.current} ({summary.n_current} samples) "
-             f"vs reference {summary.reference} ({summary.n_reference})")
+def _print_drift_summary(summary: dict[str, Any]) -> None:
+    title = (f"drift {summary['service'] or 'all services'}: current {summary['current']} "
+             f"({summary['n_current']} samples) vs reference {summary['reference']} ({summary['n_reference']})")
     table = Table(title=title, title_justify="left")
     for column in ("feature", "type", "method", "statistic", "p-value", "threshold", "drifted"):
         table.add_column(column)
-    rows = [(f.feature, f.feature_type, f.method, f.statistic, f.p_value, f.threshold, f.drifted)
-            for f in summary.features]
-    rows += [(e.feature, "embedding", e.method, e.statistic, e.p_value, e.threshold, e.drifted)
-             for e in summary.embeddings]
+    rows = [(f["feature"], f["feature_type"], f["method"], f["statistic"], f["p_value"], f["threshold"], f["drifted"])
+            for f in summary["features"]]
+    rows += [(e["feature"], "embedding", e["method"], e["statistic"], e["p_value"], e["threshold"], e["drifted"])
+             for e in summary["embeddings"]]
     for feature, kind, method, statistic, p_value, threshold, drifted in rows:
         verdict = "-" if drifted is None else ("[bold red]yes[/]" if drifted else "no")
         table.add_row(feature, kind, method, _fmt_number(statistic), _fmt_number(p_value), _fmt_number(threshold),
                       verdict)
     console.print(table)
-    console.print(f"drift score (share of drifted features): [bold]{summary.drift_score:.3f}[/]"
-                  f"{' — dataset drift' if summary.dataset_drift else ''}; run_id {summary.run_id}", highlight=False)
+    console.print(f"drift score (share of drifted features): [bold]{summary['drift_score']:.3f}[/]"
+                  f"{' — dataset drift' if summary['dataset_drift'] else ''}; run_id {summary['run_id']}",
+                  highlight=False)
 
 
 @app.command()
@@ -546,14 +597,37 @@ def drift(
 
     `genobs drift --reference version:v1.4 --current version:v1.5 --format json`
     """
+    if fmt not in ("table", "json"):
+        raise fail(f"--format {fmt!r}: expected table or json")
+    url = _server_for(db, server)
+    if url:
+        from genobs import client
+
+        try:
+            results = client.post_json(url, "/v1/drift", {
+                "reference": reference, "current": current, "service": service, "embeddings": embeddings,
+                "embedding_sample": embedding_sample})
+        except client.ServerRequestError as exc:
+            raise fail(str(exc)) from None
+        for skipped in [r for r in results if "skipped" in r]:
+            err_console.print(f"[yellow]skipped[/] {skipped['service']}: {skipped['skipped']}", highlight=False)
+        summaries = [r for r in results if "skipped" not in r]
+    else:
+        summaries = _drift_locally(db, reference, current, service, device, embeddings, embedding_sample)
+    if fmt == "json":
+        print_json(summaries)
+    else:
+        for summary in summaries:
+            _print_drift_summary(summary)
+    if fail_on_drift and any(s["dataset_drift"] for s in summaries):
+        raise typer.Exit(EXIT_GATE_FAILED)
+
+
+def _drift_locally(db: Optional[str], reference: Optional[str], current: Optional[str], service: Optional[str],
+                   device: str, embeddings: bool, embedding_sample: Optional[int]) -> list[dict[str, Any]]:
     from genobs.evaluators.drift import DriftError, run_drift, services
     from genobs.evaluators.windows import WindowError
 
-    if fmt not in ("table", "json"):
-        raise fail(f"--format {fmt!r}: expected table or json")
-    if server:
-        raise fail(f"drift runs inside the server's scheduler when one holds the database; "
-                   f"--server {server} cannot start a drift run over HTTP: stop the server or run without --server")
     store = open_store(db)
     names = [service] if service else services(store)
     if not names:
@@ -562,20 +636,14 @@ def drift(
     for name in names:
         try:
             summaries.append(run_drift(store, reference=reference, current=current, service=name, device=device,
-                                       embeddings=embeddings, embedding_sample=embedding_sample))
+                                       embeddings=embeddings, embedding_sample=embedding_sample).to_dict())
         except WindowError as exc:
             raise fail(f"--reference/--current: {exc}") from None
         except DriftError as exc:
             if service:
                 raise fail(str(exc)) from None
             err_console.print(f"[yellow]skipped[/] {name}: {exc}", highlight=False)
-    if fmt == "json":
-        print_json([s.to_dict() for s in summaries])
-    else:
-        for summary in summaries:
-            _print_drift_summary(summary)
-    if fail_on_drift and any(s.dataset_drift for s in summaries):
-        raise typer.Exit(EXIT_GATE_FAILED)
+    return summaries
 
 
 # --------------------------------------------------------------------------- demo
@@ -593,194 +661,30 @@ def demo(
 
     Ingests a week of traffic of a RAG chat LLM and an image generator (part of it through
     the HTTP API and the Python SDK), GPU telemetry, scores the samples, looks for drift,
-    prints what it found, then serves the platform (unless --no-serve).
+    prints what it found, then serves the platform, scheduler included (unless --no-serve).
 
     Example: `genobs demo --no-serve`
     """
-    db_path = resolve_db_path(db)
-    for stale in (db_path, db_path.with_name(db_path.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    code = _run_demo(db_path, serve=not no_serve, host=host, port=port, device=device)
-    raise typer.Exit(code)
+    from genobs.demo import DemoError, run_demo
+    from genobs.runtime import ServerStartError, settings_from_config
+    from genobs.runtime import serve as serve_platform
 
+    def serve_demo(db_path: Path, host: str, port: int, cfg: GenobsConfig) -> None:
+        def started(url: str) -> None:
+            console.print(f"genobs API on [bold]{url}[/] (OpenAPI at {url}/docs, metrics at {url}/metrics); "
+                          "the scheduler scores what is posted to it. Ctrl-C stops.", highlight=False)
 
-# The demo's stages. Kept here because this module is where the shell wires the domain
-# packages together (DESIGN §1); each stage calls the same code as its own command.
-
-DEMO_SDK_SAMPLES = 1000      # the newest chat samples go through the Python SDK
-DEMO_EVALUATE_FROM = "2026-11-22T00:00:00Z"   # the canary day: baseline and canary arms side by side
-
-
-def _stage(title: str) -> None:
-    console.rule(f"[bold]{title}", align="left")
-
-
-def _run_demo(db_path: Path, *, serve: bool, host: str, port: int, device: str) -> int:
-    import gzip as gzip_module
-    import time
-
-    from genobs.collectors.files import ingest_file
-    from genobs.collectors.gpu_records import store_readings
-    from genobs.collectors.pipeline import IngestOptions
-    from genobs.collectors.server import ServerStartError, start_background
-    from genobs import client as http_client
-    from genobs.sdk import Client as SdkClient
-    from genobs import sample_data
-    data = sample_data.data_dir()
-    store = open_store(str(db_path))
-    console.print(f"demo database: [bold]{db_path}[/] (sample data: {data})", highlight=False)
-
-    _stage("1. collect: start the API, ingest files, post through HTTP and the SDK")
-    try:
-        handle = start_background(str(db_path), host, port if serve else 0)
-    except (ServerStartError, OSError) as exc:
-        raise fail(f"cannot serve on {host}:{port}: {exc} (pick another --port, or --no-serve)") from None
-    try:
-        chat_lines = gzip_module.decompress((data / sample_data.CHAT_SAMPLES_FILE).read_bytes()).splitlines()
-        file_lines, sdk_lines = chat_lines[:-DEMO_SDK_SAMPLES], chat_lines[-DEMO_SDK_SAMPLES:]
-        import tempfile
-
-        with tempfile.NamedTemporaryFile(suffix=".jsonl") as tmp:
-            tmp.write(b"\n".join(file_lines) + b"\n")
-            tmp.flush()
-            report = ingest_file(store, tmp.name, options=IngestOptions())
-        r = report.result
-        console.print(f"file   chat_samples.jsonl.gz (first {len(file_lines)} lines): {r.accepted} accepted, "
-                      f"{r.rejected} rejected; PII redacted: "
-                      + ", ".join(f"{k} {v}" for k, v in sorted(r.redactions.items())), highlight=False)
-
-        answer = http_client.post_sample_lines(
-            handle.url, (data / sample_data.IMAGE_SAMPLES_FILE).read_bytes().splitlines(), source="demo-http")
-        console.print(f"HTTP   POST {handle.url}/v1/samples image_samples.jsonl: {answer['accepted']} accepted, "
-                      f"{answer['rejected']} rejected", highlight=False)
-
-        sdk = SdkClient(handle.url, batch_size=250)
-        for line in sdk_lines:
-            sdk.log(**json.loads(line))
-        sdk.close(timeout=60)
-        stats = sdk.stats()
-        console.print(f"SDK    genobs.sdk.Client({handle.url!r}).log(...) x {len(sdk_lines)}: "
-                      f"{stats.get('sent')} sent, {stats.get('dropped')} dropped", highlight=False)
-
-        with gzip_module.open(data / sample_data.GPU_TELEMETRY_FILE, "rt") as fh:
-            readings = [json.loads(line) for line in fh if line.strip()]
-        gpu = store_readings(store, readings, source="demo-file")
-        console.print(f"GPU    gpu_telemetry.jsonl.gz: {gpu.accepted} readings accepted, {gpu.rejected} rejected",
-                      highlight=False)
-        _demo_inventory(store)
-
-        _stage("2. evaluate: hallucination and CLIP scores")
-        _demo_evaluate(store, device)
-
-        _stage("3. drift: prompt topics and per-feature drift, before vs after 2026-11-20")
-        _demo_drift(store, device)
-
-        _stage("4. incidents found in the data")
-        _demo_incidents(store)
-
-        if not serve:
-            console.print("done (--no-serve). Explore it: "
-                          f"`genobs serve --db {db_path}` or open the file with DuckDB.", highlight=False)
-            return EXIT_OK
-        console.rule("[bold]serving")
-        console.print(f"genobs API on [bold]{handle.url}[/] (OpenAPI at {handle.url}/docs, metrics at "
-                      f"{handle.url}/metrics). Ctrl-C stops.", highlight=False)
         try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            console.print("stopping")
-        return EXIT_OK
-    finally:
-        handle.stop()
-        store.close()  # checkpoints the WAL into the file; the demo database is complete on disk
-
-
-def _demo_table(title: str, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    table = Table(title=title, title_justify="left", show_edge=False)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*["" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row])
-    console.print(table)
-
-
-def _demo_inventory(store: Store) -> None:
-    rows = store.fetchall(
-        "SELECT service, model, model_version, variant, count(*), "
-        "strftime(min(timestamp), '%Y-%m-%d %H:%M'), strftime(max(timestamp), '%Y-%m-%d %H:%M') "
-        "FROM samples GROUP BY ALL ORDER BY service, min(timestamp)"
-    )
-    _demo_table("samples per service / model / version / arm",
-                ["service", "model", "version", "variant", "samples", "first (UTC)", "last (UTC)"], rows)
-    dead = store.fetchone("SELECT count(*) FROM dead_letter")[0]
-    gpus = store.fetchone("SELECT count(DISTINCT host || gpu_index), count(*) FROM gpu_telemetry")
-    console.print(f"{dead} records in dead_letter; {gpus[1]} GPU readings from {gpus[0]} GPUs", highlight=False)
-
-
-def _demo_evaluate(store: Store, device: str) -> None:
-    from genobs.evaluators.runner import run_evaluators
-
-    started = __import__("time").perf_counter()
-    summary = run_evaluators(store, ["hallucination", "clip"], device=device, since=DEMO_EVALUATE_FROM,
-                             skip_unavailable=True, progress=console.is_terminal)
-    for run in summary.evaluators:
-        if run.skipped:
-            console.print(f"[yellow]{run.name}: skipped[/] — {run.skipped}", highlight=False)
-        else:
-            console.print(f"{run.name} ({run.reference_model}, {summary.device}): {run.scored} scored, "
-                          f"{run.errors} errors, {run.not_scored} not scored, {run.samples_per_s:.1f} samples/s",
-                          highlight=False)
-    rows = store.fetchall(
-        "SELECT s.model_version, s.variant, count(*), avg(sc.value), "
-        "avg(CASE WHEN sc.label = 'hallucinated' THEN 1.0 ELSE 0.0 END) "
-        "FROM scores sc JOIN samples s USING (request_id) "
-        "WHERE sc.metric = 'hallucination_score' AND sc.error IS NULL AND s.timestamp >= ? "
-        "GROUP BY ALL ORDER BY 1, 2", [DEMO_EVALUATE_FROM])
-    if rows:
-        _demo_table("hallucination by version / arm (canary day, 2026-11-22)",
-                    ["version", "variant", "scored", "mean score", "hallucinated share"], rows)
-    clip = store.fetchall(
-        "SELECT s.model_version, count(*), avg(sc.value) FROM scores sc JOIN samples s USING (request_id) "
-        "WHERE sc.metric = 'clip_score' AND sc.error IS NULL GROUP BY ALL")
-    if clip:
-        _demo_table("CLIP alignment", ["version", "scored", "mean clip_score"], clip)
-    console.print(f"evaluation took {__import__('time').perf_counter() - started:.0f} s", highlight=False)
-
-
-def _demo_drift(store: Store, device: str) -> None:
-    from genobs.evaluators.drift import DriftError, run_drift
+            serve_platform(db_path, host, port, settings=settings_from_config(cfg), config=cfg, on_started=started)
+        except ServerStartError as exc:
+            raise fail(f"cannot serve on {host}:{port}: {exc} (pick another --port, or --no-serve)") from None
 
     try:
-        result = run_drift(store, reference="2026-11-16..2026-11-20", current="2026-11-20..2026-11-23",
-                           service="chat-api", device=device)
-    except DriftError as exc:
-        console.print(f"[yellow]drift: {exc}[/]", highlight=False)
-        return
-    rows = store.fetchall(
-        "SELECT feature, method, statistic, p_value, drifted FROM drift_results WHERE run_id = ? "
-        "ORDER BY drifted DESC, feature", [result.run_id])
-    _demo_table("drift, chat-api: 2026-11-16..20 vs 2026-11-20..23",
-                ["feature", "method", "statistic", "p-value", "drifted"], rows)
+        run_demo(resolve_db_path(db), serve=not no_serve, host=host, port=port, device=device, console=console,
+                 serve_platform=serve_demo)
+    except DemoError as exc:
+        raise fail(str(exc)) from None
 
 
-def _demo_incidents(store: Store) -> None:
-    rows = store.fetchall(
-        "SELECT service, strftime(time_bucket(INTERVAL 1 HOUR, timestamp), '%Y-%m-%d %H:00') AS hour, count(*), "
-        "avg(CASE WHEN status IN ('error', 'timeout') THEN 1.0 ELSE 0.0 END) AS error_rate, "
-        "quantile_cont(latency_ms, 0.95) AS p95_ms "
-        "FROM samples GROUP BY ALL HAVING count(*) >= 20 ORDER BY error_rate DESC, p95_ms DESC LIMIT 3")
-    _demo_table("worst hours by error rate", ["service", "hour (UTC)", "requests", "error rate", "p95 latency ms"], rows)
-    rows = store.fetchall(
-        "SELECT host, gpu_index, strftime(min(timestamp), '%Y-%m-%d %H:%M'), strftime(max(timestamp), '%H:%M'), "
-        "max(temperature_c), min(sm_clock_mhz), count(*) FROM gpu_telemetry "
-        "WHERE throttle_reasons IS NOT NULL AND throttle_reasons NOT IN ('none', '') GROUP BY ALL ORDER BY 1, 2")
-    _demo_table("GPU throttling", ["host", "gpu", "from (UTC)", "to", "max °C", "min SM MHz", "readings"], rows)
-
-
-def main() -> None:  # pragma: no cover - console script entry
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":  # python -m genobs.cli (tests start servers this way)
     app()

@@ -167,3 +167,30 @@ def post_gpu_readings(url: str, readings: list[dict[str, Any]], token: str | Non
 def _iso(value: Any) -> str:
     isoformat = getattr(value, "isoformat", None)
     return isoformat() if callable(isoformat) else str(value)
+
+
+def post_json(url: str, path: str, body: dict[str, Any], *, token: str | None = None,
+              timeout: float = 3600.0) -> Any:
+    """POST a JSON body to a route of the server (e.g. /v1/evaluate) and return its JSON
+    answer; raises ServerRequestError with the server's reason."""
+    headers = {"User-Agent": USER_AGENT}
+    token = token or ingest_token()
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    target = url.rstrip("/") + path
+    try:
+        response = httpx.post(target, json=body, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ServerRequestError(f"cannot reach the server at {url}: {exc}") from None
+    if response.status_code >= 300:
+        raise _explain(url, response)
+    return response.json()
+
+
+def server_health(url: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """The server's /healthz answer, or None when it does not answer."""
+    try:
+        response = httpx.get(url.rstrip("/") + "/healthz", timeout=timeout)
+        return response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None

@@ -60,6 +60,19 @@ class ImagesConfig(_Section):
     max_pixels: int = 40_000_000
 
 
+class EvaluatorsConfig(_Section):
+    """``evaluators:`` — the runner and the reference models (docs/evaluators.md). The
+    per-evaluator sections (``clip``, ``hallucination``) are checked by the evaluator that
+    reads them, which names the key in its error."""
+
+    enabled: list[str] | None = Field(default=None, description="default: every evaluator")
+    device: str = Field(default="auto", description="auto (CUDA when present), cpu or cuda[:N]")
+    batch_size: int | None = Field(default=None, ge=1, description="default: per evaluator")
+    num_workers: int | None = Field(default=None, ge=0, description="image decoding workers")
+    clip: dict[str, Any] = Field(default_factory=dict)
+    hallucination: dict[str, Any] = Field(default_factory=dict)
+
+
 class SloConfig(_Section):
     """``slo:`` — the SLO engine (DESIGN §6). Owned by genobs.slo."""
 
@@ -90,12 +103,12 @@ class UiConfig(_Section):
 
 
 class GenobsConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")  # sections of later features stay readable
+    model_config = ConfigDict(extra="forbid")
 
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
-    evaluators: dict[str, Any] = Field(default_factory=dict)
+    evaluators: EvaluatorsConfig = Field(default_factory=EvaluatorsConfig)
     slo: SloConfig = Field(default_factory=SloConfig)
     notifiers: NotifiersConfig = Field(default_factory=NotifiersConfig)
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
@@ -136,3 +149,26 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> GenobsConfig:
         raise ConfigError(f"{path}: {problems}") from None
     config.source = path
     return config
+
+
+# Keys whose values are secrets wherever they appear. Secrets belong in the environment;
+# this catches one put in the file by mistake.
+_SECRET_KEY_PARTS = ("token", "secret", "password", "routing_key", "api_key", "webhook_url")
+
+
+def masked(data: Any, key: str = "") -> Any:
+    """``data`` with the values of secret-looking keys replaced by "***" (config show).
+    Names of environment variables (keys ending in ``_env``) are not secrets and stay."""
+    if isinstance(data, dict):
+        return {k: masked(v, str(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [masked(v, key) for v in data]
+    lowered = key.lower()
+    if data is not None and not lowered.endswith("_env") and any(part in lowered for part in _SECRET_KEY_PARTS):
+        return "***"
+    return data
+
+
+def effective_config(config: GenobsConfig) -> dict[str, Any]:
+    """Every section with its effective values, secrets masked."""
+    return masked(config.model_dump(mode="json"))

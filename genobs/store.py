@@ -37,13 +37,15 @@ class DatabaseLockedError(StoreError):
     def __init__(self, path: Path, server_url: str | None, detail: str) -> None:
         self.path = path
         self.server_url = server_url
+        self.detail = detail   # DuckDB's own words, for logs; never shown raw (DESIGN §2)
         hint = (
-            f"a genobs server at {server_url} holds it: pass --server {server_url} "
-            "(commands that support it use the server automatically)"
+            f"the genobs server at {server_url} holds it: commands send their work to it "
+            f"(--server {server_url}); stop it to open the file directly"
             if server_url
-            else "another process holds it (a running `genobs serve`?): stop it, or use --server URL"
+            else "another process holds it (a running `genobs serve`, or a DuckDB session): stop it, "
+                 "or pass --server URL of the server that holds it"
         )
-        super().__init__(f"database {path} is in use: {hint}. ({detail.splitlines()[0]})")
+        super().__init__(f"database {path} is in use: {hint}")
 
 
 def resolve_db_path(db: str | os.PathLike[str] | None = None) -> Path:
@@ -419,6 +421,10 @@ class Store:
     def schema_version(self) -> int:
         row = self.fetchone("SELECT coalesce(max(version), 0) FROM schema_version")
         return int(row[0]) if row else 0
+
+    def table_names(self) -> list[str]:
+        return [row[0] for row in self.fetchall(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name")]
 
     def _migrate(self) -> None:
         self._connection.execute("SET TimeZone = 'UTC'")

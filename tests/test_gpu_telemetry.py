@@ -23,7 +23,7 @@ from genobs.collectors.gpu_dcgm import is_dcgm_blank, parse_dcgm_metrics, scrape
 from genobs.collectors.gpu_nvml import NvmlReader, NvmlUnavailable
 from genobs.collectors.gpu_records import decode_clock_event_reasons, store_readings
 from genobs.collectors.gpu_smi import SmiCsvError, read_smi_csv
-from genobs.collectors.server import ServerSettings, start_background
+from genobs.runtime import ServerSettings, start_platform
 from genobs.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,7 +138,7 @@ def test_collect_gpu_unreachable_exporter_is_an_error_with_a_message(store: Stor
 
 def test_server_scrapes_configured_dcgm_urls(exporter: str, tmp_path: Path) -> None:
     settings = ServerSettings(poll_nvml=False, dcgm_urls=[exporter], gpu_poll_interval_s=0.5, ingest_token=None)
-    handle = start_background(tmp_path / "genobs.duckdb", settings=settings)
+    handle = start_platform(tmp_path / "genobs.duckdb", settings=settings)
     try:
         deadline = time.monotonic() + 20
         while handle.store.fetchone("SELECT count(*) FROM gpu_telemetry")[0] < 3 and time.monotonic() < deadline:
@@ -153,7 +153,7 @@ def test_server_scrapes_configured_dcgm_urls(exporter: str, tmp_path: Path) -> N
 
 
 def test_collect_gpu_posts_to_a_server(exporter: str, tmp_path: Path) -> None:
-    handle = start_background(tmp_path / "genobs.duckdb", settings=ServerSettings(poll_nvml=False, ingest_token=None))
+    handle = start_platform(tmp_path / "genobs.duckdb", settings=ServerSettings(poll_nvml=False, ingest_token=None))
     try:
         code = collect(ServerSink(handle.url), CollectOptions(dcgm_urls=[exporter], count=1), lambda _: None)
         assert code == 0

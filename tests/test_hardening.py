@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from genobs.collectors.pipeline import FAST_PATH_MAX_RECORDS, IngestOptions, ingest_lines
-from genobs.collectors.server import ServerHandle, ServerSettings, start_background
+from genobs.runtime import PlatformHandle as ServerHandle, ServerSettings, start_platform as start_background
 from genobs.evaluators.images import OUTSIDE_ROOT, ImageError, load_sample_image
 from genobs.sdk import Client
 from genobs.store import MAX_DEAD_LETTER_RAW_CHARS, Store

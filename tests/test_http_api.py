@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from genobs.collectors.server import ServerHandle, ServerSettings, start_background
+from genobs.runtime import PlatformHandle, ServerSettings, start_platform
 from genobs import client as server_client
 from genobs.store import server_info_path
 
@@ -38,13 +38,13 @@ def sample(request_id: str, **fields: object) -> dict[str, object]:
     return record
 
 
-def start(tmp_path: Path, **settings: object) -> ServerHandle:
+def start(tmp_path: Path, **settings: object) -> PlatformHandle:
     options = {"poll_nvml": False, "max_body_bytes": SMALL_LIMIT, "ingest_token": None, **settings}
-    return start_background(tmp_path / "genobs.duckdb", settings=ServerSettings(**options))  # type: ignore[arg-type]
+    return start_platform(tmp_path / "genobs.duckdb", settings=ServerSettings(**options))  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerHandle]:
+def server(tmp_path: Path) -> Iterator[PlatformHandle]:
     handle = start(tmp_path)
     yield handle
     handle.stop()
@@ -52,12 +52,12 @@ def server(tmp_path: Path) -> Iterator[ServerHandle]:
 
 
 @pytest.fixture
-def http(server: ServerHandle) -> Iterator[httpx.Client]:
+def http(server: PlatformHandle) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as client:
         yield client
 
 
-def stored(server: ServerHandle, request_id: str) -> dict[str, object] | None:
+def stored(server: PlatformHandle, request_id: str) -> dict[str, object] | None:
     cur = server.store.execute("SELECT * FROM samples WHERE request_id = ?", [request_id])
     row = cur.fetchone()
     if row is None:
@@ -65,7 +65,7 @@ def stored(server: ServerHandle, request_id: str) -> dict[str, object] | None:
     return dict(zip([d[0] for d in cur.description], row))
 
 
-def test_single_object_is_stored_before_the_answer(server: ServerHandle, http: httpx.Client) -> None:
+def test_single_object_is_stored_before_the_answer(server: PlatformHandle, http: httpx.Client) -> None:
     response = http.post("/v1/samples", json=sample("one"))
     assert response.status_code == 200
     answer = response.json()
@@ -76,7 +76,7 @@ def test_single_object_is_stored_before_the_answer(server: ServerHandle, http: h
 
 
 def test_array_with_a_bad_record_answers_counts_and_names_the_field(
-    server: ServerHandle, http: httpx.Client
+    server: PlatformHandle, http: httpx.Client
 ) -> None:
     body = [sample("a1"), sample("a2", latency_ms=-3), sample("a3")]
     answer = http.post("/v1/samples", json=body).json()
@@ -88,7 +88,7 @@ def test_array_with_a_bad_record_answers_counts_and_names_the_field(
     assert len(dead) == 1 and "latency_ms" in dead[0][1]
 
 
-def test_gzip_ndjson_body(server: ServerHandle, http: httpx.Client) -> None:
+def test_gzip_ndjson_body(server: PlatformHandle, http: httpx.Client) -> None:
     lines = [json.dumps(sample(f"n{i}")) for i in range(5)]
     body = gzip.compress(("\n".join(lines[:3]) + "\n\n" + "\r\n".join(lines[3:]) + "\n").encode())
     response = http.post(
@@ -100,27 +100,27 @@ def test_gzip_ndjson_body(server: ServerHandle, http: httpx.Client) -> None:
     assert server.store.fetchone("SELECT count(*) FROM samples WHERE request_id LIKE 'n%'") == (5,)
 
 
-def test_ndjson_sent_as_application_json_is_read_line_by_line(server: ServerHandle, http: httpx.Client) -> None:
+def test_ndjson_sent_as_application_json_is_read_line_by_line(server: PlatformHandle, http: httpx.Client) -> None:
     body = "\n".join(json.dumps(sample(f"j{i}")) for i in range(3))
     response = http.post("/v1/samples", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 200 and response.json()["accepted"] == 3
 
 
-def test_redaction_applies_like_file_ingest(server: ServerHandle, http: httpx.Client) -> None:
+def test_redaction_applies_like_file_ingest(server: PlatformHandle, http: httpx.Client) -> None:
     answer = http.post("/v1/samples", json=sample("pii", prompt="write to jane.doe@example.com please")).json()
     assert answer["accepted"] == 1 and sum(answer["redactions"].values()) >= 1
     prompt = stored(server, "pii")["prompt"]  # type: ignore[index]
     assert "jane.doe@example.com" not in str(prompt)
 
 
-def test_reposting_updates_instead_of_duplicating(server: ServerHandle, http: httpx.Client) -> None:
+def test_reposting_updates_instead_of_duplicating(server: PlatformHandle, http: httpx.Client) -> None:
     http.post("/v1/samples", json=sample("same", latency_ms=100.0))
     answer = http.post("/v1/samples", json=sample("same", latency_ms=200.0)).json()
     assert answer["updated"] == 1
     assert server.store.fetchone("SELECT count(*), max(latency_ms) FROM samples WHERE request_id = 'same'") == (1, 200.0)
 
 
-def test_nothing_valid_is_400_with_per_record_errors(server: ServerHandle, http: httpx.Client) -> None:
+def test_nothing_valid_is_400_with_per_record_errors(server: PlatformHandle, http: httpx.Client) -> None:
     response = http.post("/v1/samples", json=[{"request_id": "x", "model": "m"}, sample("y", status="weird")])
     assert response.status_code == 400
     answer = response.json()
@@ -129,7 +129,7 @@ def test_nothing_valid_is_400_with_per_record_errors(server: ServerHandle, http:
     assert "timestamp" in messages and "status" in messages
 
 
-def test_malformed_json_is_400_and_kept_in_dead_letter(server: ServerHandle, http: httpx.Client) -> None:
+def test_malformed_json_is_400_and_kept_in_dead_letter(server: PlatformHandle, http: httpx.Client) -> None:
     response = http.post("/v1/samples", content=b'{"request_id": "x",', headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     assert "invalid JSON" in response.json()["detail"]
@@ -149,7 +149,7 @@ def test_unsupported_content_type_or_encoding_is_415(http: httpx.Client) -> None
     assert response.status_code == 415
 
 
-def test_body_over_the_limit_is_413(server: ServerHandle, http: httpx.Client) -> None:
+def test_body_over_the_limit_is_413(server: PlatformHandle, http: httpx.Client) -> None:
     big = [sample(f"big{i}", prompt="x" * 1000) for i in range(SMALL_LIMIT // 1000 + 10)]
     response = http.post("/v1/samples", json=big)
     assert response.status_code == 413
@@ -192,7 +192,7 @@ def test_token_is_read_from_the_environment(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("GENOBS_INGEST_TOKEN", "from-env")
     settings = ServerSettings(poll_nvml=False)
     assert settings.ingest_token == "from-env" and "from-env" not in repr(settings)
-    handle = start_background(tmp_path / "genobs.duckdb", settings=settings)
+    handle = start_platform(tmp_path / "genobs.duckdb", settings=settings)
     try:
         assert httpx.post(handle.url + "/v1/samples", json=sample("e1")).status_code == 401
         answer = server_client.post_sample_lines(handle.url, [json.dumps(sample("e1")).encode()])
@@ -202,7 +202,7 @@ def test_token_is_read_from_the_environment(tmp_path: Path, monkeypatch: pytest.
         handle.store.close()
 
 
-def test_gpu_readings_json_and_csv(server: ServerHandle, http: httpx.Client) -> None:
+def test_gpu_readings_json_and_csv(server: PlatformHandle, http: httpx.Client) -> None:
     readings = [
         {"timestamp": "2025-01-15T10:00:00Z", "host": "node-1", "gpu_index": 0, "gpu_name": "NVIDIA H100",
          "utilization_pct": 87.5, "memory_used_mib": 40960, "memory_total_mib": 81920, "power_w": 512.0,
@@ -244,7 +244,7 @@ def _metrics_when(http: httpx.Client, ready: "callable[[dict], bool]") -> dict: 
         time.sleep(0.05)
 
 
-def test_prometheus_metrics(server: ServerHandle, http: httpx.Client) -> None:
+def test_prometheus_metrics(server: PlatformHandle, http: httpx.Client) -> None:
     http.post("/v1/samples", json=[sample("m1"), sample("m2", status="error", error_type="RateLimit"),
                                    sample("m3", latency_ms=-1)])
     http.post("/v1/gpu", json={"timestamp": "2025-01-15T10:00:00Z", "host": "node-1", "gpu_index": 0,
@@ -297,7 +297,7 @@ def test_metric_label_cardinality_is_bounded(tmp_path: Path) -> None:
         handle.store.close()
 
 
-def test_health_docs_and_server_record(server: ServerHandle, http: httpx.Client) -> None:
+def test_health_docs_and_server_record(server: PlatformHandle, http: httpx.Client) -> None:
     health = http.get("/healthz").json()
     assert health["status"] == "ok" and health["database"] == str(server.db_path)
     assert server_client.healthy(server.url)
@@ -320,7 +320,7 @@ def test_stop_removes_the_server_record(tmp_path: Path) -> None:
 
 
 def test_client_posts_files_in_chunks_and_numbers_lines_over_the_whole_input(
-    server: ServerHandle,
+    server: PlatformHandle,
 ) -> None:
     lines = [json.dumps(sample(f"f{i}")).encode() for i in range(40)]
     lines[25] = json.dumps(sample("f25", output_tokens=-1)).encode()

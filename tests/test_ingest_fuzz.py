@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from fuzz_records import Case, case, check_stored
 from genobs.collectors.files import ingest_file
 from genobs.collectors.pipeline import FAST_PATH_MAX_RECORDS, IngestOptions
-from genobs.collectors.server import ServerHandle, ServerSettings, start_background
+from genobs.runtime import PlatformHandle as ServerHandle, ServerSettings, start_platform as start_background
 from genobs.store import Store
 
 # Examples per fuzzer; GENOBS_FUZZ_EXAMPLES raises them (bench/fuzz_ingest.py does).

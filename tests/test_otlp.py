@@ -21,12 +21,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 
 from genobs.collectors import otlp
-from genobs.collectors.server import ServerHandle, ServerSettings, start_background
+from genobs.runtime import PlatformHandle, ServerSettings, start_platform
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerHandle]:
-    handle = start_background(tmp_path / "genobs.duckdb",
+def server(tmp_path: Path) -> Iterator[PlatformHandle]:
+    handle = start_platform(tmp_path / "genobs.duckdb",
                               settings=ServerSettings(poll_nvml=False, ingest_token=None))
     yield handle
     handle.stop()
@@ -75,14 +75,14 @@ def record_spans() -> list:
     return list(memory.get_finished_spans())
 
 
-def samples_by_model(server: ServerHandle) -> dict[str, dict]:
+def samples_by_model(server: PlatformHandle) -> dict[str, dict]:
     cur = server.store.execute("SELECT * FROM samples")
     names = [d[0] for d in cur.description]
     return {row[names.index("model")]: dict(zip(names, row)) for row in cur.fetchall()}
 
 
 @pytest.mark.parametrize("compression", [Compression.NoCompression, Compression.Gzip])
-def test_real_otlp_exporter_spans_land_as_samples(server: ServerHandle, compression: Compression) -> None:
+def test_real_otlp_exporter_spans_land_as_samples(server: PlatformHandle, compression: Compression) -> None:
     spans = record_spans()
     exporter = OTLPSpanExporter(endpoint=server.url + "/v1/traces", compression=compression, timeout=30)
     assert exporter.export(spans) == SpanExportResult.SUCCESS
@@ -113,7 +113,7 @@ def test_real_otlp_exporter_spans_land_as_samples(server: ServerHandle, compress
     assert (failed["status"], failed["error_type"]) == ("error", "RateLimitError")
 
 
-def test_reexported_spans_update_instead_of_duplicating(server: ServerHandle) -> None:
+def test_reexported_spans_update_instead_of_duplicating(server: PlatformHandle) -> None:
     spans = record_spans()
     exporter = OTLPSpanExporter(endpoint=server.url + "/v1/traces", timeout=30)
     assert exporter.export(spans) == SpanExportResult.SUCCESS
@@ -121,7 +121,7 @@ def test_reexported_spans_update_instead_of_duplicating(server: ServerHandle) ->
     assert server.store.fetchone("SELECT count(*) FROM samples") == (3,)
 
 
-def test_ignored_and_accepted_spans_are_counted(server: ServerHandle) -> None:
+def test_ignored_and_accepted_spans_are_counted(server: PlatformHandle) -> None:
     request = otlp.ExportTraceServiceRequest()
     spans = record_spans()
     # encode with the exporter's own encoder, post by hand to see the answer
@@ -162,7 +162,7 @@ def otlp_json(trace_id: str, span_id: str, **attributes: object) -> dict:
     }]}
 
 
-def test_otlp_json_with_hex_ids(server: ServerHandle) -> None:
+def test_otlp_json_with_hex_ids(server: PlatformHandle) -> None:
     trace_id, span_id = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
     body = otlp_json(trace_id, span_id, **{
         "gen_ai.operation.name": "generate_content", "gen_ai.request.model": "sdxl",
@@ -182,7 +182,7 @@ def test_otlp_json_with_hex_ids(server: ServerHandle) -> None:
     assert row[7].isoformat().startswith("2025-01-15T10:00:00")
 
 
-def test_rejected_spans_are_reported_as_partial_success(server: ServerHandle) -> None:
+def test_rejected_spans_are_reported_as_partial_success(server: PlatformHandle) -> None:
     body = otlp_json("5b8efff798038103d269b633813fc60d", "eee19b7ec3c1b175", **{
         "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": -5})
     response = httpx.post(server.url + "/v1/traces", json=body, timeout=30)
@@ -192,7 +192,7 @@ def test_rejected_spans_are_reported_as_partial_success(server: ServerHandle) ->
     assert server.store.fetchone("SELECT count(*) FROM dead_letter") == (1,)
 
 
-def test_bad_bodies(server: ServerHandle) -> None:
+def test_bad_bodies(server: PlatformHandle) -> None:
     url = server.url + "/v1/traces"
     assert httpx.post(url, content=b"\xff\xff\xff", headers={"Content-Type": "application/x-protobuf"}).status_code == 400
     assert httpx.post(url, content=b"[1, 2]", headers={"Content-Type": "application/json"}).status_code == 400

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -248,18 +249,16 @@ def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Pat
 
 
 def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_dir: Path) -> None:
-    import threading
-
-    from genobs.evaluators.runner import evaluation_task
+    from genobs.config import GenobsConfig
+    from genobs.runtime import ServerSettings, start_platform
 
     db = tmp_path / "g.duckdb"
     store = Store.open(db)
     _insert(store, _image_samples(tmp_path, 3))
-    config = {"server": {"evaluate_interval_s": 0.05},
-              "evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}}
-    stop = threading.Event()
-    worker = threading.Thread(target=evaluation_task(db, config), args=(stop,), daemon=True)
-    worker.start()
+    config = GenobsConfig.model_validate(
+        {"server": {"evaluate_interval_s": 0.05},
+         "evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}})
+    handle = start_platform(db, config=config, settings=ServerSettings(ingest_token=None), record_url=False)
     try:
         deadline = time.monotonic() + 60
         while len(_scores(store)) < 3 and time.monotonic() < deadline:
@@ -270,9 +269,8 @@ def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_di
             time.sleep(0.05)
         assert len(_scores(store)) == 5
     finally:
-        stop.set()
-        worker.join(timeout=30)
-    assert not worker.is_alive()
+        handle.stop(timeout=30)
+    assert not any(t.is_alive() for t in threading.enumerate() if t.name.startswith("genobs-task-"))
     store.close()
 
 
@@ -337,29 +335,23 @@ def test_scheduled_runs_build_the_scorer_once_and_only_when_there_is_work(tmp_pa
 
 
 def test_serve_imports_the_drift_job_at_its_first_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-
-    from genobs.evaluators import drift
-    from genobs.cli import _deferred_drift_task
     from genobs.config import GenobsConfig
+    from genobs.evaluators import drift
+    from genobs.runtime import ServerSettings, start_platform
 
     ticks: list[float] = []
     monkeypatch.setattr(drift, "run_drift_all_services", lambda store, **kw: ticks.append(time.monotonic()) or [])
     store = Store.open(tmp_path / "g.duckdb")
-    stop = threading.Event()
     started = time.monotonic()
-    task = _deferred_drift_task(str(tmp_path / "g.duckdb"),
-                                GenobsConfig.model_validate({"server": {"drift_interval_s": 0.2}}))
-    worker = threading.Thread(target=task, args=(stop,), daemon=True)
-    worker.start()
+    handle = start_platform(tmp_path / "g.duckdb", config=GenobsConfig.model_validate({"server": {"drift_interval_s": 0.2}}),
+                            settings=ServerSettings(ingest_token=None), record_url=False)
     try:
         deadline = time.monotonic() + 30
         while len(ticks) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
-        stop.set()
-        worker.join(timeout=10)
-    assert not worker.is_alive() and len(ticks) >= 3
+        handle.stop()
+    assert len(ticks) >= 3
     assert ticks[0] - started >= 0.2                       # one interval after start, then every interval
     assert all(b - a >= 0.15 for a, b in zip(ticks, ticks[1:]))
     store.close()

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import pytest
 
-from genobs.collectors.server import ServerHandle, ServerSettings, start_background
+from genobs.runtime import PlatformHandle, ServerSettings, start_platform
 from genobs.sdk import Client, openai_fields
 
 DEFAULTS = {"service": "chat-api", "model": "chat-large", "model_version": "2025-01-01"}
@@ -22,13 +22,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(tmp_path: Path, port: int = 0, token: str | None = None) -> ServerHandle:
-    return start_background(tmp_path / "genobs.duckdb", port=port,
+def serve(tmp_path: Path, port: int = 0, token: str | None = None) -> PlatformHandle:
+    return start_platform(tmp_path / "genobs.duckdb", port=port,
                             settings=ServerSettings(poll_nvml=False, ingest_token=token))
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerHandle]:
+def server(tmp_path: Path) -> Iterator[PlatformHandle]:
     handle = serve(tmp_path)
     yield handle
     handle.stop()
@@ -36,13 +36,13 @@ def server(tmp_path: Path) -> Iterator[ServerHandle]:
 
 
 @pytest.fixture
-def client(server: ServerHandle) -> Iterator[Client]:
+def client(server: PlatformHandle) -> Iterator[Client]:
     c = Client(server.url, token="", flush_interval=0.05, **DEFAULTS)
     yield c
     c.close(timeout=5)
 
 
-def rows(server: ServerHandle, where: str = "TRUE") -> list[dict]:
+def rows(server: PlatformHandle, where: str = "TRUE") -> list[dict]:
     cur = server.store.execute(f"SELECT * FROM samples WHERE {where} ORDER BY request_id")
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]
@@ -89,7 +89,7 @@ def test_full_queue_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
         handle.store.close()
 
 
-def test_traced_decorator_logs_results_and_errors(server: ServerHandle, client: Client) -> None:
+def test_traced_decorator_logs_results_and_errors(server: PlatformHandle, client: Client) -> None:
     completion = {"choices": [{"message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
                   "usage": {"prompt_tokens": 14, "completion_tokens": 2}, "model": "gpt-4o-2024-08-06"}
 
@@ -121,7 +121,7 @@ def test_traced_decorator_logs_results_and_errors(server: ServerHandle, client: 
     assert (by_id["slow-call"]["status"], by_id["slow-call"]["error_type"]) == ("timeout", "TimeoutError")
 
 
-def test_traced_context_manager_and_async(server: ServerHandle, client: Client) -> None:
+def test_traced_context_manager_and_async(server: PlatformHandle, client: Client) -> None:
     with client.traced(request_id="img-1", modality="image", prompt="a red bicycle") as call:
         call.first_token()
         call.update(image="data:image/png;base64,iVBORw0KGgo=", attributes={"steps": 4})
@@ -139,7 +139,7 @@ def test_traced_context_manager_and_async(server: ServerHandle, client: Client) 
     assert by_id["async-1"]["prompt"] == "hello" and by_id["async-1"]["latency_ms"] >= 0
 
 
-def test_log_never_raises(server: ServerHandle, client: Client) -> None:
+def test_log_never_raises(server: PlatformHandle, client: Client) -> None:
     client.log(request_id="odd", prompt=object(), attributes={"when": object()})  # not JSON: sent as text
     client.log(request_id="bad", latency_ms=-5)           # rejected by the server, counted, not retried
     assert client.flush(timeout=30)

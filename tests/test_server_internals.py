@@ -14,9 +14,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
-from genobs.collectors.gc_pauses import GcFreezer
+from genobs.gc_pauses import GcFreezer
 from genobs.collectors.metrics import ServerMetrics, observe_many
-from genobs.collectors.server import ServerSettings, start_background
+from genobs.runtime import ServerSettings, start_platform
 
 
 def _samples(histogram: Histogram) -> list[tuple[str, dict[str, str], float]]:
@@ -58,7 +58,7 @@ def test_bulk_sample_metrics_add_up_per_label_set() -> None:
 
 
 def test_records_written_by_the_vectorised_path_update_the_metrics_too(tmp_path: Path) -> None:
-    handle = start_background(tmp_path / "genobs.duckdb",
+    handle = start_platform(tmp_path / "genobs.duckdb",
                               settings=ServerSettings(poll_nvml=False, ingest_token=None))
     try:
         # duplicate keys: the Python check hands this record to the SQL path
@@ -165,7 +165,7 @@ def test_the_gc_freezer_freezes_a_bulk_of_new_long_lived_objects() -> None:
 
 
 def test_serve_tuning_duckdb_threads_and_config() -> None:
-    from genobs.collectors.server import duckdb_threads_for, settings_from_config
+    from genobs.runtime import duckdb_threads_for, settings_from_config
     from genobs.config import GenobsConfig
 
     assert duckdb_threads_for(None, cpus=2) == 1          # leave a core to the Python threads
@@ -185,7 +185,7 @@ def test_big_bodies_are_checked_one_at_a_time_and_all_answered(tmp_path: Path) -
 
     from genobs.store import Store
 
-    handle = start_background(tmp_path / "g.duckdb", settings=ServerSettings(poll_nvml=False), record_url=False)
+    handle = start_platform(tmp_path / "g.duckdb", settings=ServerSettings(poll_nvml=False), record_url=False)
     try:
         def body(client: int) -> bytes:
             lines = [json.dumps({"request_id": f"c{client}-{i}", "timestamp": "2025-01-15T10:00:00Z",

@@ -303,9 +303,9 @@ def test_concurrent_http_posts_each_get_their_own_answer(tmp_path: Any) -> None:
 
     import httpx
 
-    from genobs.collectors.server import ServerSettings, start_background
+    from genobs.runtime import ServerSettings, start_platform
 
-    handle = start_background(tmp_path / "genobs.duckdb",
+    handle = start_platform(tmp_path / "genobs.duckdb",
                               settings=ServerSettings(poll_nvml=False, ingest_token=None))
     answers: dict[int, Any] = {}
     try:
