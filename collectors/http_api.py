@@ -455,8 +455,8 @@ def _ids_of_lines(lines: Sequence[bytes]) -> list[Any]:
     ids: list[Any] = []
     for line in lines:
         try:
-            value = json.loads(line)
-        except ValueError:
+            value = jsontext.loads(line)
+        except ValueError:      # not JSON, or too deep: a rejected line, no metrics
             continue
         if isinstance(value, dict):
             ids.append(value.get("request_id"))
