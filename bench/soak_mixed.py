@@ -137,7 +137,7 @@ def _bad_bodies(rng: random.Random, n: int) -> list[tuple[str, bytes]]:
 
 def client(kind: str, url: str, stop: threading.Event, tally: Tally, seed: int) -> None:
     rng = random.Random(seed)
-    http = httpx.Client(base_url=url, timeout=15)
+    http = httpx.Client(base_url=url, timeout=60)
     n = 0
     while not stop.is_set():
         n += 1
@@ -178,7 +178,7 @@ def client(kind: str, url: str, stop: threading.Event, tally: Tally, seed: int) 
             tally.requests += 1
             tally.connection_errors += 1
             http.close()
-            http = httpx.Client(base_url=url, timeout=15)
+            http = httpx.Client(base_url=url, timeout=60)
             time.sleep(0.2)
             continue
         tally.requests += 1
