@@ -396,3 +396,12 @@ def test_gpu_epoch_seconds_up_to_9999_are_seconds(server: ServerHandle) -> None:
     assert post(server, json.dumps(reading), path="/v1/gpu").status_code == 200
     (stored,) = server.store.fetchone("SELECT timestamp FROM gpu_telemetry")
     assert stored.isoformat() == "9999-12-31T23:59:59+00:00"
+
+
+def test_an_nvidia_smi_csv_that_is_not_csv_is_a_400(server: ServerHandle) -> None:
+    """Found by schemathesis: a carriage return inside a field was a 500 (csv.Error)."""
+    response = post(server, 'index, name\r\n0, "a\rb', "text/csv", path="/v1/gpu")
+    assert response.status_code == 400, response.text
+    # a carriage return ends a row, as in any CSV
+    response = post(server, "index, name\n0, a\rb\n", "text/csv", path="/v1/gpu")
+    assert response.status_code == 200 and response.json()["rejected"] == 1, response.text
