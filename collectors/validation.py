@@ -316,8 +316,9 @@ def build_validation_sql(mapping: FieldMapping, params: SqlParams, with_prices: 
     finals["attributes"] = (
         f"CASE WHEN len(extra_keys) = 0 THEN {finals['attributes']} ELSE json_merge_patch("
         f"coalesce({finals['attributes']}, '{{}}'::JSON), to_json(map_from_entries(list_transform(extra_keys, "
-        "k -> {'k': k, 'v': json_extract(text, '$.\"' || replace(replace(k, '\\', '\\\\'), '\"', '\\\"') "
-        "|| '\"')})))) END"
+        # a JSON pointer (RFC 6901), not a JSONPath: a key holding * or [*] would be read
+        # as a wildcard in a path, which DuckDB refuses for a non-constant path (a 500)
+        "k -> {'k': k, 'v': json_extract(text, '/' || replace(replace(k, '~', '~0'), '/', '~1'))})))) END"
     )
     if with_prices:
         finals["cost_usd"] = (

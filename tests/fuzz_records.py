@@ -167,6 +167,8 @@ MUTATIONS: tuple[tuple[str, Any, str], ...] = (
     ("prompt", _deep(200), "nested deeper"),
     ("", "", "a key is empty"),
 )
+# Unknown top-level keys that must be kept as attributes, whatever their characters.
+ODD_KEYS: tuple[str, ...] = ("a*", "*", "[*]", "a/b", "a~b", "$", "$.x", "a.b", 'a"b', "a\\b", "..", "é", " ")
 # Lines that are no record at all (NDJSON / JSONL only): (text, what the error names)
 BAD_LINES: tuple[tuple[str, str], ...] = (
     ('{"request_id": "x", "prompt": "alice@example.com", "timestamp": ', "invalid JSON"),
@@ -202,6 +204,10 @@ def case(draw: st.DrawFn, prefix: str, max_records: int = 6, bad_lines: bool = T
             out.rejected[line] = names
             continue
         record, expected = draw(valid_record(request_id))
+        if kind == "valid" and "attributes" not in record and draw(st.booleans()):
+            key = draw(st.sampled_from(ODD_KEYS))
+            record[key] = "kept"
+            expected["attributes"] = {key: "kept"}
         if kind == "mutated":
             name, value, names = draw(st.sampled_from(MUTATIONS))
             if name == "":
@@ -210,7 +216,7 @@ def case(draw: st.DrawFn, prefix: str, max_records: int = 6, bad_lines: bool = T
                 record.pop(name, None)
             else:
                 record[name] = value
-            if draw(st.booleans()):
+            if name != "prompt" and draw(st.booleans()):
                 record["prompt"] = f"see {draw(st.sampled_from(PII_SNIPPETS))} here"
             out.rejected[line] = names
         else:
