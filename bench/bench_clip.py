@@ -51,13 +51,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# genobs itself is installed (pip install -e .); the random CLIP fixtures are test helpers.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from genobs.evaluators.clip import ClipItem, ClipResult, ClipScorer, default_num_workers  # noqa: E402
-from genobs.evaluators.clip_fixtures import save_random_transformers_clip  # noqa: E402
 from genobs.evaluators.device import precision_name, resolve_device  # noqa: E402
 from genobs.evaluators.reference_models import ReferenceModelSpec  # noqa: E402
+from helpers.clip_fixtures import save_random_transformers_clip  # noqa: E402
 
 SUBJECTS = ["a cat", "a red car", "an astronaut", "a bowl of ramen", "a lighthouse", "two dogs", "a castle",
             "a robot", "a forest path", "a city skyline"]

@@ -29,8 +29,7 @@ from pathlib import Path
 
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # hallucination_data beside this script
 
 from genobs.evaluators.hallucination import DEFAULT_THRESHOLD, HallucinationScorer  # noqa: E402
 from hallucination_data import DEFAULT_HALUEVAL, balanced_subset, load_demo_chat  # noqa: E402

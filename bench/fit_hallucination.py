@@ -2,7 +2,7 @@
 held-out figures.
 
 Data (bench/hallucination_data.py):
-* /work/shared/data/halueval_qa.jsonl (RUCAIBox/HaluEval, generation/qa/qa_one-turn_data.json):
+* tests/data/halueval_qa.jsonl (RUCAIBox/HaluEval, generation/qa/qa_one-turn_data.json):
   each record's right_answer is label 0 and hallucinated_answer label 1, grounded on `knowledge`,
   with `question` as the prompt. Even-indexed records are the training half, odd-indexed held out.
 * the demo data's support-chat samples (sample_data/data/chat_samples.jsonl.gz, labels in
@@ -12,7 +12,7 @@ Data (bench/hallucination_data.py):
 A response scores as its worst claim, claim score = sigmoid(bias + weights . features).
 
 The fit is a multiple-instance logistic regression on both training halves plus every
-hand-labelled dialogue-style case of tests/test_hallucination.py (weight CASE_WEIGHT each, so
+hand-labelled dialogue-style case of tests/helpers/hallucination_cases.py (weight CASE_WEIGHT each, so
 faithful paraphrases stay grounded); the demo training half weighs DEMO_SHARE times as much in total as
 the HaluEval one. Prints JSON: the committed constants (BIAS/WEIGHTS, or LEXICAL_* with --lexical-only) with
 their train / held-out figures on both data sets and any labelled case they get wrong, and the
@@ -33,9 +33,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))   # the hand-labelled cases (tests/helpers)
+sys.path.insert(0, str(ROOT / "bench"))   # hallucination_data
 
 from genobs.evaluators import hallucination as h  # noqa: E402
 from hallucination_data import DEFAULT_HALUEVAL, balanced_subset, load_demo_chat, load_halueval  # noqa: E402
@@ -96,7 +95,7 @@ def main() -> None:
     ap.add_argument("--demo-share", type=float, default=DEMO_SHARE,
                     help="total weight of the demo training half relative to the HaluEval one")
     args = ap.parse_args()
-    from test_hallucination import LABELLED_CASES  # the hand-labelled cases (tests/)
+    from helpers.hallucination_cases import LABELLED_CASES
 
     items, y, record = load_halueval(args.data)
     scorer = h.HallucinationScorer(use_embeddings=not args.lexical_only)

@@ -1,5 +1,5 @@
 """A longer run of the ingest fuzzers of tests/test_ingest_fuzz.py (same generators and
-oracle, tests/fuzz_records.py), with a budget per fuzzer and a seed; prints JSON with how
+oracle, tests/helpers/fuzz_records.py), with a budget per fuzzer and a seed; prints JSON with how
 many cases each fuzzer tried and what failed (nothing, when all is well).
 
     .venv/bin/python bench/fuzz_ingest.py --examples 300 --seed 1
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from fuzz_records import case, check_stored  # noqa: E402
+from helpers.fuzz_records import case, check_stored  # noqa: E402
 
 from genobs.collectors.files import ingest_file  # noqa: E402
 from genobs.collectors.pipeline import FAST_PATH_MAX_RECORDS, IngestOptions  # noqa: E402

@@ -1,6 +1,6 @@
 """Labelled data for fitting and benchmarking the hallucination evaluator (bench/ only).
 
-* HaluEval QA (/work/shared/data/halueval_qa.jsonl, RUCAIBox/HaluEval generation/qa): each
+* HaluEval QA (tests/data/halueval_qa.jsonl, RUCAIBox/HaluEval generation/qa): each
   record's right_answer is label 0 and hallucinated_answer label 1, grounded on `knowledge`, with
   `question` as the prompt. Even-indexed records: training half; odd-indexed: held out.
 * The demo data's support-chat samples (sample_data/data/chat_samples.jsonl.gz): every answered
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_HALUEVAL = Path("/work/shared/data/halueval_qa.jsonl")
+DEFAULT_HALUEVAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "halueval_qa.jsonl"
 
 
 def load_halueval(path: Path = DEFAULT_HALUEVAL) -> tuple[list[dict], np.ndarray, np.ndarray]:

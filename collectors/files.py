@@ -270,8 +270,8 @@ class _Broken:
 CHECK_THREADS = 2
 # The writer is the one stage that cannot be split (DuckDB compresses the rows of an
 # insert on one thread), so the checking threads yield to it: they run at this nice value
-# (Linux sets it per thread). Sharing the cores three ways had held the writer to 2/3 of
-# one; on 1M rows this took 12.7 s down to 12.0 s (A/B, quiet 2-core machine).
+# (Linux sets it per thread). Sharing the cores three ways evenly would hold the writer to
+# 2/3 of one, and the writer's pace is the pipeline's pace (bench/bench_ingest.py).
 CHECKER_NICENESS = 10
 
 
@@ -340,8 +340,8 @@ def _half_of_duckdb_threads(store: Store) -> Iterator[None]:
 
 def _ingest_jsonl(session: IngestSession, stream: BinaryIO, report: FileReport, compressed: bool) -> None:
     # The checking threads and the writer run queries at once, each side with half of
-    # DuckDB's threads: with all of them each, on 2 cores, 20-30 % more CPU time went to
-    # waiting on one another (bench/bench_ingest.py).
+    # DuckDB's threads: with all of them each, the two sides' threads outnumber the cores
+    # and spend CPU time waiting on one another (bench/bench_ingest.py).
     with _half_of_duckdb_threads(session.store):
         _check_and_write(session, stream, report)
 

@@ -141,9 +141,3 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def read_nvml_once(host: str | None = None) -> list[dict[str, Any]]:
-    """Open NVML, read every GPU once, close. Raises NvmlUnavailable."""
-    with NvmlReader(host=host) as reader:
-        return reader.read()

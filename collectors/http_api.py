@@ -16,7 +16,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -204,7 +204,7 @@ def prepare_records(records: Sequence[dict[str, Any]], source: str, options: Ing
 
 
 def ingest_router(store: Store, settings: ApiSettings, metrics: ServerMetrics,
-                  require_token: Callable[[Request], None]) -> APIRouter:
+                  require_token: Callable[[Request], Awaitable[None]]) -> APIRouter:
     """The collector routes (POST /v1/samples, /v1/gpu, /v1/traces) on ``store``; every one
     needs the bearer token when the server has one (``require_token``)."""
     router = APIRouter(dependencies=[Depends(require_token)], tags=["ingest"])

@@ -397,11 +397,6 @@ class IngestSession:
         """A chunk of JSON texts; ``first_line`` numbers the first of them."""
         return self.add_checked(self.check(lines_table(pa.array(lines, type=pa.binary()), first_line)))
 
-    def add_block(self, data: bytes, first_line: int) -> IngestResult:
-        """A block of newline-separated JSON texts (no newline after the last); ``first_line``
-        numbers its first line. The lines are cut without a Python object per line."""
-        return self.add_checked(self.check(lines_table(split_lines(data), first_line)))
-
     def check(self, table: pa.Table) -> "CheckedChunk":
         """Run the validation query over a table made by ``lines_table``. It reads nothing
         stored, so a reader thread may check the next chunk (with its own cursor) while

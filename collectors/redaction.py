@@ -263,8 +263,8 @@ def count_matches(text: str | None) -> dict[str, int]:
 
 # -- PII in Arrow columns ---------------------------------------------------------------
 # The vectorised path finds rows with Arrow's RE2 (pyarrow.compute.match_substring_regex):
-# the same engine and pattern as the SQL above, about three times faster per byte here
-# than DuckDB's regexp_matches, and it runs outside DuckDB, in the thread that checks the
+# the same engine and pattern as the SQL above, faster per byte here than DuckDB's
+# regexp_matches (bench/bench_ingest.py), and it runs outside DuckDB, in the thread that checks the
 # next chunk. Only the flagged values are then redacted (by the SQL above, run on them
 # alone) and put back in place, so a clean row is never copied or rewritten.
 

@@ -40,8 +40,8 @@ CLIP_COSINE = "clip_cosine"
 MAX_CACHED_PROMPTS = 200_000
 # On the CPU the model sees at most this many images (or prompts) per forward pass: a ViT-B/32
 # batch of 64 has 40 MB activation tensors, over glibc's 32 MB mmap threshold, so every call
-# maps them anew (page faults); chunks of 16 reuse heap memory (5-20% less CPU time). fp32
-# results do not depend on the split beyond float rounding.
+# maps them anew (page faults); chunks of 16 reuse heap memory and so take less CPU time
+# (bench/bench_clip.py). fp32 results do not depend on the split beyond float rounding.
 CPU_FORWARD_CHUNK = 16
 
 

@@ -37,7 +37,7 @@ evidence features (see docs/evaluators.md, section "Hallucination"):
 claim score = sigmoid(BIAS + sum(weight_f * feature_f)); the response score is the score of its
 worst claim; DEFAULT_THRESHOLD = 0.5. The weights are a logistic fit (bench/fit_hallucination.py)
 on the even-indexed half of HaluEval QA, the dev half of the demo support-chat data and the
-hand-labelled dialogue-style cases of tests/test_hallucination.py (faithful paraphrases must stay
+hand-labelled dialogue-style cases of tests/helpers/hallucination_cases.py (faithful paraphrases must stay
 grounded).
 """
 
@@ -64,10 +64,10 @@ DEFAULT_THRESHOLD = 0.5
 
 # Cosine between an unsupported word's contextual vector and its best match among the grounding's
 # word pieces: at or above ALIGN_HIGH the word is a paraphrase ("began" for "started") and does not
-# count; at or below ALIGN_LOW it counts fully. Chosen among a few settings (0.35/0.75 before,
-# 0.45-0.65 / 0.75-0.95) by refitting the weights for each and comparing the train and held-out
-# figures of HaluEval and of the demo data: 0.5/0.8 was at least as good on all four, with no
-# labelled case wrong (docs/evaluators.md).
+# count; at or below ALIGN_LOW it counts fully. Chosen by refitting the weights for each of a few
+# settings (ALIGN_LOW 0.35-0.65, ALIGN_HIGH 0.75-0.95) and comparing the train and held-out figures
+# of HaluEval and of the demo data: 0.5/0.8 is at least as good on all four, with no labelled
+# case wrong (bench/fit_hallucination.py).
 ALIGN_LOW = 0.5
 ALIGN_HIGH = 0.8
 # A piece of a claim is checked for stitched facts when it has at least this many grounded words.
@@ -90,7 +90,7 @@ FEATURES = (
 
 # Fitted by bench/fit_hallucination.py (multiple-instance logistic regression on the even-indexed
 # HaluEval QA records, the even-hash half of the demo support-chat samples at half HaluEval's total
-# weight, and the hand-labelled cases of tests/test_hallucination.py at weight 10 each; the other
+# weight, and the hand-labelled cases of tests/helpers/hallucination_cases.py at weight 10 each; the other
 # halves held out), rounded to 2 decimals.
 BIAS = -2.7
 WEIGHTS: dict[str, float] = {

@@ -13,10 +13,11 @@ Precision ``int8`` (evaluators/device.py) runs a model's encoders this way:
 3. ONNX Runtime's CPU provider (MLAS int8 kernels; fused QuickGelu, layer norm, attention
    pieces) runs it with as many threads as torch uses.
 
-On an AVX2 CPU this is about 2x the fp32 throughput of a ViT-B/32 (and ~1.3x torch's own
-dynamic int8 quantisation of nn.Linear, which leaves the element-wise work, attention and
-the patch embedding in separate fp32 torch ops). The scores are not equal to fp32; the
-benchmark reports the deviation.
+Why ONNX Runtime and not torch's own dynamic quantisation of nn.Linear: torch quantises only
+the linear layers and leaves the element-wise work (QuickGELU as three passes), layer norms,
+attention and the patch embedding in separate fp32 ops, which then take most of the time;
+ONNX Runtime fuses them around its int8 matrix products. The scores are not equal to fp32;
+bench/bench_clip.py reports the speed and the deviation (bench/RESULTS.md).
 """
 
 from __future__ import annotations

@@ -323,14 +323,6 @@ def check_available(spec: ReferenceModelSpec) -> None:
         resolve_transformers_dir(spec)
 
 
-def weights_available(spec: ReferenceModelSpec) -> bool:
-    try:
-        check_available(spec)
-    except ReferenceModelError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------- loaded once
 
 _loaded: dict[tuple[Any, ...], Any] = {}
@@ -343,13 +335,3 @@ def load_once(key: tuple[Any, ...], loader: Callable[[], T]) -> T:
         if key not in _loaded:
             _loaded[key] = loader()
         return _loaded[key]
-
-
-def unload_all() -> None:
-    """Forget loaded models (frees GPU memory once nothing else references them)."""
-    with _loaded_lock:
-        _loaded.clear()
-    import torch   # here, not at import: `genobs serve` reads specs without loading torch
-
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

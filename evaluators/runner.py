@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Protocol, Sequence
 
 from genobs.evaluators.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, ImageLimits
 from genobs.evaluators.reference_models import (
@@ -88,13 +88,6 @@ def clip_weights_available(config: Any = None, spec: ReferenceModelSpec | None =
     except ReferenceModelError:
         return False
     return True
-
-
-def require_clip_weights(config: Any = None, spec: ReferenceModelSpec | None = None) -> ReferenceModelSpec:
-    """Return the CLIP spec, or raise ReferenceModelMissing saying where it looked and what to do."""
-    spec = spec or clip_spec_from_config(config)
-    check_available(spec)
-    return spec
 
 
 # --------------------------------------------------------------------------- time window

@@ -686,5 +686,10 @@ def demo(
         raise fail(str(exc)) from None
 
 
+from genobs.commands.canary import canary_command  # noqa: E402  (the canary gate, issue 12)
+
+app.command("canary")(canary_command)
+
+
 if __name__ == "__main__":  # python -m genobs.cli (tests start servers this way)
     app()

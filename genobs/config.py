@@ -91,6 +91,8 @@ class CanaryConfig(_Section):
     """``canary:`` — the canary judge (DESIGN §7)."""
 
     file: str | None = Field(default=None, description="canary.yaml; default ./canary.yaml when it exists")
+    analysis_poll_s: float = Field(default=30.0, gt=0, description="how often `genobs serve` advances "
+                                   "continuous canary analyses that are due")
 
 
 class UiConfig(_Section):

@@ -26,6 +26,7 @@ SDK_SAMPLES = 1000      # the newest chat samples go through the Python SDK
 EVALUATE_FROM = "2026-11-22T00:00:00Z"   # the canary day: baseline and canary arms side by side
 DRIFT_REFERENCE = "2026-11-16..2026-11-20"
 DRIFT_CURRENT = "2026-11-20..2026-11-23"
+CANARY_FROM, CANARY_UNTIL = "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z"
 # The served demo scores what is posted to it within seconds rather than a minute.
 SERVED_EVALUATE_INTERVAL_S = 10.0
 
@@ -91,6 +92,8 @@ def run_demo(db_path: Path, *, serve: bool, host: str, port: int, device: str, c
     _drift(store, device, report)
     report.stage("4. incidents found in the data")
     _incidents(store, report)
+    report.stage("5. canary: v1.6 (variant canary) against v1.5 (variant baseline) on 2026-11-22")
+    _canary(store, report)
     if not serve or serve_platform is None:
         store.close()  # checkpoints the WAL into the file: the demo database is complete on disk
         report.line(f"done (--no-serve). Explore it: `genobs serve --db {db_path}` or open the file with DuckDB.")
@@ -175,6 +178,14 @@ def _drift(store: Store, device: str, report: DemoReport) -> None:
         return
     report.table("drift, chat-api: 2026-11-16..20 vs 2026-11-20..23",
                  ["feature", "method", "statistic", "p-value", "drifted"], read_models.drift_run_rows(store, result.run_id))
+
+
+def _canary(store: Store, report: DemoReport) -> None:
+    from genobs.slo.canary_report import render_text
+    from genobs.slo.canary_run import run_canary
+
+    verdict = run_canary(store, "variant=baseline", "variant=canary", CANARY_FROM, CANARY_UNTIL)
+    report.console.print(render_text(verdict), markup=False, highlight=False, soft_wrap=True)
 
 
 def _incidents(store: Store, report: DemoReport) -> None:

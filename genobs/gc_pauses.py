@@ -3,16 +3,16 @@
 A full (generation 2) collection walks every tracked object while holding the GIL. The
 server holds over half a million of them once torch, transformers and open_clip are
 imported (at start, and by the scheduler's first evaluation run), so each full collection
-stopped request handling for 0.3-1.3 s on the benchmark machine: those were the worst
-latency outliers. ``gc.freeze()`` moves every object alive at that moment to a permanent
+stops request handling for a large fraction of a second or more: the worst latency
+outliers a server would have. ``gc.freeze()`` moves every object alive at that moment to a permanent
 generation that collections skip.
 
 ``GcFreezer`` freezes once when the server starts (after its imports), then from a
 watcher thread: right after any full collection that took longer than ``slow_ms`` (it has
 just removed the garbage; what survived is long-lived), and whenever the oldest
 generation holds more than ``max_unfrozen`` objects (checked every ``interval_s``). The
-second rule catches a bulk import (the scheduler's first run imports some 300,000
-objects) before the collector's next full pass, which would otherwise walk all of them
+second rule catches a bulk import (the scheduler's first run imports hundreds of
+thousands of objects) before the collector's next full pass, which would otherwise walk all of them
 while requests wait.
 
 The cost: an object frozen while alive that later becomes part of an unreachable cycle,

@@ -50,7 +50,7 @@ def _member(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
     if values.size <= 1024:
         return _lookup(sorted_values, values)
     # Looked up in sorted order, the binary searches walk the array's memory in one
-    # direction: 3x faster for 43k values in 1M than in arrival order.
+    # direction and hit the cache, which for a large batch outweighs the sort.
     order = np.argsort(values)
     found = np.empty(values.size, dtype=bool)
     found[order] = _lookup(sorted_values, values[order])

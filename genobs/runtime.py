@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import uvicorn
 from fastapi import APIRouter, Request
@@ -132,7 +132,7 @@ class RuntimeContext:
     config: GenobsConfig
     settings: ServerSettings
     registry: CollectorRegistry
-    require_token: Callable[[Request], None]
+    require_token: Callable[[Request], Awaitable[None]]
     api_url: str | None = None
     ui_url: str | None = None
 

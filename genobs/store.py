@@ -126,9 +126,9 @@ def _columns_sql(columns: Sequence[tuple[str, str]]) -> str:
 
 # Free text is stored with FSST without DuckDB trying each method first: it analyses every
 # candidate compression per column and row group at commit, and for prompts and responses
-# FSST is what it picks anyway (strings FSST cannot shrink are still stored uncompressed).
-# On 1M rows of bench/bench_ingest.py this took a tenth off the writer's commits (0.75 ->
-# 0.70 CPU-s per 122,880 rows), the same file size. (A list column, context, cannot be
+# FSST is what it picks anyway (strings FSST cannot shrink are still stored uncompressed),
+# so the analysis is commit time spent for nothing: the writer's commits are the ingest
+# pipeline's narrowest stage (bench/bench_ingest.py). (A list column, context, cannot be
 # given a method.)
 SAMPLE_TEXT_FSST: tuple[str, ...] = ("prompt", "response", "reference")
 
@@ -251,6 +251,32 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             f"INSERT INTO samples_rebuilt ({_SAMPLE_COLUMN_LIST}) SELECT {_SAMPLE_COLUMN_LIST} FROM samples",
             "DROP TABLE samples",
             "ALTER TABLE samples_rebuilt RENAME TO samples",
+        ),
+    ),
+    (
+        20,
+        "canary: continuous analyses (issue 12)",
+        # No ALTER TABLE on canary_verdicts (config, analysis id and exit code go into its
+        # details JSON): DuckDB 1.5 cannot replay from the WAL an ADD COLUMN on a table with a
+        # nextval() default ("GetDefaultDatabase with no default database set"), so a server
+        # killed before its first checkpoint would not start again.
+        (
+            "CREATE SEQUENCE canary_analyses_id",
+            """CREATE TABLE canary_analyses (
+    id BIGINT PRIMARY KEY DEFAULT nextval('canary_analyses_id'),
+    created_at TIMESTAMPTZ NOT NULL,
+    baseline VARCHAR NOT NULL,
+    canary VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    interval_s DOUBLE NOT NULL,
+    lifetime_s DOUBLE NOT NULL,
+    next_at TIMESTAMPTZ NOT NULL,
+    state VARCHAR NOT NULL,
+    finished_at TIMESTAMPTZ,
+    final_verdict VARCHAR,
+    reason VARCHAR,
+    config JSON
+)""",
         ),
     ),
 )

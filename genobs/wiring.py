@@ -10,5 +10,6 @@ from genobs.runtime import Plugin
 def default_plugins() -> list[Plugin]:
     from genobs.collectors import plugin as collectors_plugin
     from genobs.evaluators import plugin as evaluators_plugin
+    from genobs.slo import canary_plugin
 
-    return [collectors_plugin.contribute, evaluators_plugin.contribute]
+    return [collectors_plugin.contribute, evaluators_plugin.contribute, canary_plugin.contribute]

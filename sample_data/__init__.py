@@ -5,7 +5,7 @@ GPU telemetry, and four planted incidents (see README.md in this folder).
     data_dir() / CHAT_SAMPLES_FILE          # the committed files
     INCIDENTS["error_burst"].start          # when each incident happens
 
-Regenerate with ``python -m sample_data.generate``.
+Regenerate with ``python -m genobs.sample_data.generate``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Generate the genobs demo data set (seeded, byte-for-byte deterministic).
 
-    python -m sample_data.generate [--out sample_data/data] [--seed 7] [--scale 1.0]
+    python -m genobs.sample_data.generate [--out sample_data/data] [--seed 7] [--scale 1.0]
                                    [--gpu-interval-s 60]
 
 Writes, under the output folder:
@@ -429,7 +429,7 @@ def generate(out: Path, seed: int = 7, scale: float = 1.0,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sample_data.generate",
+        prog="python -m genobs.sample_data.generate",
         description="Generate the genobs demo data set (deterministic for a given seed).",
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "data",

@@ -62,10 +62,6 @@ class Incident:
         """Start relative to DATA_START."""
         return self.start - DATA_START
 
-    @property
-    def offset_end(self) -> timedelta:
-        return self.end - DATA_START
-
 
 ERROR_BURST = Incident(
     name="error_burst",

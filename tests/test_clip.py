@@ -1,6 +1,6 @@
 """CLIP alignment: equal to torchmetrics' CLIPScore and to open_clip, offline, safe on bad images.
 
-Models are tiny and random-initialised, written to temp dirs (evaluators/clip_fixtures.py);
+Models are tiny and random-initialised, written to temp dirs (tests/helpers/clip_fixtures.py);
 nothing is downloaded.
 """
 
@@ -17,7 +17,6 @@ import torch
 from PIL import Image
 
 from genobs.evaluators.clip import ClipItem, ClipScorer
-from genobs.evaluators.clip_fixtures import save_random_open_clip, save_random_transformers_clip
 from genobs.evaluators.device import DeviceError, check_precision
 from genobs.evaluators.images import ImageLimits
 from genobs.evaluators.reference_models import (
@@ -26,6 +25,7 @@ from genobs.evaluators.reference_models import (
     ReferenceModelSpec,
     check_available,
 )
+from helpers.clip_fixtures import save_random_open_clip, save_random_transformers_clip
 
 PROMPTS = [
     "a photo of a cat",
@@ -70,11 +70,6 @@ def hf_dirs(workdir: Path) -> list[Path]:
     return [first, flipped]
 
 
-@pytest.fixture(scope="module")
-def open_clip_dir(workdir: Path) -> Path:
-    return save_random_open_clip(workdir / "oc", size="tiny", seed=0)
-
-
 def _items(prompts: list[str]) -> list[ClipItem]:
     return [ClipItem(f"r{i}", p, f"img{i}.png") for i, p in enumerate(prompts)]
 
@@ -105,16 +100,16 @@ def test_transformers_backend_equals_torchmetrics_clipscore_per_sample(workdir: 
     assert seen_positive and seen_clamped
 
 
-def test_open_clip_backend_equals_direct_open_clip(workdir: Path, open_clip_dir: Path) -> None:
+def test_open_clip_backend_equals_direct_open_clip(workdir: Path, tiny_open_clip: Path) -> None:
     import open_clip
 
     prompts = PROMPTS + [LONG_PROMPT]
-    scorer = ClipScorer(ReferenceModelSpec("open_clip", str(open_clip_dir)), device="cpu",
+    scorer = ClipScorer(ReferenceModelSpec("open_clip", str(tiny_open_clip)), device="cpu",
                         batch_size=3, num_workers=1, image_root=workdir)
     results = scorer.score(_items(prompts))
 
-    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{open_clip_dir}")
-    tokenizer = open_clip.get_tokenizer(f"local-dir:{open_clip_dir}")
+    model, _, preprocess = open_clip.create_model_and_transforms(f"local-dir:{tiny_open_clip}")
+    tokenizer = open_clip.get_tokenizer(f"local-dir:{tiny_open_clip}")
     model.eval()
     with torch.no_grad():
         for i, (prompt, result) in enumerate(zip(prompts, results, strict=True)):
@@ -147,7 +142,7 @@ def test_long_prompt_is_truncated_keeping_end_token_and_flagged(workdir: Path, h
     assert long.clip_cosine == pytest.approx(cosine, abs=1e-5)
 
 
-def test_bad_samples_get_reasons_and_the_rest_is_scored(workdir: Path, open_clip_dir: Path, tmp_path: Path) -> None:
+def test_bad_samples_get_reasons_and_the_rest_is_scored(workdir: Path, tiny_open_clip: Path, tmp_path: Path) -> None:
     (tmp_path / "ok.png").write_bytes((workdir / "img0.png").read_bytes())
     (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
     Image.new("RGB", (400, 400)).save(tmp_path / "big.png")  # 160k pixels > limit below
@@ -167,7 +162,7 @@ def test_bad_samples_get_reasons_and_the_rest_is_scored(workdir: Path, open_clip
         ClipItem("data-uri", "a cat", data_uri),
         ClipItem("file-uri", "a cat", (tmp_path / "ok.png").as_uri()),
     ]
-    scorer = ClipScorer(ReferenceModelSpec("open_clip", str(open_clip_dir)), device="cpu", batch_size=4,
+    scorer = ClipScorer(ReferenceModelSpec("open_clip", str(tiny_open_clip)), device="cpu", batch_size=4,
                         num_workers=1, image_root=tmp_path,
                         limits=ImageLimits(max_bytes=200_000, max_pixels=100_000))
     results = {r.request_id: r for r in scorer.score(items)}
@@ -192,10 +187,10 @@ def test_bad_samples_get_reasons_and_the_rest_is_scored(workdir: Path, open_clip
     assert len(stored) == 1 and stored[0].read_bytes() == buffer.getvalue()
 
 
-def test_random_weights_only_when_asked_and_recorded(workdir: Path, open_clip_dir: Path) -> None:
+def test_random_weights_only_when_asked_and_recorded(workdir: Path, tiny_open_clip: Path) -> None:
     spec = ReferenceModelSpec("open_clip", "ViT-B-32", pretrained="none")
     assert spec.identifier == "open_clip:ViT-B-32@random-init"
-    scorer = ClipScorer(ReferenceModelSpec("open_clip", str(open_clip_dir), pretrained="none"), device="cpu",
+    scorer = ClipScorer(ReferenceModelSpec("open_clip", str(tiny_open_clip), pretrained="none"), device="cpu",
                         num_workers=0, image_root=workdir)
     result = scorer.score([ClipItem("r0", "a cat", "img0.png")])[0]
     assert scorer.reference_model.endswith("@random-init")
@@ -238,7 +233,7 @@ def test_open_clip_checkpoint_file_for_a_registered_architecture(tmp_path: Path)
     from safetensors.torch import save_file
 
     from genobs.evaluators.clip_backends import load_clip_backend
-    from genobs.evaluators.clip_fixtures import _open_clip_model_cfg
+    from helpers.clip_fixtures import _open_clip_model_cfg
 
     (tmp_path / "genobs-tiny-test.json").write_text(json.dumps(_open_clip_model_cfg("tiny")))
     open_clip.add_model_config(tmp_path / "genobs-tiny-test.json")  # open_clip's custom-config registry

@@ -16,7 +16,9 @@ import pytest
 import torch
 
 from genobs.evaluators.drift import DriftError, load_feature_frames, run_drift
-from genobs.evaluators.drift_evidently import duckdb_drift, evidently_drift
+from genobs.sample_data import data_dir
+from genobs.sample_data.timeline import CHAT_SAMPLES_FILE
+from helpers.drift_evidently import duckdb_drift, evidently_drift
 from genobs.evaluators.drift_tests import default_test, wasserstein_bounds, Bin
 from genobs.evaluators.embedding_drift import embedding_drift
 from genobs.evaluators.windows import WindowError, parse_window, resolve_windows
@@ -280,10 +282,9 @@ def test_run_drift_writes_results_and_matches_evidently(tmp_path):
         store.close()
 
 
-DEMO = Path(__file__).resolve().parents[1] / "sample_data" / "data" / "chat_samples.jsonl.gz"
+DEMO = data_dir() / CHAT_SAMPLES_FILE   # shipped inside the package (genobs/sample_data/data)
 
 
-@pytest.mark.skipif(not DEMO.is_file(), reason="demo data not generated")
 def test_demo_prompt_topic_drift_shows_up(tmp_path):
     """The demo's chat-api prompts change topic from day 5 (2026-11-20): embedding drift must
     flag days 5-7 against days 1-4, and not days 3-4 against days 1-2; the tabular verdicts

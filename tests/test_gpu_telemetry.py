@@ -1,7 +1,7 @@
 """GPU telemetry: DCGM exporter scrapes, nvidia-smi CSV, NVML, validation and storage.
 
 The DCGM tests use a real exporter scrape (DataDog/integrations-core
-dcgm/tests/fixtures/metrics.txt, in ../shared/data relative to the repository root)
+dcgm/tests/fixtures/metrics.txt, in tests/data)
 served from a loopback HTTP server.
 """
 
@@ -25,15 +25,13 @@ from genobs.collectors.gpu_records import decode_clock_event_reasons, store_read
 from genobs.collectors.gpu_smi import SmiCsvError, read_smi_csv
 from genobs.runtime import ServerSettings, start_platform
 from genobs.store import Store
+from helpers import TEST_DATA
 
-REPO = Path(__file__).resolve().parents[1]
-DCGM_SCRAPE = REPO / ".." / "shared" / "data" / "dcgm_exporter_scrape.txt"
+DCGM_SCRAPE = TEST_DATA / "dcgm_exporter_scrape.txt"
 
 
 @pytest.fixture
 def dcgm_text() -> str:
-    if not DCGM_SCRAPE.exists():
-        pytest.skip(f"shared data not found: {DCGM_SCRAPE}")
     return DCGM_SCRAPE.read_text()
 
 
@@ -62,13 +60,6 @@ def exporter(dcgm_text: str) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(tmp_path / "genobs.duckdb")
-    yield s
-    s.close()
 
 
 def test_dcgm_scrape_over_http(exporter: str) -> None:

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from genobs.runtime import PlatformHandle, ServerSettings, start_platform
 from genobs import client as server_client
 from genobs.store import server_info_path
+from helpers.servers import start_server
 
 SMALL_LIMIT = 64 * 1024
 
@@ -39,8 +40,7 @@ def sample(request_id: str, **fields: object) -> dict[str, object]:
 
 
 def start(tmp_path: Path, **settings: object) -> PlatformHandle:
-    options = {"poll_nvml": False, "max_body_bytes": SMALL_LIMIT, "ingest_token": None, **settings}
-    return start_platform(tmp_path / "genobs.duckdb", settings=ServerSettings(**options))  # type: ignore[arg-type]
+    return start_server(tmp_path / "genobs.duckdb", **{"max_body_bytes": SMALL_LIMIT, **settings})
 
 
 @pytest.fixture

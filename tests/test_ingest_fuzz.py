@@ -3,7 +3,7 @@
 
 - schemathesis generates requests for every operation of the OpenAPI schema, sent to a
   real server on loopback: no answer is a 5xx;
-- generated records, valid and mutated (tests/fuzz_records.py), go through file ingest,
+- generated records, valid and mutated (tests/helpers/fuzz_records.py), go through file ingest,
   HTTP NDJSON bodies on the small-batch (Python) path and, padded past 512 records, on the
   vectorised path: what is accepted reads back equal to what was sent (after redaction),
   what is rejected is in dead_letter with a reason naming the field, and no PII is left in
@@ -24,7 +24,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz_records import Case, case, check_stored
+from helpers.fuzz_records import Case, case, check_stored
 from genobs.collectors.files import ingest_file
 from genobs.collectors.pipeline import FAST_PATH_MAX_RECORDS, IngestOptions
 from genobs.runtime import PlatformHandle as ServerHandle, ServerSettings, start_platform as start_background

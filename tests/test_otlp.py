@@ -7,8 +7,6 @@ exporter (protobuf, plain and gzip) to a real server on 127.0.0.1.
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -21,16 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 
 from genobs.collectors import otlp
-from genobs.runtime import PlatformHandle, ServerSettings, start_platform
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[PlatformHandle]:
-    handle = start_platform(tmp_path / "genobs.duckdb",
-                              settings=ServerSettings(poll_nvml=False, ingest_token=None))
-    yield handle
-    handle.stop()
-    handle.store.close()
+from genobs.runtime import PlatformHandle
 
 
 def record_spans() -> list:
@@ -75,20 +64,20 @@ def record_spans() -> list:
     return list(memory.get_finished_spans())
 
 
-def samples_by_model(server: PlatformHandle) -> dict[str, dict]:
-    cur = server.store.execute("SELECT * FROM samples")
+def samples_by_model(handle: PlatformHandle) -> dict[str, dict]:
+    cur = handle.store.execute("SELECT * FROM samples")
     names = [d[0] for d in cur.description]
     return {row[names.index("model")]: dict(zip(names, row)) for row in cur.fetchall()}
 
 
 @pytest.mark.parametrize("compression", [Compression.NoCompression, Compression.Gzip])
-def test_real_otlp_exporter_spans_land_as_samples(server: PlatformHandle, compression: Compression) -> None:
+def test_real_otlp_exporter_spans_land_as_samples(running_server: PlatformHandle, compression: Compression) -> None:
     spans = record_spans()
-    exporter = OTLPSpanExporter(endpoint=server.url + "/v1/traces", compression=compression, timeout=30)
+    exporter = OTLPSpanExporter(endpoint=running_server.url + "/v1/traces", compression=compression, timeout=30)
     assert exporter.export(spans) == SpanExportResult.SUCCESS
     exporter.shutdown()
 
-    samples = samples_by_model(server)
+    samples = samples_by_model(running_server)
     assert set(samples) == {"gpt-4o", "gpt-3.5-turbo", "claude-x"}   # HTTP and tool spans ignored
     chat = samples["gpt-4o"]
     by_name = {s.name: s for s in spans}
@@ -113,22 +102,22 @@ def test_real_otlp_exporter_spans_land_as_samples(server: PlatformHandle, compre
     assert (failed["status"], failed["error_type"]) == ("error", "RateLimitError")
 
 
-def test_reexported_spans_update_instead_of_duplicating(server: PlatformHandle) -> None:
+def test_reexported_spans_update_instead_of_duplicating(running_server: PlatformHandle) -> None:
     spans = record_spans()
-    exporter = OTLPSpanExporter(endpoint=server.url + "/v1/traces", timeout=30)
+    exporter = OTLPSpanExporter(endpoint=running_server.url + "/v1/traces", timeout=30)
     assert exporter.export(spans) == SpanExportResult.SUCCESS
     assert exporter.export(spans) == SpanExportResult.SUCCESS
-    assert server.store.fetchone("SELECT count(*) FROM samples") == (3,)
+    assert running_server.store.fetchone("SELECT count(*) FROM samples") == (3,)
 
 
-def test_ignored_and_accepted_spans_are_counted(server: PlatformHandle) -> None:
+def test_ignored_and_accepted_spans_are_counted(running_server: PlatformHandle) -> None:
     request = otlp.ExportTraceServiceRequest()
     spans = record_spans()
     # encode with the exporter's own encoder, post by hand to see the answer
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
     body = encode_spans(spans).SerializeToString()
-    response = httpx.post(server.url + "/v1/traces", content=body,
+    response = httpx.post(running_server.url + "/v1/traces", content=body,
                           headers={"Content-Type": "application/x-protobuf"}, timeout=30)
     assert response.status_code == 200
     assert response.headers["x-genobs-spans-accepted"] == "3"
@@ -137,7 +126,7 @@ def test_ignored_and_accepted_spans_are_counted(server: PlatformHandle) -> None:
     answer = otlp.ExportTraceServiceResponse()
     answer.ParseFromString(response.content)
     assert answer.partial_success.rejected_spans == 0
-    metrics = httpx.get(server.url + "/metrics").text
+    metrics = httpx.get(running_server.url + "/metrics").text
     assert 'genobs_otlp_spans_total{outcome="ignored"} 2.0' in metrics
 
 
@@ -162,17 +151,17 @@ def otlp_json(trace_id: str, span_id: str, **attributes: object) -> dict:
     }]}
 
 
-def test_otlp_json_with_hex_ids(server: PlatformHandle) -> None:
+def test_otlp_json_with_hex_ids(running_server: PlatformHandle) -> None:
     trace_id, span_id = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
     body = otlp_json(trace_id, span_id, **{
         "gen_ai.operation.name": "generate_content", "gen_ai.request.model": "sdxl",
         "gen_ai.output.type": "image", "gen_ai.input.messages": "a red bicycle in the snow",
         "genobs.model_version": "1.0-lightning", "gen_ai.response.time_to_first_chunk": 0.25,
     })
-    response = httpx.post(server.url + "/v1/traces", json=body, timeout=30)
+    response = httpx.post(running_server.url + "/v1/traces", json=body, timeout=30)
     assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
     assert "partialSuccess" not in response.json()
-    row = server.store.fetchone(
+    row = running_server.store.fetchone(
         "SELECT request_id, service, modality, prompt, model_version, latency_ms, ttft_ms, timestamp "
         "FROM samples WHERE model = 'sdxl'"
     )
@@ -182,18 +171,18 @@ def test_otlp_json_with_hex_ids(server: PlatformHandle) -> None:
     assert row[7].isoformat().startswith("2025-01-15T10:00:00")
 
 
-def test_rejected_spans_are_reported_as_partial_success(server: PlatformHandle) -> None:
+def test_rejected_spans_are_reported_as_partial_success(running_server: PlatformHandle) -> None:
     body = otlp_json("5b8efff798038103d269b633813fc60d", "eee19b7ec3c1b175", **{
         "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": -5})
-    response = httpx.post(server.url + "/v1/traces", json=body, timeout=30)
+    response = httpx.post(running_server.url + "/v1/traces", json=body, timeout=30)
     assert response.status_code == 200
     partial = response.json()["partialSuccess"]
     assert partial["rejectedSpans"] == "1" and "input_tokens" in partial["errorMessage"]
-    assert server.store.fetchone("SELECT count(*) FROM dead_letter") == (1,)
+    assert running_server.store.fetchone("SELECT count(*) FROM dead_letter") == (1,)
 
 
-def test_bad_bodies(server: PlatformHandle) -> None:
-    url = server.url + "/v1/traces"
+def test_bad_bodies(running_server: PlatformHandle) -> None:
+    url = running_server.url + "/v1/traces"
     assert httpx.post(url, content=b"\xff\xff\xff", headers={"Content-Type": "application/x-protobuf"}).status_code == 400
     assert httpx.post(url, content=b"[1, 2]", headers={"Content-Type": "application/json"}).status_code == 400
     assert httpx.post(url, content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415

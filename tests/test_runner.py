@@ -22,18 +22,11 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from genobs.evaluators.clip_fixtures import save_random_open_clip
 from genobs.evaluators.reference_models import ReferenceModelMissing, ReferenceModelSpec
 from genobs.evaluators.runner import EvaluationError, clip_weights_available, run_evaluators
 from genobs.store import SAMPLE_COLUMNS, Store
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return save_random_open_clip(tmp_path_factory.mktemp("clip") / "tiny", size="tiny", seed=1)
 
 
 def _sample(request_id: str, minute: int, **fields: Any) -> dict[str, Any]:
@@ -75,13 +68,13 @@ def _scores(store: Store, metric: str = "clip_score") -> dict[str, tuple[Any, ..
     return {r[0]: r[1:] for r in rows}
 
 
-def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Path, clip_dir: Path) -> None:
+def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Path, tiny_open_clip: Path) -> None:
     store = Store.open(tmp_path / "g.duckdb")
     _insert(store, _image_samples(tmp_path, 12) + [
         _sample("broken", 50, prompt="a cat", image="images/does-not-exist.png"),
         _sample("text-only", 51, modality="text", prompt="hi", response="hello"),
     ])
-    spec = ReferenceModelSpec("open_clip", str(clip_dir))
+    spec = ReferenceModelSpec("open_clip", str(tiny_open_clip))
 
     first = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, batch_size=5, num_workers=1)
     run = first.evaluators[0]
@@ -108,7 +101,7 @@ def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Pat
     assert _scores(store)["broken"][1] is None
 
     # Another reference model is another score series: everything is scored again for it.
-    other = ReferenceModelSpec("open_clip", str(clip_dir), pretrained="none")
+    other = ReferenceModelSpec("open_clip", str(tiny_open_clip), pretrained="none")
     again = run_evaluators(store, ["clip"], device="cpu", clip_spec=other, num_workers=0)
     assert again.evaluators[0].candidates == 15
     models = store.fetchall("SELECT DISTINCT reference_model FROM scores ORDER BY 1")
@@ -116,10 +109,10 @@ def test_scores_only_what_is_missing_and_a_second_run_does_nothing(tmp_path: Pat
     store.close()
 
 
-def test_since_until_and_limit_select_samples(tmp_path: Path, clip_dir: Path) -> None:
+def test_since_until_and_limit_select_samples(tmp_path: Path, tiny_open_clip: Path) -> None:
     store = Store.open(tmp_path / "g.duckdb")
     _insert(store, _image_samples(tmp_path, 10))  # minutes 0..9 after T0
-    spec = ReferenceModelSpec("open_clip", str(clip_dir))
+    spec = ReferenceModelSpec("open_clip", str(tiny_open_clip))
     window = run_evaluators(store, ["clip"], device="cpu", clip_spec=spec, num_workers=0,
                             since=(T0 + timedelta(minutes=3)).isoformat(), until=T0 + timedelta(minutes=6))
     assert set(_scores(store)) == {"img-0003", "img-0004", "img-0005"}
@@ -158,17 +151,19 @@ run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open
 """
 
 
-def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, clip_dir: Path) -> None:
+def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, tiny_open_clip: Path) -> None:
     db = tmp_path / "g.duckdb"
     store = Store.open(db)
     _insert(store, _image_samples(tmp_path, 120))
     store.close()
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TQDM_MININTERVAL": "0"}
-    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(db), str(clip_dir)], cwd=tmp_path, env=env,
+    env = {**os.environ, "TQDM_MININTERVAL": "0"}
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(db), str(tiny_open_clip)], cwd=tmp_path, env=env,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    progressed, buffer, deadline = False, "", time.monotonic() + 120
+    # A fresh process imports torch and open_clip before its first batch: over a minute on a
+    # loaded 2-core machine, hence the generous deadline.
+    progressed, buffer, deadline = False, "", time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         buffer += proc.stderr.read(1)
         if "| 10/120" in buffer or "| 12/120" in buffer:  # a few batches of 2 are committed
@@ -181,7 +176,7 @@ def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, clip
     store = Store.open(db)
     done_before = len(_scores(store))
     assert 10 <= done_before < 120
-    resumed = run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open_clip", str(clip_dir)),
+    resumed = run_evaluators(store, ["clip"], device="cpu", clip_spec=ReferenceModelSpec("open_clip", str(tiny_open_clip)),
                              batch_size=64, num_workers=0)
     assert resumed.evaluators[0].candidates == 120 - done_before
     scores = _scores(store)
@@ -191,7 +186,6 @@ def test_resumes_after_kill_9_without_losing_or_duplicating(tmp_path: Path, clip
 
 
 def test_hallucination_scores_grounded_text_samples(tmp_path: Path) -> None:
-    pytest.importorskip("genobs.evaluators.hallucination")
     store = Store.open(tmp_path / "g.duckdb")
     context = ["The Eiffel Tower is in Paris. It was completed in 1889 and is 330 metres tall."]
     _insert(store, [
@@ -218,7 +212,7 @@ def test_hallucination_scores_grounded_text_samples(tmp_path: Path) -> None:
     store.close()
 
 
-def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Path, clip_dir: Path) -> None:
+def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Path, tiny_open_clip: Path) -> None:
     from typer.testing import CliRunner
 
     from genobs.cli import app
@@ -228,14 +222,14 @@ def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Pat
     _insert(store, _image_samples(tmp_path, 6))
     store.close()
     config = tmp_path / "genobs.yaml"
-    config.write_text(f"evaluators:\n  clip:\n    backend: open_clip\n    model: {clip_dir}\n")
+    config.write_text(f"evaluators:\n  clip:\n    backend: open_clip\n    model: {tiny_open_clip}\n")
     runner = CliRunner()
     args = ["evaluate", "--db", str(db), "--config", str(config), "--evaluators", "clip", "--device", "cpu",
             "--workers", "0", "--format", "json"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     run = json.loads(first.stdout)["evaluators"][0]
-    assert (run["scored"], run["reference_model"]) == (6, f"open_clip:{clip_dir}")
+    assert (run["scored"], run["reference_model"]) == (6, f"open_clip:{tiny_open_clip}")
     second = runner.invoke(app, args)
     assert json.loads(second.stdout)["evaluators"][0]["candidates"] == 0
 
@@ -248,7 +242,7 @@ def test_cli_evaluate_uses_the_configured_model_and_is_incremental(tmp_path: Pat
     assert "hf download laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in message
 
 
-def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_dir: Path) -> None:
+def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, tiny_open_clip: Path) -> None:
     from genobs.config import GenobsConfig
     from genobs.runtime import ServerSettings, start_platform
 
@@ -257,7 +251,7 @@ def test_scheduler_task_scores_new_samples_until_stopped(tmp_path: Path, clip_di
     _insert(store, _image_samples(tmp_path, 3))
     config = GenobsConfig.model_validate(
         {"server": {"evaluate_interval_s": 0.05},
-         "evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}})
+         "evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(tiny_open_clip)}}})
     handle = start_platform(db, config=config, settings=ServerSettings(ingest_token=None), record_url=False)
     try:
         deadline = time.monotonic() + 60
@@ -302,7 +296,7 @@ print(json.dumps(out))
 def test_scheduler_imports_no_model_library_without_work(tmp_path: Path) -> None:
     """`genobs serve` stays light: importing the runner, a tick with nothing to score and a
     tick whose default CLIP weights are missing import neither torch nor a model library."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "empty-cache")}
     proc = subprocess.run([sys.executable, "-c", _LIGHT_SCRIPT, str(tmp_path / "g.duckdb"), str(tmp_path / "empty")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -313,11 +307,11 @@ def test_scheduler_imports_no_model_library_without_work(tmp_path: Path) -> None
     assert "hf download laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in out["skipped"]
 
 
-def test_scheduled_runs_build_the_scorer_once_and_only_when_there_is_work(tmp_path: Path, clip_dir: Path) -> None:
+def test_scheduled_runs_build_the_scorer_once_and_only_when_there_is_work(tmp_path: Path, tiny_open_clip: Path) -> None:
     from genobs.evaluators import runner
 
     store = Store.open(tmp_path / "g.duckdb")
-    config = {"evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(clip_dir)}}}
+    config = {"evaluators": {"enabled": ["clip"], "clip": {"backend": "open_clip", "model": str(tiny_open_clip)}}}
     jobs = runner._scheduled_jobs.setdefault(str(store.path), {})
     assert runner.scheduled_run(store, config).evaluators[0].candidates == 0
     assert jobs == {}                                     # nothing to score: nothing built

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from genobs.config import GenobsConfig
 from genobs.runtime import Contribution, RuntimeContext, ServerSettings, start_platform
 from genobs.store import Store
 from genobs.tasks import PeriodicTask, TaskScheduler

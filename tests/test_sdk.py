@@ -10,8 +10,9 @@ from typing import Iterator
 
 import pytest
 
-from genobs.runtime import PlatformHandle, ServerSettings, start_platform
+from genobs.runtime import PlatformHandle
 from genobs.sdk import Client, openai_fields
+from helpers.servers import start_server
 
 DEFAULTS = {"service": "chat-api", "model": "chat-large", "model_version": "2025-01-01"}
 
@@ -23,8 +24,7 @@ def free_port() -> int:
 
 
 def serve(tmp_path: Path, port: int = 0, token: str | None = None) -> PlatformHandle:
-    return start_platform(tmp_path / "genobs.duckdb", port=port,
-                            settings=ServerSettings(poll_nvml=False, ingest_token=token))
+    return start_server(tmp_path / "genobs.duckdb", port=port, ingest_token=token)
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from genobs.collectors import fast_validation, pipeline
 from genobs.collectors.pipeline import IngestOptions, ModelPrice
 from genobs.store import Store
-from test_ingest import _bad_cases, sample
-from test_redaction import CORPUS
+from helpers.ingest_cases import bad_ingest_cases, sample
+from helpers.pii_corpus import CORPUS
 
 
 def _lines(content: bytes) -> list[bytes]:
@@ -76,7 +76,7 @@ def jsonl(*records: Any) -> list[bytes]:
 # --------------------------------------------------------------------------- corpora
 
 
-BAD_JSONL_CASES = {p.id: p.values[1] for p in _bad_cases() if p.values[0] == "a.jsonl" and p.values[1]}
+BAD_JSONL_CASES = {p.id: p.values[1] for p in bad_ingest_cases() if p.values[0] == "a.jsonl" and p.values[1]}
 
 
 @pytest.mark.parametrize("case", list(BAD_JSONL_CASES))
