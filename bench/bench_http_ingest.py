@@ -254,7 +254,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     log = (workdir / "server.log").open("wb")
     env = {k: v for k, v in os.environ.items() if k not in ("GENOBS_INGEST_TOKEN", "GENOBS_CONFIG", "GENOBS_DB")}
-    server = subprocess.Popen([sys.executable, "-m", "genobs.cli", "serve", "--db", str(db), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "genobs.cli", "serve", "--db", str(db), "--port", str(port), "--no-ui"],
                               cwd=workdir, stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 120

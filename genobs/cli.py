@@ -334,15 +334,24 @@ def serve(
     gpu_interval: Optional[float] = typer.Option(None, "--gpu-interval", help="Seconds between GPU polls "
                                                  "(default: server.gpu_poll_interval_s, 15).", show_default=False),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+    ui: Optional[bool] = typer.Option(None, "--ui/--no-ui", help="Serve the dashboards too (default: ui.enabled, on).",
+                                      show_default=False),
+    ui_host: Optional[str] = typer.Option(None, "--ui-host", help="Address of the dashboards (default: ui.host, "
+                                          "127.0.0.1; without GENOBS_UI_TOKEN or OIDC only an explicit --ui-host "
+                                          "leaves loopback).", show_default=False),
+    ui_port: Optional[int] = typer.Option(None, "--ui-port", help="Port of the dashboards (default: ui.port, 8501).",
+                                          show_default=False),
 ) -> None:
     """Serve the platform: the one process that owns the database.
 
-    The HTTP API (POST /v1/samples, /v1/gpu, /v1/traces; GET /metrics, /healthz; OpenAPI
-    at /docs) and the scheduler: evaluators score new samples every
-    server.evaluate_interval_s (60 s), drift runs every server.drift_interval_s (3600 s),
-    GPUs are polled when configured. Set GENOBS_INGEST_TOKEN to require
-    `Authorization: Bearer <token>` on POSTs. While it runs, `genobs ingest`, `evaluate`,
-    `drift` and `collect-gpu` send their work to it.
+    The HTTP API (POST /v1/samples, /v1/gpu, /v1/traces; GET /metrics, /healthz, /v1/slo,
+    /v1/alerts, /v1/canary/...; OpenAPI at /docs), the Streamlit dashboards (port 8501), and
+    the scheduler: evaluators score new samples every server.evaluate_interval_s (60 s),
+    SLOs are evaluated every slo.evaluate_interval_s (30 s) and notifications sent, drift
+    runs every server.drift_interval_s (3600 s), GPUs are polled when configured. Set
+    GENOBS_INGEST_TOKEN to require `Authorization: Bearer <token>` on POSTs and
+    GENOBS_UI_TOKEN to protect the dashboards. While it runs, `genobs ingest`, `evaluate`,
+    `drift`, `collect-gpu`, `slo`, `canary` send their work to it.
 
     Example: `genobs serve --db ./genobs.duckdb --port 8080 --dcgm-url http://gpu-node-1:9400/metrics`
     """
@@ -365,13 +374,22 @@ def serve(
     if settings.ingest_token:
         echo("ingest authentication: on (GENOBS_INGEST_TOKEN)", highlight=False)
 
+    from genobs.wiring import ui_slot
+
+    if ui is not None:
+        cfg.ui.enabled = ui
+    slot = ui_slot(cfg, ui_host=ui_host, ui_port=ui_port)
+
     def started(url: str) -> None:
         echo(f"genobs API on {url} (database {db_path}); docs at {url}/docs; Ctrl-C to stop",
              highlight=False, soft_wrap=True)
+        if slot is not None:
+            echo(f"dashboards on {slot.url} ({slot.note})", highlight=False, soft_wrap=True)
 
     try:
         serve_platform(db_path, host or cfg.server.host, port if port is not None else cfg.server.port,
-                       settings=settings, config=cfg, on_started=started)
+                       settings=settings, config=cfg, on_started=started,
+                       ui=slot.runner if slot else None, ui_url=slot.url if slot else None)
     except (ServerStartError, StoreError) as exc:
         raise fail(str(exc)) from None
 
@@ -654,14 +672,16 @@ def demo(
     db: Optional[str] = typer.Option("genobs-demo.duckdb", "--db", help="Where to build the demo database (replaced)."),
     no_serve: bool = typer.Option(False, "--no-serve", help="Stop after the report instead of serving the platform."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to serve on."),
-    port: int = typer.Option(8080, "--port", help="Port to serve on."),
+    port: int = typer.Option(8080, "--port", help="Port of the API."),
+    ui_port: int = typer.Option(8501, "--ui-port", help="Port of the dashboards."),
     device: str = typer.Option("auto", "--device", help="Evaluator device: auto, cpu or cuda."),
 ) -> None:
     """Build a fresh demo database from the shipped sample data and run every stage on it.
 
     Ingests a week of traffic of a RAG chat LLM and an image generator (part of it through
     the HTTP API and the Python SDK), GPU telemetry, scores the samples, looks for drift,
-    prints what it found, then serves the platform, scheduler included (unless --no-serve).
+    replays the week through the SLO engine, judges the canary, prints what it found, then
+    serves the platform: API, dashboards and scheduler (unless --no-serve).
 
     Example: `genobs demo --no-serve`
     """
@@ -670,12 +690,21 @@ def demo(
     from genobs.runtime import serve as serve_platform
 
     def serve_demo(db_path: Path, host: str, port: int, cfg: GenobsConfig) -> None:
+        from genobs.wiring import ui_slot
+
+        cfg.ui.port = ui_port
+        slot = ui_slot(cfg)
+
         def started(url: str) -> None:
             console.print(f"genobs API on [bold]{url}[/] (OpenAPI at {url}/docs, metrics at {url}/metrics); "
-                          "the scheduler scores what is posted to it. Ctrl-C stops.", highlight=False)
+                          "the scheduler scores what is posted to it.", highlight=False, soft_wrap=True)
+            if slot is not None:
+                console.print(f"dashboards on [bold]{slot.url}[/] ({slot.note})", highlight=False, soft_wrap=True)
+            console.print("Ctrl-C stops.", highlight=False)
 
         try:
-            serve_platform(db_path, host, port, settings=settings_from_config(cfg), config=cfg, on_started=started)
+            serve_platform(db_path, host, port, settings=settings_from_config(cfg), config=cfg, on_started=started,
+                           ui=slot.runner if slot else None, ui_url=slot.url if slot else None)
         except ServerStartError as exc:
             raise fail(f"cannot serve on {host}:{port}: {exc} (pick another --port, or --no-serve)") from None
 
@@ -685,6 +714,17 @@ def demo(
     except DemoError as exc:
         raise fail(str(exc)) from None
 
+
+from genobs.commands.dashboard import dashboard as _dashboard_command  # noqa: E402
+
+app.command("dashboard")(_dashboard_command)
+
+# SLOs, alerts and silences (genobs.slo; the commands live in genobs/commands/slo.py).
+from genobs.commands import slo as _slo_commands  # noqa: E402
+
+app.add_typer(_slo_commands.slo_app, name="slo")
+app.add_typer(_slo_commands.silence_app, name="silence")
+app.command("alerts")(_slo_commands.alerts)
 
 from genobs.commands.canary import canary_command  # noqa: E402  (the canary gate, issue 12)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -78,13 +78,39 @@ class SloConfig(_Section):
 
     file: str | None = Field(default=None, description="SLO spec YAML; default ./slo.yaml when it exists")
     evaluate_interval_s: float = Field(default=30.0, gt=0, description="how often `genobs serve` evaluates SLOs")
+    external_url: str | None = Field(
+        default=None, description="dashboard URL put in notifications (generatorURL, Slack links); default: the UI's URL"
+    )
+
+
+class ReceiverConfig(_Section):
+    """One place alerts go. Secrets are never here: only the NAMES of environment variables."""
+
+    name: str = Field(min_length=1, description="receiver name (in the outbox and metrics)")
+    type: Literal["webhook", "alertmanager", "pagerduty", "slack"]
+    url: str | None = Field(default=None, description="endpoint (webhook; Alertmanager base URL; PagerDuty events URL)")
+    url_env: str | None = Field(default=None, description="env var holding the URL when it is a secret (Slack)")
+    hmac_secret_env: str | None = Field(
+        default=None, description="webhook: env var holding the HMAC-SHA256 key; signs the body (X-Genobs-Signature)"
+    )
+    routing_key_env: str | None = Field(default=None, description="pagerduty: env var holding the routing key")
+    match: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="route only alerts whose labels have these values (e.g. severity: page)"
+    )
+    group_by: list[str] = Field(default_factory=lambda: ["service"], description="labels that group alerts into one message")
+    max_alerts: int = Field(default=0, ge=0, description="webhook: at most this many alerts per message (0: all)")
+    send_resolved: bool = True
+    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class NotifiersConfig(_Section):
     """``notifiers:`` — where alerts go (DESIGN §6). Secrets are named by environment variable."""
 
-    receivers: list[dict[str, Any]] = Field(default_factory=list)
+    receivers: list[ReceiverConfig] = Field(default_factory=list)
     drain_interval_s: float = Field(default=5.0, gt=0, description="how often the outbox is drained")
+    max_attempts: int = Field(default=12, ge=1, description="deliveries tried before a notification is given up")
+    backoff_initial_s: float = Field(default=2.0, gt=0, description="first retry delay; doubles per attempt, with jitter")
+    backoff_max_s: float = Field(default=600.0, gt=0, description="longest retry delay")
 
 
 class CanaryConfig(_Section):

@@ -281,6 +281,71 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     ),
 )
 
+# The SLO engine (genobs.slo, DESIGN §6): per-minute rollups kept up to date incrementally,
+# the minutes whose samples were deleted or replaced (so their rollups are recomputed),
+# the last evaluation of each SLO, the alert lifecycle's history and the outbox's state.
+MIGRATIONS += (
+    (
+        10,
+        "SLO engine: rollups, sample tombstones, SLO status, alert history, outbox state",
+        (
+            # One row per minute in which samples were deleted or replaced (re-ingested
+            # request_ids): the rollups of these minutes must be recomputed.
+            "CREATE TABLE sample_tombstones (minute TIMESTAMPTZ NOT NULL, deleted_at TIMESTAMPTZ NOT NULL)",
+            """CREATE TABLE slo_series (
+    series VARCHAR PRIMARY KEY,
+    definition JSON NOT NULL,
+    built_at TIMESTAMPTZ NOT NULL
+)""",
+            # No primary key: bulk builds stay cheap; (series, minute) is unique by construction.
+            """CREATE TABLE slo_rollups (
+    series VARCHAR NOT NULL,
+    minute TIMESTAMPTZ NOT NULL,
+    good BIGINT NOT NULL,
+    total BIGINT NOT NULL,
+    value DOUBLE
+)""",
+            "CREATE TABLE slo_watermarks (name VARCHAR PRIMARY KEY, value TIMESTAMPTZ)",
+            """CREATE TABLE slo_status (
+    slo VARCHAR PRIMARY KEY,
+    service VARCHAR,
+    evaluated_at TIMESTAMPTZ NOT NULL,
+    "at" TIMESTAMPTZ NOT NULL,
+    objective DOUBLE NOT NULL,
+    "window" VARCHAR NOT NULL,
+    good BIGINT,
+    total BIGINT,
+    error_ratio DOUBLE,
+    budget_remaining DOUBLE,
+    burn_rates JSON,
+    details JSON
+)""",
+            "ALTER TABLE alerts ADD COLUMN kind VARCHAR",
+            "ALTER TABLE alerts ADD COLUMN pending_since TIMESTAMPTZ",
+            "ALTER TABLE alerts ADD COLUMN fired_at TIMESTAMPTZ",
+            "ALTER TABLE alerts ADD COLUMN updated_at TIMESTAMPTZ",
+            "ALTER TABLE alerts ADD COLUMN last_notified_state VARCHAR",
+            "ALTER TABLE alerts ADD COLUMN silenced BOOLEAN",
+            "ALTER TABLE alerts ADD COLUMN inhibited BOOLEAN",
+            """CREATE TABLE alert_events (
+    fingerprint VARCHAR NOT NULL,
+    "at" TIMESTAMPTZ NOT NULL,
+    state VARCHAR NOT NULL,
+    slo VARCHAR,
+    severity VARCHAR,
+    details JSON
+)""",
+            "ALTER TABLE notifications ADD COLUMN status VARCHAR DEFAULT 'pending'",
+            "ALTER TABLE notifications ADD COLUMN last_status_code INTEGER",
+            "ALTER TABLE notifications ADD COLUMN failures INTEGER DEFAULT 0",
+            "ALTER TABLE silences ADD COLUMN expired_at TIMESTAMPTZ",
+        ),
+    ),
+)
+
+# Each part owns a range of migration numbers and adds its block where its code is, so the
+# blocks may come in any order here: applied in version order, each one that has not run.
+MIGRATIONS = tuple(sorted(MIGRATIONS, key=lambda migration: migration[0]))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
@@ -352,8 +417,9 @@ class Store:
     _instances: dict[Path, "Store"] = {}
     _instances_lock = threading.Lock()
 
-    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, path: Path, connection: duckdb.DuckDBPyConnection, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._connection = connection
         self._local = threading.local()
         self._write_lock = threading.RLock()
@@ -363,8 +429,13 @@ class Store:
     # -- opening ---------------------------------------------------------------
 
     @classmethod
-    def open(cls, db: str | os.PathLike[str] | None = None) -> "Store":
+    def open(cls, db: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> "Store":
         """Open (creating and migrating if needed) the database at ``db``.
+
+        ``read_only``: open an existing file without writing to it (``genobs dashboard`` on a
+        file no server holds); it must exist and be at this genobs's schema version. When
+        this process already has the file open (``genobs serve``), that shared instance is
+        returned either way: DuckDB refuses a second instance of a file in one process.
 
         Raises DatabaseLockedError, naming the server that holds the file, if another
         process has it open.
@@ -374,15 +445,21 @@ class Store:
             existing = cls._instances.get(path)
             if existing is not None and not existing._closed:
                 return existing
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if read_only and not path.exists():
+                raise StoreError(f"no database at {path}: create one with `genobs demo` or `genobs ingest`")
+            if not read_only:
+                path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                connection = duckdb.connect(str(path))
+                connection = duckdb.connect(str(path), read_only=read_only)
             except duckdb.IOException as exc:
                 if "lock" in str(exc).lower():
                     raise DatabaseLockedError(path, recorded_server_url(path), str(exc)) from None
                 raise StoreError(f"cannot open database {path}: {exc}") from None
-            store = cls(path, connection)
-            store._migrate()
+            store = cls(path, connection, read_only=read_only)
+            if read_only:
+                store._check_schema()
+            else:
+                store._migrate()
             cls._instances[path] = store
             return store
 
@@ -448,6 +525,22 @@ class Store:
         row = self.fetchone("SELECT coalesce(max(version), 0) FROM schema_version")
         return int(row[0]) if row else 0
 
+    def _check_schema(self) -> None:
+        """A read-only open cannot migrate: the file must already have this genobs's schema."""
+        self._connection.execute("SET TimeZone = 'UTC'")
+        try:
+            applied = {v for (v,) in self._connection.execute("SELECT version FROM schema_version").fetchall()}
+        except duckdb.CatalogException:
+            applied = set()
+        missing = sorted({version for version, _, _ in MIGRATIONS} - applied)
+        newest = max(applied, default=0)
+        if newest > SCHEMA_VERSION or missing:
+            self._connection.close()
+            action = ("upgrade genobs" if newest > SCHEMA_VERSION
+                      else f"it lacks migrations {missing}: open it once read-write (e.g. `genobs init --db PATH`)")
+            raise StoreError(f"database {self.path} has schema version {newest}, this genobs expects "
+                             f"{SCHEMA_VERSION}: {action}")
+
     def table_names(self) -> list[str]:
         return [row[0] for row in self.fetchall(
             "SELECT table_name FROM duckdb_tables() WHERE NOT temporary ORDER BY table_name")]
@@ -465,9 +558,12 @@ class Store:
                 f"database {self.path} has schema version {current}, newer than this genobs "
                 f"({SCHEMA_VERSION}): upgrade genobs"
             )
+        applied = {v for (v,) in cur.execute("SELECT version FROM schema_version").fetchall()}
+        migrated = False
         for version, description, statements in MIGRATIONS:
-            if version <= current:
+            if version in applied:
                 continue
+            migrated = True
             cur.execute("BEGIN TRANSACTION")
             try:
                 for statement in statements:
@@ -479,6 +575,11 @@ class Store:
             except Exception:
                 cur.execute("ROLLBACK")
                 raise
+        if migrated:
+            # Schema changes go into the file now, not only the WAL: DuckDB 1.5 cannot replay
+            # some DDL (ALTER TABLE ... ADD COLUMN) from the WAL after a kill -9 ("Failure
+            # while replaying WAL file ... GetDefaultDatabase"), and the database would not open.
+            cur.execute("CHECKPOINT")
         cur.close()
 
     # -- writes ----------------------------------------------------------------
@@ -552,6 +653,24 @@ class Store:
             index.add(hashes)
         return UpsertCounts(inserted=len(ids) - existing, updated=existing)
 
+    def delete_samples(self, request_ids: Sequence[str] = (), *, before: Any = None) -> int:
+        """Delete samples by request_id and/or all older than ``before`` (retention).
+
+        Returns how many rows went. The minutes they were in are recorded in
+        ``sample_tombstones`` so the SLO rollups of those minutes are recomputed."""
+        with self.transaction() as cur:
+            deleted = self._delete_samples(cur, list(request_ids))
+            if before is not None:
+                cur.execute(
+                    "INSERT INTO sample_tombstones SELECT DISTINCT date_trunc('minute', timestamp), now() "
+                    "FROM samples WHERE timestamp < ?", [before]
+                )
+                (count,) = cur.execute("DELETE FROM samples WHERE timestamp < ?", [before]).fetchone()
+                deleted += int(count)
+            # The id index may now hold ids that are gone: harmless (it only selects candidates
+            # for the DELETE of an upsert), so it is not rebuilt.
+        return deleted
+
     def stored_request_ids(self, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are in ``samples`` (hold ``exclusive()`` for an answer that stays true)."""
         with self._write_lock:
@@ -574,6 +693,12 @@ class Store:
         """Delete the samples with these ids; returns how many rows went."""
         if not request_ids:
             return 0
+        # The minutes these rows were in: the SLO rollups of those minutes are recomputed
+        # (a re-ingested request_id may have moved, or changed its status or latency).
+        cur.execute(
+            "INSERT INTO sample_tombstones SELECT DISTINCT date_trunc('minute', timestamp), now() "
+            "FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [request_ids]
+        )
         # DuckDB's DELETE answers with the number of rows it removed.
         (deleted,) = cur.execute(
             "DELETE FROM samples WHERE request_id IN (SELECT unnest(?::VARCHAR[]))", [request_ids]

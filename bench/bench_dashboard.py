@@ -1,0 +1,202 @@
+"""Benchmark: time to the first full render of Overview and On-call in Chromium on a large
+database, cold and warm cache, and the UI server's memory (issue 13: target <= 1.5 s each).
+
+Builds a synthetic database of N samples (default 10,000,000) over the last 28 days, in time
+order as an ingest writes them (DuckDB SQL, about a minute per 10M rows), plus GPU readings and
+hallucination scores for 2 % of samples; serves it read-only with dashboards.launch.run_ui in
+a child process and opens the pages in headless Chromium (Debian's `chromium`, Playwright).
+
+"Full render": from navigation to the page's last change, once its heading is there, Streamlit's
+running indicator is gone, every chart has drawn and nothing changed for 0.75 s
+(tests/dashboard_browser.py wait_rendered). "cold": the first visit after the server
+started (st.cache_data empty; the OS file cache is not dropped). "warm": a new browser tab
+within the cache TTL (30 s). Each page is measured at the default range (last 7d) and at
+last 24h. For comparison the same run measures the 30k-sample demo-sized database
+(--baseline-rows) the same way.
+
+    python bench/bench_dashboard.py [--rows 10000000] [--keep DIR] [--screens DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from dashboard_browser import chromium_path, serve_ui, wait_rendered  # noqa: E402
+
+from genobs.store import Store  # noqa: E402
+
+SPAN_DAYS = 28
+PAGES = {"overview": "", "oncall": "oncall"}
+RANGES = ("last 7d", "last 24h")
+
+
+def build(path: Path, rows: int) -> dict[str, float]:
+    """N samples spread evenly over the last SPAN_DAYS days, with a 90-minute error burst 2 days
+    ago; 8 GPUs read once a minute; hallucination scores on 2 % of samples."""
+    t0 = time.perf_counter()
+    store = Store.open(path)
+    # A bulk load straight into the tables: this process writes once and exits, so the store's
+    # in-memory request-id index (kept by upsert_samples for re-ingest) is never consulted.
+    with store.transaction() as cur:
+        cur.execute(
+            """
+            INSERT INTO samples (request_id, timestamp, service, model, model_version, variant, modality,
+                prompt, response, context, status, error_type, latency_ms, ttft_ms, input_tokens,
+                output_tokens, cost_usd, cache_hit, tenant, region, source, ingested_at)
+            WITH g AS (
+                SELECT i, now() - INTERVAL (?) DAY + to_microseconds(CAST(i * (? * 86400e6 / ?) AS BIGINT)) AS ts,
+                       CAST(hash(i) % 4000000000000 AS BIGINT) AS h FROM range(?) t(i))
+            SELECT 'bench-' || i, ts,
+                   ['chat-api', 'search-api', 'image-gen'][1 + h % 3],
+                   ['chat-large', 'chat-small'][1 + (h // 3) % 2],
+                   CASE WHEN ts < now() - INTERVAL 10 DAY THEN 'v1.4' ELSE 'v1.5' END,
+                   CASE WHEN ts > now() - INTERVAL 1 DAY AND (h // 7) % 10 = 0 THEN 'canary' ELSE 'primary' END,
+                   'text',
+                   'How do I ' || ['reset my password', 'get a refund', 'change plan', 'export data'][1 + (h // 11) % 4]
+                       || ' for order ' || (h % 100000),
+                   'You can do that from Settings within ' || (h % 30) || ' days. Hope that helps!',
+                   ['Refunds are available within 14 days.', 'Plans can be changed at any time.'],
+                   CASE WHEN ts BETWEEN now() - INTERVAL 50 HOUR AND now() - INTERVAL 48 HOUR - INTERVAL 30 MINUTE
+                             AND h % 5 = 0 THEN 'error'
+                        WHEN h % 3000 = 0 THEN 'timeout' ELSE 'ok' END,
+                   NULL,
+                   exp(6.5 + 0.35 * sqrt(-2 * ln((h % 1000003 + 1) / 1000004.0)) * cos(6.283185 * ((h // 1000003) % 1000) / 1000.0)),
+                   150 + (h % 400), 400 + (h % 900), 20 + (h // 13) % 300,
+                   ((400 + (h % 900)) * 2.5 + (20 + (h // 13) % 300) * 10) / 1e6,
+                   h % 6 = 0, ['acme', 'globex', 'initech'][1 + (h // 17) % 3], 'us-east-1', 'bench', now()
+            FROM g ORDER BY i
+            """,
+            [SPAN_DAYS, SPAN_DAYS, rows, rows],
+        )
+        cur.execute(
+            """
+            INSERT INTO gpu_telemetry (timestamp, host, gpu_index, gpu_name, utilization_pct, memory_used_mib,
+                memory_total_mib, power_w, temperature_c, sm_clock_mhz, throttle_reasons, source)
+            SELECT date_trunc('minute', now()) - to_minutes(m), 'node-' || (g // 4), g % 4, 'H100',
+                   50 + 40 * sin(m / 229.0 + g), 60000, 81559, 300 + 3 * (50 + 40 * sin(m / 229.0 + g)),
+                   45 + 30 * abs(sin(m / 229.0 + g)), 1980, 'none', 'bench'
+            FROM range(? * 1440) a(m), range(8) b(g)
+            """,
+            [SPAN_DAYS],
+        )
+        cur.execute(
+            """
+            INSERT INTO scores (request_id, metric, value, label, details, evaluator, reference_model, evaluated_at)
+            SELECT request_id, 'hallucination_score', (hash(request_id) % 1000) / 1000.0,
+                   CASE WHEN hash(request_id) % 1000 >= 900 THEN 'hallucinated' ELSE 'grounded' END,
+                   '{}', 'hallucination', 'bench', now()
+            FROM samples WHERE hash(request_id) % 50 = 0
+            """
+        )
+    counts = {t: store.fetchone(f"SELECT count(*) FROM {t}")[0] for t in ("samples", "gpu_telemetry", "scores")}
+    store.close()
+    return {"build_s": round(time.perf_counter() - t0, 1), **counts,
+            "file_mib": round(path.stat().st_size / 2**20, 1)}
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            fields[line.split(":")[0]] = round(int(line.split()[1]) / 1024, 1)
+    return {"rss_mib": fields.get("VmRSS"), "peak_rss_mib": fields.get("VmHWM")}
+
+
+def script_times(db: Path) -> dict[str, object]:
+    """The pages' script runs alone (queries + Streamlit, no browser), in Streamlit's AppTest:
+    separates the server's share of a render from the browser's drawing of the charts."""
+    import os
+
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["GENOBS_DB"] = str(db)
+    os.environ["GENOBS_UI_READ_ONLY"] = "1"
+    app = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
+    out: dict[str, object] = {}
+
+    def run(page: str, rng: str, *, cold: bool) -> float:
+        at = AppTest.from_file(app, default_timeout=600)
+        at.query_params["range"] = rng
+        at.query_params["refresh"] = "off"
+        if page != "overview":
+            at.run()
+            at.switch_page(f"views/{page}.py")
+        if cold:
+            st.cache_data.clear()
+        t = time.perf_counter()
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        return round(time.perf_counter() - t, 3)
+
+    run("slos", "last 1h", cold=True)   # imports of the page modules, off the clock
+    for rng in RANGES:
+        for page in PAGES:
+            out[f"{page} ({rng})"] = {"cold_s": run(page, rng, cold=True), "warm_s": run(page, rng, cold=False)}
+    for store in list(Store._instances.values()):
+        store.close()
+    return out
+
+
+def measure(db: Path, screens: Path | None, tag: str) -> dict[str, object]:
+    from playwright.sync_api import sync_playwright
+
+    chromium = chromium_path()
+    if chromium is None:
+        raise SystemExit("Debian's chromium is needed (apt-get install chromium)")
+    out: dict[str, object] = {}
+    with serve_ui(db) as (base, proc), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        out["server_idle"] = rss_mib(proc.pid)
+        for rng in RANGES:
+            for name, path in PAGES.items():
+                times = {}
+                for kind in ("cold", "warm"):
+                    page = browser.new_page(viewport={"width": 1500, "height": 1600})
+                    t = time.perf_counter()
+                    page.goto(f"{base}/{path}?range={rng}&refresh=off")
+                    done = wait_rendered(page, timeout_ms=180_000)
+                    times[f"{kind}_s"] = round(done - t, 3)
+                    if screens is not None and kind == "warm" and rng == RANGES[0]:
+                        screens.mkdir(parents=True, exist_ok=True)
+                        page.screenshot(path=str(screens / f"bench_{tag}_{name}.png"))
+                    page.close()
+                out[f"{name} ({rng})"] = times
+        out["server_after"] = rss_mib(proc.pid)
+        browser.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--baseline-rows", type=int, default=30_000)
+    parser.add_argument("--keep", type=Path, help="build the databases here and keep them")
+    parser.add_argument("--screens", type=Path, help="save warm screenshots here")
+    args = parser.parse_args()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_dashboard_"))
+    folder.mkdir(parents=True, exist_ok=True)
+    result: dict[str, object] = {"target_s": 1.5, "span_days": SPAN_DAYS}
+    try:
+        for tag, rows in (("baseline", args.baseline_rows), ("large", args.rows)):
+            db = folder / f"bench_{rows}.duckdb"
+            build_info = build(db, rows) if not db.exists() else {"reused": True}
+            result[tag] = {"rows": rows, "build": build_info, "browser": measure(db, args.screens, f"{rows}"),
+                           "script_only": script_times(db)}
+            print(json.dumps({tag: result[tag]}), file=sys.stderr)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
