@@ -25,8 +25,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
+from genobs import jsontext
 from genobs.collectors import redaction
+from genobs.collectors.validation import TIMESTAMP_RANGE_TEXT
 from genobs.records import (
+    EPOCH_MS_FROM,
+    IDENTIFIER_BAD_CHARS_PY,
+    MAX_EPOCH_US,
+    MAX_EXACT_INTEGER,
+    MAX_NESTING_DEPTH,
+    WHITESPACE_ONLY_PY,
     REDACTED_LIST_FIELDS,
     REDACTED_TEXT_FIELDS,
     SAMPLE_FIELDS,
@@ -70,6 +78,17 @@ _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _INT64 = 2**63
 _EXACT_INT = 2**53
 _NUMERIC_TYPES = ("UBIGINT", "BIGINT", "DOUBLE", "HUGEINT")
+_BAD_IDENTIFIER = re.compile(IDENTIFIER_BAD_CHARS_PY)
+_WHITESPACE_ONLY = re.compile(WHITESPACE_ONLY_PY)
+TOO_DEEP_MESSAGE = f"record: nested deeper than {MAX_NESTING_DEPTH} levels (the limit for objects and arrays)"
+
+
+def _identifier_errors(name: str, value: str, errors: list[str]) -> None:
+    """What validation.py's identifier checks say, in the same order."""
+    if _BAD_IDENTIFIER.search(value):
+        errors.append(f"{name}: contains a control or bidirectional-formatting character")
+    if _WHITESPACE_ONLY.search(value):
+        errors.append(f"{name}: only whitespace")
 
 
 # -- JSON as DuckDB's reader sees it ------------------------------------------------------
@@ -262,12 +281,23 @@ def _timestamp_us(value: Any, t: str) -> int | None:
     return _epoch_us(value)
 
 
+_OUT_OF_RANGE_US = -(10**18)   # an epoch number outside the range (validation.py's _OUT_OF_RANGE)
+
+
 def _epoch_us(x: float) -> int | None:
-    if not -1e13 <= x <= 1e14:
+    if not math.isfinite(x):
         return None
-    seconds = x / 1000.0 if abs(x) >= 1e11 else x
+    if not 0 <= x < EPOCH_MS_FROM * 1000:
+        return _OUT_OF_RANGE_US
+    if x == math.floor(x):      # whole: exact integer microseconds, as validation.py
+        return int(x) * (1_000_000 if x < EPOCH_MS_FROM else 1000)
+    seconds = x if x < EPOCH_MS_FROM else x / 1000.0
     micros = seconds * 1000000.0
     return round(micros)       # half to even, as DuckDB's double -> BIGINT cast
+
+
+def _in_range(micros: int) -> bool:
+    return 0 <= micros < MAX_EPOCH_US
 
 
 def _check_field(spec: FieldSpec, value: Any, errors: list[str]) -> Any:
@@ -283,6 +313,8 @@ def _check_field(spec: FieldSpec, value: Any, errors: list[str]) -> Any:
             errors.append(f"{name}: expected a string, got {t.lower()}")
         if spec.max_length and v is not None and len(v) > spec.max_length and len(v.encode()) > spec.max_length:
             errors.append(f"{name}: {len(v)} characters, over the limit of {spec.max_length}")
+        if spec.identifier and v is not None:
+            _identifier_errors(name, v, errors)
         if kind is Kind.ENUM:
             lowered = v.lower() if v is not None else None
             if lowered is not None and not lowered.isascii():
@@ -305,7 +337,10 @@ def _check_field(spec: FieldSpec, value: Any, errors: list[str]) -> Any:
         if kind is Kind.INTEGER:
             if v is not None and v != math.floor(v):
                 errors.append(f"{name}: expected an integer, got {_float_text(v)}")
-            out = int(number) if (number is not None and v == math.floor(v) and abs(v) < 9e18) else None
+            if v is not None and abs(v) > MAX_EXACT_INTEGER:
+                errors.append(f"{name}: {_raw(value)} is outside the integer range "
+                              f"-{MAX_EXACT_INTEGER}..{MAX_EXACT_INTEGER}")
+            out = int(number) if (number is not None and v == math.floor(v) and abs(v) <= MAX_EXACT_INTEGER) else None
         elif kind is Kind.FEEDBACK:
             if v is not None and v not in (-1.0, 0.0, 1.0):
                 errors.append(f"{name}: must be -1, 0 or 1, got {_float_text(v)}")
@@ -338,6 +373,9 @@ def _check_field(spec: FieldSpec, value: Any, errors: list[str]) -> Any:
             out = _timestamp_us(value, t)
         if present and out is None:
             errors.append(f"{name}: {_raw(value)} is not an RFC 3339 time or epoch seconds/milliseconds")
+        elif present and not _in_range(out):
+            errors.append(f"{name}: {_raw(value)} is outside the accepted range {TIMESTAMP_RANGE_TEXT}")
+            out = None
         if spec.required and not present:
             errors.append(f"{name}: missing (required)")
         return out
@@ -382,13 +420,15 @@ def _fast_checker(spec: FieldSpec) -> Callable[[Any, list[str]], Any]:
         return _check_field(spec, value, errors)
 
     if kind is Kind.STRING:
-        required = spec.required
+        required, identifier = spec.required, spec.identifier
 
         def string(value: Any, errors: list[str]) -> Any:
             if type(value) is not str:
                 return _check_field(spec, value, errors)
             if max_length and len(value) > max_length and len(value.encode()) > max_length:
                 errors.append(f"{name}: {len(value)} characters, over the limit of {max_length}")
+            if identifier:
+                _identifier_errors(name, value, errors)
             if required and value == "":
                 errors.append(f"{name}: empty (required)")
             return value
@@ -416,7 +456,7 @@ def _fast_checker(spec: FieldSpec) -> Callable[[Any, list[str]], Any]:
         low = float("-inf") if minimum is None else minimum
 
         def integer(value: Any, errors: list[str]) -> Any:
-            if type(value) is int and value >= low and -_EXACT_INT < value < _EXACT_INT:
+            if type(value) is int and value >= low and -MAX_EXACT_INTEGER <= value <= MAX_EXACT_INTEGER:
                 return value
             return _check_field(spec, value, errors)
         return integer
@@ -428,7 +468,7 @@ def _fast_checker(spec: FieldSpec) -> Callable[[Any, list[str]], Any]:
         def timestamp(value: Any, errors: list[str]) -> Any:
             if type(value) is str:
                 micros = _timestamp_us(value, "VARCHAR")
-                if micros is not None:
+                if micros is not None and _in_range(micros):
                     return micros
             return _check_field(spec, value, errors)
         return timestamp
@@ -501,6 +541,7 @@ _GH_TOKEN = re.compile(r"gh[pousr]_")
 # "000-0000" then, and a card number 13 digits or more.
 _DIGIT_SHAPES = bytes.maketrans(b"0123456789 .-", b"0000000000---")
 _CARD_MIN_DIGITS = 13
+_IBAN_HEAD = re.compile(r"[A-Z]{2}[0-9]{2}")
 
 
 def may_have_pii(text: str) -> bool:
@@ -511,10 +552,16 @@ def may_have_pii(text: str) -> bool:
             return True
     if "_" in text and (any(mark in text for mark in _UNDERSCORE_MARKS) or _GH_TOKEN.search(text)):
         return True
-    if "+" in text or "bearer" in text.lower():     # +E.164 phones; (?i:bearer), ASCII case-insensitive
+    if "+" in text:                                  # +E.164 and +CC (0)... phones
+        return True
+    lowered = text.lower()                           # (?i:bearer), (?i:...secret...): ASCII case-insensitive
+    if "bearer" in lowered or "secret" in lowered:
         return True
     shapes = text.encode("utf-8", "surrogatepass").translate(_DIGIT_SHAPES)
-    return shapes.count(b"0") >= _CARD_MIN_DIGITS or b"000-0000" in shapes
+    if (shapes.count(b"0") >= _CARD_MIN_DIGITS or b"000-0000" in shapes   # cards, NA phones
+            or b"000-00-0000" in shapes or b"0000000000" in shapes):       # SSNs, bare national phones
+        return True
+    return _IBAN_HEAD.search(text) is not None
 
 
 def check_lines(
@@ -534,6 +581,11 @@ def check_lines(
                 raise _Decline("not UTF-8") from None
             if not _RE2_NON_SPACE.search(text):
                 continue                    # a blank line is no record
+            if jsontext.is_too_deep(text, MAX_NESTING_DEPTH):
+                # rejected as a whole, before any parse (which would recurse that deep)
+                batch.rows.append(CheckedRow(first_line + offset, {"request_id": None}, [TOO_DEEP_MESSAGE],
+                                             False, text))
+                continue
             if "\x00" in text or ("\\u" in text and _RISKY_ESCAPE.search(text)):
                 raise _Decline("NUL or surrogate escapes")
             try:
@@ -569,5 +621,5 @@ def redact_row(values: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]
     for n in REDACTED_LIST_FIELDS:
         if values[n] is not None:
             out[n] = [redaction.redact_text(x) for x in values[n]]
-    out["attributes"] = redaction.redact_text(values["attributes"])
+    out["attributes"] = redaction.redacted_json(values["attributes"], redaction.redact_text(values["attributes"]))
     return out

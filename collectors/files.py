@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
-from genobs.collectors.pipeline import CheckedChunk, IngestOptions, IngestResult, IngestSession, lines_table, split_lines
+from genobs.collectors.pipeline import (
+    CheckedChunk, IngestOptions, IngestResult, IngestSession, json_array_lines, lines_table, split_lines,
+)
 from genobs.store import Store
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
@@ -388,12 +390,11 @@ def _ingest_json_document(session: IngestSession, stream: BinaryIO, report: File
         session.add_lines([line.rstrip(b"\r") for line in data.split(b"\n")], 1)
         return
     try:
-        items = json.loads(data)
+        lines = json_array_lines(data) or []
     except ValueError as exc:
         report.problem = f"{report.path}: invalid JSON array: {exc}"
-        session.add_problem(None, data[:65536].decode("utf-8", "replace"), report.problem)
+        session.add_problem(None, data.decode("utf-8", "replace"), report.problem)
         return
-    lines = [json.dumps(item, ensure_ascii=False).encode() for item in items]
     session.add_lines(lines, 1)
 
 

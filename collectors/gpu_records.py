@@ -11,17 +11,28 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
 import pyarrow as pa
 
-from genobs.records import GPU_FIELDS, FieldSpec, Kind
+from genobs.collectors.pipeline import add_dead_letters
+import re
+
+from genobs.records import (
+    EPOCH_MS_FROM, GPU_FIELDS, IDENTIFIER_BAD_CHARS_PY, MAX_EPOCH_US, MAX_EXACT_INTEGER, MAX_TIMESTAMP_TEXT,
+    MIN_TIMESTAMP_TEXT, FieldSpec, Kind,
+)
 
 GPU_FIELD_SPECS: dict[str, FieldSpec] = {f.name: f for f in GPU_FIELDS}
 
-# Epoch numbers at or above this are milliseconds (1e11 s is the year 5138).
-_EPOCH_MS_THRESHOLD = 1e11
+# The sample rules (docs/ingest.md): a number is epoch seconds below EPOCH_MS_FROM, else
+# milliseconds; 1970-01-01 <= t < 10000-01-01; integers within ±(2^53-1) (gpu_index: an
+# INTEGER column); host, gpu_uuid and gpu_name without control or bidi characters.
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_RANGE = f"{MIN_TIMESTAMP_TEXT} to {MAX_TIMESTAMP_TEXT}"
+_INT_LIMITS = {"gpu_index": 2**31 - 1}
+_BAD_CHARS = re.compile(IDENTIFIER_BAD_CHARS_PY)
 MAX_ERRORS_REPORTED = 100
 
 # NVML clock-event ("throttle") reason bits (nvml.h nvmlClocksEventReason*), shared by
@@ -85,11 +96,13 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, (int, float)):
         if not math.isfinite(value):
             raise GpuRecordError(f"timestamp: not a finite number: {value!r}")
-        seconds = value / 1000.0 if abs(value) >= _EPOCH_MS_THRESHOLD else float(value)
-        try:
-            return datetime.fromtimestamp(seconds, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            raise GpuRecordError(f"timestamp: epoch value out of range: {value!r}") from None
+        if not 0 <= value < EPOCH_MS_FROM * 1000:
+            raise GpuRecordError(f"timestamp: {value!r} is outside the accepted range {_RANGE}")
+        if value == math.floor(value):    # whole: exact integer microseconds
+            micros = int(value) * (1_000_000 if value < EPOCH_MS_FROM else 1000)
+        else:
+            micros = round((value if value < EPOCH_MS_FROM else value / 1000.0) * 1_000_000)
+        return _EPOCH + timedelta(microseconds=micros)
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -102,7 +115,13 @@ def parse_timestamp(value: Any) -> datetime:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise GpuRecordError(f"timestamp: not RFC 3339 or epoch seconds/ms: {value!r}") from None
-        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        try:
+            moment = parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        except OverflowError:
+            moment = None
+        if moment is None or not 0 <= (moment - _EPOCH) // timedelta(microseconds=1) < MAX_EPOCH_US:
+            raise GpuRecordError(f"timestamp: {value!r} is outside the accepted range {_RANGE}")
+        return moment
     raise GpuRecordError(f"timestamp: expected RFC 3339 text or epoch seconds/ms, got {type(value).__name__}")
 
 
@@ -121,6 +140,9 @@ def _check_number(spec: FieldSpec, value: Any, integer: bool) -> float | int:
         if float(value) != int(value):
             raise GpuRecordError(f"{spec.name}: expected an integer, got {value!r}")
         value = int(value)
+        limit = _INT_LIMITS.get(spec.name, MAX_EXACT_INTEGER)
+        if abs(value) > limit:
+            raise GpuRecordError(f"{spec.name}: {value} is outside the integer range -{limit}..{limit}")
     if spec.minimum is not None and value < spec.minimum:
         raise GpuRecordError(f"{spec.name}: must be >= {spec.minimum:g}, got {value!r}")
     return value if integer else float(value)
@@ -164,6 +186,8 @@ def validate_reading(raw: Mapping[str, Any]) -> dict[str, Any]:
                 raise GpuRecordError(f"{spec.name}: required (empty)")
             if spec.max_length is not None and len(value) > spec.max_length:
                 raise GpuRecordError(f"{spec.name}: longer than {spec.max_length} characters")
+            if _BAD_CHARS.search(value) and spec.name != "throttle_reasons":
+                raise GpuRecordError(f"{spec.name}: contains a control or bidirectional-formatting character")
             row[spec.name] = value
         elif spec.kind is Kind.INTEGER:
             row[spec.name] = _check_number(spec, value, integer=True)
@@ -221,8 +245,8 @@ def readings_table(rows: Sequence[Mapping[str, Any]], source: str) -> pa.Table:
 def _raw_text(raw: Any) -> str:
     try:
         return json.dumps(raw, default=str)
-    except (TypeError, ValueError):
-        return repr(raw)
+    except (TypeError, ValueError, RecursionError):
+        return "<a reading that cannot be written as JSON>"
 
 
 def store_readings(store: Any, readings: Iterable[Any], *, source: str) -> GpuIngestResult:
@@ -233,7 +257,7 @@ def store_readings(store: Any, readings: Iterable[Any], *, source: str) -> GpuIn
     if valid:
         store.upsert_gpu_telemetry(readings_table(valid, source))
     if rejected:
-        store.add_dead_letters((source, index, _raw_text(raw), message) for index, raw, message in rejected)
+        add_dead_letters(store, [(source, index, _raw_text(raw), message) for index, raw, message in rejected])
         result.errors = [
             {"line": index, "message": message} for index, _, message in rejected[:MAX_ERRORS_REPORTED]
         ]

@@ -95,7 +95,11 @@ def parse_smi_csv(
 ) -> SmiParseResult:
     """nvidia-smi CSV text → readings; bad rows are reported as (line, message)."""
     result = SmiParseResult()
-    rows = list(csv.reader(io.StringIO(text), skipinitialspace=True))
+    try:
+        # newline="" semantics: a lone \r inside a field is data, as the csv module wants
+        rows = list(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True))
+    except csv.Error as exc:
+        raise SmiCsvError(f"{name}: not CSV: {exc}") from None
     if not rows:
         return result
     header_cells = [cell.strip() for cell in rows[0]]

@@ -28,7 +28,10 @@ from genobs.collectors.gpu_dcgm import parse_dcgm_metrics
 from genobs.collectors.gpu_records import store_readings, validate_readings
 from genobs.collectors.gpu_smi import SmiCsvError, parse_smi_csv
 from genobs.collectors.metrics import SAMPLE_METRIC_COLUMNS, ServerMetrics
-from genobs.collectors.pipeline import IngestOptions, check_small_input, record_lines
+from genobs import jsontext
+from genobs.collectors.pipeline import (
+    IngestOptions, add_dead_letters, check_small_input, json_array_lines, record_lines,
+)
 from genobs.collectors.sample_writer import PreparedInput, SampleWriter
 from genobs.http_app import ApiError, ErrorAnswer, media_type, read_body
 from genobs.store import Store
@@ -36,7 +39,6 @@ from genobs.store import Store
 log = logging.getLogger("genobs.server")
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-MAX_DEAD_LETTER_RAW = 64 * 1024
 NDJSON_TYPES = {
     "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonl",
     "application/jsonlines", "application/x-jsonlines", "application/json-lines", "text/jsonl",
@@ -75,6 +77,7 @@ class SampleIngestAnswer(BaseModel):
     updated: int
     rejected: int
     redactions: dict[str, int]
+    dead_letter_redactions: dict[str, int] = {}
     errors: list[RecordErrorModel]
 
 
@@ -120,10 +123,17 @@ def _split_lines(body: bytes) -> list[bytes]:
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
+class _TooDeepForPython(Exception):
+    """The body nests deeper than Python's JSON parser can go (it would recurse)."""
+
+
 def _json_document(body: bytes) -> Any:
-    """Parse a whole-body JSON document; ``None`` when it is several documents (NDJSON)."""
+    """Parse a whole-body JSON document; ``None`` when it is several documents (NDJSON);
+    _TooDeepForPython when it nests too deep to parse (the caller cuts it without parsing)."""
     try:
         return json.loads(body)
+    except RecursionError:
+        raise _TooDeepForPython() from None
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"body: not UTF-8 text: {exc}") from None
     except json.JSONDecodeError as exc:
@@ -159,18 +169,25 @@ def prepare_samples(body: bytes, ndjson: bool, source: str, options: IngestOptio
         if not any(line.strip() for line in lines):
             raise BadBody(400, "body: no records")
     else:
+        cut: list[bytes] | None = None
         try:
             document = _json_document(body)
         except ApiError as exc:
             raise BadBody(exc.status, exc.detail, dead_letter=True) from None
-        if document is None:
+        except _TooDeepForPython:
+            # the records cut as written (no parse), so that the deep ones are rejected as
+            # such and the others stored; one deep object is one record
+            document, cut = None, json_array_lines(body) or [body]
+        if cut is not None:
+            lines = cut
+        elif document is None:
             lines = _split_lines(body)     # several documents: NDJSON sent as JSON
         elif isinstance(document, dict):
             lines = [body]
         elif isinstance(document, list):
             if not document:
                 raise BadBody(400, "body: empty array, no records")
-            lines = [json.dumps(r, default=str, ensure_ascii=False).encode() for r in document]
+            lines = record_lines(document)
         else:
             raise BadBody(400, f"body: expected a JSON object or an array of objects, got {type(document).__name__}",
                           dead_letter=True)
@@ -210,9 +227,9 @@ def ingest_router(store: Store, settings: ApiSettings, metrics: ServerMetrics,
         return default
 
     def dead_letter_body(source: str, body: bytes, message: str) -> None:
-        raw = body[:MAX_DEAD_LETTER_RAW].decode("utf-8", errors="replace")
+        raw = body.decode("utf-8", errors="replace")
         try:
-            store.add_dead_letters([(source, None, raw, message)])
+            add_dead_letters(store, [(source, None, raw, message)], redact=settings.ingest_options.redact)
         except Exception:  # noqa: BLE001 - the answer already says what was wrong
             log.exception("could not write a dead letter")
 
@@ -333,15 +350,19 @@ def ingest_router(store: Store, settings: ApiSettings, metrics: ServerMetrics,
                 raise ApiError(400, f"body: not Prometheus text format: {exc}") from None
             problems = []
         elif media in JSON_TYPES or media in NDJSON_TYPES or media.endswith("+json"):
-            document = None if media in NDJSON_TYPES else _json_document(body)
+            pieces: list[bytes] | None = None
+            try:
+                document = None if media in NDJSON_TYPES else _json_document(body)
+            except _TooDeepForPython:
+                document, pieces = None, jsontext.split_array(body) or [body]
             if document is None:
                 readings = []
                 problems = []
-                for number, line in enumerate(_split_lines(body), start=1):
+                for number, line in enumerate(pieces if pieces is not None else _split_lines(body), start=1):
                     if not line.strip():
                         continue
                     try:
-                        readings.append(json.loads(line))
+                        readings.append(jsontext.loads(line))
                     except ValueError as exc:
                         problems.append((f"line {number}: invalid JSON: {exc}", number))
             else:
@@ -353,7 +374,8 @@ def ingest_router(store: Store, settings: ApiSettings, metrics: ServerMetrics,
         result = await run_in_threadpool(store_readings, store, readings, source=source)
         if problems:
             await run_in_threadpool(
-                store.add_dead_letters, [(source, line, None, message) for message, line in problems]
+                add_dead_letters, store, [(source, line, None, message) for message, line in problems],
+                redact=settings.ingest_options.redact,
             )
             result.received += len(problems)
             result.rejected += len(problems)
@@ -396,17 +418,22 @@ def ingest_router(store: Store, settings: ApiSettings, metrics: ServerMetrics,
         except otlp.OtlpDecodeError as exc:
             raise ApiError(400, str(exc)) from None
         mapping = otlp.map_request(export)
-        rejected = 0
-        message = ""
+        rejected = len(mapping.invalid)
+        message = "; ".join(problem for problem, _ in mapping.invalid[:5])
+        if mapping.invalid:
+            await run_in_threadpool(
+                add_dead_letters, store, [(source_of(request, "otlp"), None, raw, problem)
+                                          for problem, raw in mapping.invalid],
+                redact=settings.ingest_options.redact)
         if mapping.samples:
             prepared = await anyio.to_thread.run_sync(
                 prepare_records, mapping.samples, source_of(request, "otlp"), settings.ingest_options,
                 limiter=prepare_limiter())
             result = await writer.write(prepared)
-            rejected = result.rejected
-            message = "; ".join(str(e) for e in result.errors[:5])
+            rejected += result.rejected
+            message = "; ".join([m for m in (message, *(str(e) for e in result.errors[:5])) if m])
             metrics.observe_ingest("spans", result.accepted, result.rejected)
-        accepted = len(mapping.samples) - rejected
+        accepted = len(mapping.samples) + len(mapping.invalid) - rejected
         metrics.otlp_spans.labels("accepted").inc(accepted)
         metrics.otlp_spans.labels("rejected").inc(rejected)
         metrics.otlp_spans.labels("ignored").inc(mapping.ignored)
@@ -428,8 +455,8 @@ def _ids_of_lines(lines: Sequence[bytes]) -> list[Any]:
     ids: list[Any] = []
     for line in lines:
         try:
-            value = json.loads(line)
-        except ValueError:
+            value = jsontext.loads(line)
+        except ValueError:      # not JSON, or too deep: a rejected line, no metrics
             continue
         if isinstance(value, dict):
             ids.append(value.get("request_id"))

@@ -7,7 +7,10 @@ it names a model (``gen_ai.request.model`` or ``gen_ai.response.model``). Other 
 Mapping (current names first, deprecated ones after them):
 
 - request_id: ``genobs.request_id`` attribute, else ``<trace_id>-<span_id>`` (hex), so a
-  re-exported span updates its sample instead of duplicating it
+  re-exported span updates its sample instead of duplicating it. A span whose trace_id or
+  span_id is empty or all zero (invalid in OTLP) and that has no ``genobs.request_id`` is
+  rejected (partial_success, dead_letter): one id for all of them would make each
+  overwrite the last
 - timestamp: span start; latency_ms: span end − start
 - service: resource ``service.name``; region: resource ``cloud.region``
 - model: ``gen_ai.request.model`` (else ``gen_ai.response.model``);
@@ -50,6 +53,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from genobs import jsontext
 from genobs.records import SAMPLE_FIELD_NAMES
 
 PROTOBUF = "application/x-protobuf"
@@ -58,10 +62,17 @@ JSON = "application/json"
 _TIMEOUT = re.compile(r"timeout|timed.?out|deadline", re.I)
 _OVERRIDE_PREFIX = "genobs."
 _MAX_ATTRIBUTE_TEXT = 1024
+# An OTLP/JSON body may nest this deep (a span's attributes sit about ten levels down, and
+# each nested kvlist adds four); protobuf's parser stops at 100 nested messages.
+MAX_JSON_DEPTH = 160
 
 
 class OtlpDecodeError(ValueError):
     """The body is not an OTLP ExportTraceServiceRequest in the given encoding."""
+
+
+class InvalidSpan(ValueError):
+    """A GenAI span that cannot become a sample (said why)."""
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -94,7 +105,9 @@ def decode_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
             raise OtlpDecodeError(f"body is not a protobuf ExportTraceServiceRequest: {exc}") from None
         return request
     try:
-        document = json.loads(body)
+        document = jsontext.loads(body, MAX_JSON_DEPTH)
+    except jsontext.TooDeep as exc:
+        raise OtlpDecodeError(f"body: {exc}") from None
     except ValueError as exc:
         raise OtlpDecodeError(f"body is not JSON: {exc}") from None
     if not isinstance(document, dict):
@@ -102,7 +115,7 @@ def decode_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     _hex_ids_to_base64(document)
     try:
         json_format.ParseDict(document, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, binascii.Error, ValueError) as exc:
+    except (json_format.ParseError, binascii.Error, ValueError, TypeError, RecursionError) as exc:
         raise OtlpDecodeError(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
     return request
 
@@ -186,8 +199,8 @@ def messages_text(value: Any) -> str | None:
         stripped = value.strip()
         if stripped[:1] in ("[", "{"):
             try:
-                value = json.loads(stripped)
-            except ValueError:
+                value = jsontext.loads(stripped)
+            except ValueError:      # not JSON (or nested too deep to be messages): the text
                 return value
         else:
             return value
@@ -222,7 +235,7 @@ def _documents(value: Any) -> list[str] | None:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = jsontext.loads(value)
         except ValueError:
             return [value]
     if isinstance(value, dict):
@@ -271,6 +284,8 @@ def _scalar(value: Any) -> str | int | float | bool | None:
 @dataclass
 class TraceMapping:
     samples: list[dict[str, Any]] = field(default_factory=list)
+    # GenAI spans rejected before validation: (message naming the span, the span as JSON)
+    invalid: list[tuple[str, str]] = field(default_factory=list)
     spans: int = 0
     ignored_non_genai: int = 0
     ignored_no_model: int = 0
@@ -323,6 +338,10 @@ def span_to_sample(span: Span, resource: Mapping[str, Any]) -> dict[str, Any] | 
         return None
     trace_id = span.trace_id.hex()
     span_id = span.span_id.hex()
+    if not (any(span.trace_id) and any(span.span_id)) and not (
+            attrs.get("genobs.request_id") or resource.get("genobs.request_id")):
+        raise InvalidSpan("trace_id or span_id is empty or all zero (invalid in OTLP) and there is no "
+                          "genobs.request_id attribute: no request_id can be made for it")
     sample: dict[str, Any] = {
         "request_id": f"{trace_id}-{span_id}",
         "timestamp": _nanos_to_rfc3339(span.start_time_unix_nano),
@@ -423,7 +442,13 @@ def map_request(request: ExportTraceServiceRequest) -> TraceMapping:
                 if not is_genai_span(span):
                     mapping.ignored_non_genai += 1
                     continue
-                sample = span_to_sample(span, resource)
+                try:
+                    sample = span_to_sample(span, resource)
+                except InvalidSpan as exc:
+                    name = span.name[:100]
+                    mapping.invalid.append((f"span {mapping.spans} ({name!r}): {exc}",
+                                            json_format.MessageToJson(span, indent=None)))
+                    continue
                 if sample is None:
                     mapping.ignored_no_model += 1
                     continue

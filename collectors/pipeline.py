@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import re
 import weakref
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
@@ -28,11 +29,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from genobs import jsontext
 from genobs.collectors import fast_validation, redaction
 from genobs.collectors.validation import FieldMapping, SqlParams, build_validation_sql
-from genobs.records import REDACTED_LIST_FIELDS, REDACTED_TEXT_FIELDS, SAMPLE_FIELD_NAMES
+from genobs.records import MAX_NESTING_DEPTH, REDACTED_LIST_FIELDS, REDACTED_TEXT_FIELDS, SAMPLE_FIELD_NAMES
 from genobs.id_index import RequestIdIndex
-from genobs.store import Store
+from genobs.store import DEAD_LETTER_SCAN_MARGIN, MAX_DEAD_LETTER_RAW_CHARS, Store, dead_letter_insert_sql
 
 MAX_REPORTED_ERRORS = 100
 # Inputs of up to this many records are checked in Python (collectors/fast_validation.py)
@@ -77,6 +79,8 @@ class IngestResult:
     rejected: int = 0
     errors: list[RecordError] = field(default_factory=list)
     redactions: dict[str, int] = field(default_factory=dict)
+    # matches replaced in what went to dead_letter (raw text and error message)
+    dead_letter_redactions: dict[str, int] = field(default_factory=dict)
 
     def merge(self, other: "IngestResult") -> None:
         self.received += other.received
@@ -88,6 +92,7 @@ class IngestResult:
         self.errors.extend(other.errors[:max(room, 0)])
         for name, count in other.redactions.items():
             self.redactions[name] = self.redactions.get(name, 0) + count
+        _add_counts(self.dead_letter_redactions, other.dead_letter_redactions)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -97,10 +102,68 @@ class IngestResult:
             "updated": self.updated,
             "rejected": self.rejected,
             "redactions": dict(self.redactions),
+            "dead_letter_redactions": dict(self.dead_letter_redactions),
             "errors": [
                 {"line": e.line, "request_id": e.request_id, "error": e.message} for e in self.errors
             ],
         }
+
+
+def _add_counts(total: dict[str, int], more: dict[str, int]) -> None:
+    for name, count in more.items():
+        total[name] = total.get(name, 0) + count
+
+
+# -- dead letters ---------------------------------------------------------------------------
+# Every collector stores rejected input through here: the raw text and the error message
+# go through the same redaction as samples (the SQL of collectors/redaction.py), and the
+# raw text is cut past genobs.store.MAX_DEAD_LETTER_RAW_CHARS with a marker.
+
+
+def _dead_letter_counts_sql(table: str) -> str:
+    """Per pattern, the matches redaction replaces in ``table``'s (raw, error) as stored."""
+    head = f"left(raw, {MAX_DEAD_LETTER_RAW_CHARS + DEAD_LETTER_SCAN_MARGIN})"
+    return "SELECT " + ", ".join(
+        f'sum({redaction.count_matches_sql(head, p)} + {redaction.count_matches_sql("error", p)}) AS "{p.name}"'
+        for p in redaction.PATTERNS) + f" FROM {table}"
+
+
+def _dead_letter_counts(cur: Any, table: str) -> dict[str, int]:
+    row = cur.execute(_dead_letter_counts_sql(table)).fetchone()
+    return {p.name: int(n) for p, n in zip(redaction.PATTERNS, row or ()) if n}
+
+
+def insert_dead_letters(cur: Any, select_sql: str, params: Sequence[Any] | None, *, redact: bool) -> None:
+    """INSERT into dead_letter from ``select_sql`` (source, line, raw, error), redacted."""
+    if redact:
+        _ensure_luhn_macro(cur)
+    cur.execute(dead_letter_insert_sql(select_sql, redaction.redact_text_sql if redact else None),
+                list(params or []))
+
+
+def add_dead_letters(store: Store, rows: Sequence[tuple[str, int | None, str | None, str]], *,
+                     redact: bool = True) -> dict[str, int]:
+    """Store rejected input, (source, line, raw, error) per row, redacted when ``redact``;
+    returns the matches replaced per pattern."""
+    if not rows:
+        return {}
+    cur = store.cursor()
+    counts: dict[str, int] = {}
+    try:
+        if redact:
+            _ensure_luhn_macro(cur)
+            table = pa.table({"raw": pa.array([r[2] for r in rows], type=pa.string()),
+                              "error": pa.array([r[3] for r in rows], type=pa.string())})
+            cur.register("_genobs_dead_scan", table)
+            try:
+                counts = _dead_letter_counts(cur, "_genobs_dead_scan")
+            finally:
+                cur.unregister("_genobs_dead_scan")
+        store.add_dead_letters(rows, prepare=redaction.redact_text_sql if redact else None)
+    except BaseException:
+        _cursor_states.pop(cur, None)   # a rollback may have dropped the temp macro
+        raise
+    return counts
 
 
 # The fields redaction reads, each with a row mask column ``_pii_<field>`` in a checked
@@ -131,6 +194,13 @@ def _redact_values(cur: Any, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
         np.asarray(out.column(p.name).to_numpy(zero_copy_only=False), dtype=np.int64) for p in redaction.PATTERNS
     ])
     return out.column("v").combine_chunks().cast(values.type), counts
+
+
+def _redact_json_values(cur: Any, values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """As _redact_values, for JSON texts (attributes): the results stay valid JSON."""
+    redacted, counts = _redact_values(cur, values)
+    fixed = [redaction.redacted_json(o, r) for o, r in zip(values.to_pylist(), redacted.to_pylist())]
+    return pa.array(fixed, type=pa.string()).cast(values.type), counts
 
 
 @functools.lru_cache(maxsize=32)
@@ -224,6 +294,22 @@ def lines_table(raw: pa.Array, first_line: int) -> pa.Table:
         name, column = "raw", raw
     table = pa.table({"line": pa.array(np.arange(first_line, first_line + len(raw), dtype=np.int64)), name: column})
     return pa.Table.from_batches(table.to_batches(max_chunksize=LINES_PER_BATCH), schema=table.schema)
+
+
+def _too_deep_lines(table: pa.Table) -> list[int]:
+    """Numbers of the lines of ``table`` (made by lines_table) nested deeper than
+    MAX_NESTING_DEPTH. Only lines with more brackets than the limit are scanned exactly."""
+    column = table.column(1)
+    if pa.types.is_binary(column.type):
+        column = pc.cast(column, pa.large_binary())
+    counts = pc.count_substring_regex(column, r"[\[{]")
+    candidates = np.flatnonzero(np.asarray(
+        pc.greater(counts, MAX_NESTING_DEPTH).fill_null(False).to_numpy(zero_copy_only=False), dtype=bool))
+    if not candidates.size:
+        return []
+    lines = table.column("line").take(pa.array(candidates)).to_pylist()
+    texts = column.take(pa.array(candidates)).to_pylist()
+    return [line for line, text in zip(lines, texts) if jsontext.is_too_deep(text, MAX_NESTING_DEPTH)]
 
 
 def _register_lines(cur: Any, table: pa.Table) -> None:
@@ -326,14 +412,22 @@ class IngestSession:
             checked = cur.execute(sql, params).to_arrow_table(LINES_PER_BATCH)
         finally:
             _unregister_lines(cur)
-        return CheckedChunk(table, self._ready(cur, checked))
+        return CheckedChunk(table, self._ready(cur, checked, _too_deep_lines(table)))
 
-    def _ready(self, cur: Any, checked: pa.Table) -> pa.Table:
+    def _ready(self, cur: Any, checked: pa.Table, too_deep: Sequence[int] = ()) -> pa.Table:
         """The validation query's output made ready to write (in the checking thread, so
         that the writer has little left to do): ``_good`` (the row has no error) and, with
         redaction on, PII replaced in every value that holds some (Arrow's RE2 finds them,
         see redaction.matches; SQL redacts them) and ``_pii_<pattern>``, the matches of
         each pattern per row, on the original text."""
+        if too_deep:
+            # rejected as a whole, whatever the query made of them (as fast_validation does)
+            deep = pc.is_in(checked.column("line"), value_set=pa.array(too_deep, type=pa.int64()))
+            message = pa.scalar([fast_validation.TOO_DEEP_MESSAGE], type=checked.schema.field("errors").type)
+            for name, replacement in (("errors", message),
+                                      ("request_id", pa.scalar(None, type=checked.schema.field("request_id").type))):
+                index = checked.schema.get_field_index(name)
+                checked = checked.set_column(index, name, pc.if_else(deep, replacement, checked.column(name)))
         good = pc.equal(pc.list_value_length(checked.column("errors")), 0)
         checked = checked.append_column("_good", good)
         if not self.options.redact:
@@ -346,7 +440,8 @@ class IngestSession:
             if not rows.any():
                 continue
             replace = redaction.replace_in_list_column if listed else redaction.replace_in_text_column
-            column, found = replace(column, rows, lambda values: _redact_values(cur, values))
+            redact = _redact_json_values if name == "attributes" else _redact_values
+            column, found = replace(column, rows, lambda values: redact(cur, values))
             checked = checked.set_column(checked.schema.get_field_index(name), name, column)
             counts += found
         for index, pattern in enumerate(redaction.PATTERNS):
@@ -561,24 +656,38 @@ class IngestSession:
             cur.unregister("_genobs_rejected_rows")
             if self._lines is not None:
                 _unregister_lines(cur)
-        cur.execute(
-            "INSERT INTO dead_letter (received_at, source, line, raw, error) "
-            "SELECT now(), ?, line, raw, array_to_string(errors, '; ') FROM _genobs_rejected ORDER BY line",
-            [self.source],
-        )
+        # DuckDB's reader only says "invalid JSON": the stored error and the answer say
+        # what is wrong (Python's parser, a lone surrogate, too deep...).
+        bad_json = cur.execute("SELECT line, raw FROM _genobs_rejected WHERE errors = ['invalid JSON']").fetchall()
+        if bad_json:
+            cur.register("_genobs_json_problems", pa.table({
+                "line": pa.array([line for line, _ in bad_json], type=pa.int64()),
+                "message": pa.array([_json_problem(raw) for _, raw in bad_json], type=pa.string())}))
+            try:
+                cur.execute("UPDATE _genobs_rejected SET errors = [p.message] FROM _genobs_json_problems p "
+                            "WHERE _genobs_rejected.line = p.line")
+            finally:
+                cur.unregister("_genobs_json_problems")
+        insert_dead_letters(
+            cur, "SELECT ? AS source, line, raw, array_to_string(errors, '; ') AS error "
+                 "FROM _genobs_rejected ORDER BY line", [self.source], redact=self.options.redact)
+        if self.options.redact:
+            cur.execute("CREATE OR REPLACE TEMP VIEW _genobs_rejected_text AS "
+                        "SELECT raw, array_to_string(errors, '; ') AS error FROM _genobs_rejected")
+            _add_counts(chunk.dead_letter_redactions, _dead_letter_counts(cur, "_genobs_rejected_text"))
+            cur.execute("DROP VIEW _genobs_rejected_text")
         found = cur.execute(
-            "SELECT line, request_id, errors, CASE WHEN errors = ['invalid JSON'] THEN raw END "
-            "FROM _genobs_rejected ORDER BY line LIMIT ?",
+            "SELECT line, request_id, errors FROM _genobs_rejected ORDER BY line LIMIT ?",
             [MAX_REPORTED_ERRORS],
         ).fetchall()
-        for line, request_id, errors, bad_json in found:
-            message = _json_problem(bad_json) if bad_json is not None else "; ".join(errors)
-            chunk.errors.append(RecordError(int(line), request_id, message))
+        for line, request_id, errors in found:
+            chunk.errors.append(RecordError(int(line), request_id, "; ".join(errors)))
         cur.execute("DROP TABLE _genobs_rejected")
 
     def add_problem(self, line: int | None, raw: str | None, message: str) -> None:
         """Record an input problem found outside the query (e.g. a truncated gzip stream)."""
-        self.store.add_dead_letters([(self.source, line, raw, message)])
+        _add_counts(self.result.dead_letter_redactions,
+                    add_dead_letters(self.store, [(self.source, line, raw, message)], redact=self.options.redact))
         self.result.rejected += 1
         self.result.received += 1
         if len(self.result.errors) < MAX_REPORTED_ERRORS:
@@ -592,14 +701,26 @@ class IngestSession:
         return self.result
 
 
+_LONE_SURROGATE = re.compile(
+    r"(?<!\\)\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
 def _json_problem(text: str) -> str:
+    """What is wrong with a text DuckDB's JSON reader refused, said as precisely as we can."""
+    surrogate = _LONE_SURROGATE.search(text)
+    if surrogate:
+        return (f"invalid JSON: a string holds a lone UTF-16 surrogate {surrogate.group(0)} (not a Unicode "
+                f"character; send the character itself, or a surrogate pair) at character {surrogate.start() + 1}")
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
+    except jsontext.TooDeep:
+        return fast_validation.TOO_DEEP_MESSAGE
     except ValueError as exc:
         return f"invalid JSON: {exc}"
     if not isinstance(value, dict):
         return f"expected a JSON object, got {type(value).__name__ if value is not None else 'null'}"
-    return "invalid JSON object (duplicate keys?)"
+    return "invalid JSON object"
 
 
 # -- the small-batch path ------------------------------------------------------------------
@@ -630,6 +751,7 @@ def _ingest_checked(
     store: Store,
     inputs: Sequence[tuple[fast_validation.CheckedBatch, str]],
     stored: list[dict[str, Any]] | None = None,
+    redact: bool = True,
 ) -> list[IngestResult]:
     """Write inputs checked in Python, in one transaction, each answered as if written alone
     and in order: duplicates are found within an input; a request_id that an earlier input
@@ -639,6 +761,7 @@ def _ingest_checked(
     results: list[IngestResult] = []
     final: dict[str, tuple[dict[str, Any], str]] = {}       # request_id -> (row, source)
     dead: list[tuple[str, int | None, str | None, str]] = []   # source, line, raw, error
+    dead_of_input: list[int] = []                              # which input each dead row is from
     per_input: list[list[str]] = []
     for batch, source in inputs:
         result = IngestResult(received=len(batch.rows))
@@ -651,10 +774,12 @@ def _ingest_checked(
                 message = "; ".join(row.errors)
                 rejected.append((row.line, rid, message))
                 dead.append((source, row.line, row.raw, message))
+                dead_of_input.append(len(results))
             elif rid in first_seen:
                 message = f"request_id: duplicate of line {first_seen[rid]} in this input"
                 rejected.append((row.line, rid, message))
                 dead.append((source, row.line, row.raw, message))
+                dead_of_input.append(len(results))
             else:
                 first_seen[rid] = row.line
                 accepted_ids.append(rid)
@@ -687,7 +812,12 @@ def _ingest_checked(
                             before.add(rid)
                 store.upsert_samples(table)
         if dead:
-            store.add_dead_letters(dead)
+            if len(inputs) == 1:
+                results[0].dead_letter_redactions = add_dead_letters(store, dead, redact=redact)
+            else:   # each input's own counts
+                for index, result in enumerate(results):
+                    mine = [row for row, owner in zip(dead, dead_of_input) if owner == index]
+                    result.dead_letter_redactions = add_dead_letters(store, mine, redact=redact)
     if stored is not None:
         stored.extend(rows)
     return results
@@ -711,7 +841,8 @@ def ingest_checked_batches(
 
     def flush() -> None:
         if pending:
-            written = _ingest_checked(store, [(b, s) for _, b, s in pending], stored)
+            written = _ingest_checked(store, [(b, s) for _, b, s in pending], stored,
+                                      redact=(options or IngestOptions()).redact)
             for (index, _, _), result in zip(pending, written):
                 results[index] = result
             pending.clear()
@@ -778,7 +909,7 @@ def ingest_lines(
     if 0 < len(batch) <= FAST_PATH_MAX_RECORDS and not (opts.mapping.columns or opts.mapping.constants):
         checked = fast_validation.check_lines(batch, first_line, redact=opts.redact, prices=opts.prices)
         if checked is not None:
-            return _ingest_checked(store, [(checked, source)])[0]
+            return _ingest_checked(store, [(checked, source)], redact=opts.redact)[0]
     return _ingest_with_sql(store, batch, source=source, options=options, first_line=first_line)
 
 
@@ -793,6 +924,21 @@ def ingest_records(
     return ingest_lines(store, record_lines(records), source=source, options=options)
 
 
-def record_lines(records: Sequence[dict[str, Any]]) -> list[bytes]:
+def record_lines(records: Sequence[Any]) -> list[bytes]:
     """Decoded records as the JSON object texts the pipeline reads."""
-    return [json.dumps(r, default=str, ensure_ascii=False).encode() for r in records]
+    return [jsontext.record_text(r) for r in records]
+
+
+def json_array_lines(data: bytes) -> list[bytes] | None:
+    """The records of a JSON text that is an array, as JSON object texts (None when it is
+    not an array). Elements are re-serialized from Python's parse; when the text is nested
+    too deep for Python's parser, they are cut from the text as written instead (no
+    recursion), so that the valid ones are still stored and the deep ones rejected as such.
+    Raises ValueError when the text is not JSON."""
+    try:
+        items = json.loads(data)
+    except RecursionError:
+        return jsontext.split_array(data)
+    if not isinstance(items, list):
+        return None
+    return record_lines(items)

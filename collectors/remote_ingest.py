@@ -17,6 +17,7 @@ from typing import Any
 
 from genobs.collectors.files import GZIP_MAGIC, InputError, detect_format
 from genobs.collectors.validation import DERIVED_TIME_FIELDS, ROW_HASH, FieldMapping
+from genobs.collectors.pipeline import json_array_lines
 
 
 def _read_bytes(path: str) -> bytes:
@@ -75,7 +76,7 @@ def apply_mapping(line: bytes, mapping: FieldMapping) -> bytes:
     so the server rejects it with the reason)."""
     try:
         record = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):   # the server says what is wrong with it
         return line
     if not isinstance(record, dict):
         return line
@@ -113,7 +114,7 @@ def read_records_as_lines(path: str, fmt: str | None, mapping: FieldMapping) -> 
         lines = _tabular_lines(path, data, kind)
     elif kind == "json" and data.lstrip().startswith(b"["):
         try:
-            lines = [json.dumps(item, ensure_ascii=False).encode() for item in json.loads(data)]
+            lines = json_array_lines(data) or []
         except ValueError as exc:
             raise InputError(f"{path}: invalid JSON array: {exc}") from None
     else:

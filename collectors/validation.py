@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 
 from genobs.id_index import hash_sql
 from genobs.records import (
+    EPOCH_MS_FROM,
+    IDENTIFIER_BAD_CHARS_RE2,
+    MAX_EXACT_INTEGER,
+    MAX_TIMESTAMP_TEXT,
+    MIN_TIMESTAMP_TEXT,
     SAMPLE_FIELDS,
+    WHITESPACE_ONLY_RE2,
     FieldSpec,
     Kind,
 )
@@ -101,12 +107,26 @@ def _raw(path: str) -> str:
     return f"left(CAST(json_extract(text, {sql_literal(path)}) AS VARCHAR), 80)"
 
 
+# An epoch number outside the accepted range parses to this (itself out of range), so it
+# is told apart from text that is no time at all.
+_OUT_OF_RANGE = "TIMESTAMPTZ '1000-01-01 00:00:00+00'"
+_TS_LOW = f"TIMESTAMPTZ {sql_literal(MIN_TIMESTAMP_TEXT)}"
+_TS_HIGH = "TIMESTAMPTZ '10000-01-01 00:00:00+00'"
+TIMESTAMP_RANGE_TEXT = f"{MIN_TIMESTAMP_TEXT} to {MAX_TIMESTAMP_TEXT}"
+
+
 def _timestamp(v: str) -> str:
-    """RFC 3339 text, or epoch seconds/milliseconds as a number or numeric text."""
+    """RFC 3339 text, or epoch seconds/milliseconds as a number or numeric text (seconds
+    below EPOCH_MS_FROM, milliseconds from there on; see genobs/records.py), not yet
+    checked against the accepted range."""
     return (
         f"coalesce(TRY_CAST({v} AS TIMESTAMPTZ), list_transform([TRY_CAST(trim({v}) AS DOUBLE)], x -> "
-        f"CASE WHEN x BETWEEN -1e13 AND 1e14 THEN "
-        f"to_timestamp(CASE WHEN abs(x) >= 1e11 THEN x / 1000.0 ELSE x END) END)[1])"
+        f"CASE WHEN x IS NULL OR NOT isfinite(x) THEN NULL "
+        f"WHEN NOT (x >= 0 AND x < {EPOCH_MS_FROM * 1000}) THEN {_OUT_OF_RANGE} "
+        # a whole number in integer microseconds (a double would round milliseconds)
+        f"WHEN x = floor(x) THEN make_timestamptz(CAST(x AS BIGINT) * "
+        f"CASE WHEN x < {EPOCH_MS_FROM} THEN 1000000 ELSE 1000 END) "
+        f"ELSE to_timestamp(CASE WHEN x < {EPOCH_MS_FROM} THEN x ELSE x / 1000.0 END) END)[1])"
     )
 
 
@@ -125,6 +145,11 @@ def _field_sql(spec: FieldSpec, v: str, t: str, path: str) -> _Field:
                 f"CASE WHEN strlen({v}) > {spec.max_length} AND length({v}) > {spec.max_length} THEN "
                 f"'{name}: ' || length({v}) || ' characters, over the limit of {spec.max_length}' END"
             )
+        if spec.identifier:
+            errors.append(f"CASE WHEN regexp_matches({v}, {sql_literal(IDENTIFIER_BAD_CHARS_RE2)}) THEN "
+                          f"'{name}: contains a control or bidirectional-formatting character' END")
+            errors.append(f"CASE WHEN regexp_matches({v}, {sql_literal(WHITESPACE_ONLY_RE2)}) THEN "
+                          f"'{name}: only whitespace' END")
         if kind is Kind.ENUM:
             choices = "[" + ", ".join(sql_literal(c) for c in spec.choices) + "]"
             errors.append(
@@ -144,7 +169,9 @@ def _field_sql(spec: FieldSpec, v: str, t: str, path: str) -> _Field:
         errors.append(f"CASE WHEN NOT isfinite({v}) THEN '{name}: not a finite number' END")
         if kind is Kind.INTEGER:
             errors.append(f"CASE WHEN {v} <> floor({v}) THEN '{name}: expected an integer, got ' || {v} END")
-            value = f"CASE WHEN {v} = floor({v}) AND abs({v}) < 9e18 THEN CAST(({number}) AS BIGINT) END"
+            errors.append(f"CASE WHEN abs({v}) > {MAX_EXACT_INTEGER} THEN '{name}: ' || {_raw(path)} "
+                          f"|| ' is outside the integer range -{MAX_EXACT_INTEGER}..{MAX_EXACT_INTEGER}' END")
+            value = f"CASE WHEN {v} = floor({v}) AND abs({v}) <= {MAX_EXACT_INTEGER} THEN CAST(({number}) AS BIGINT) END"
         elif kind is Kind.FEEDBACK:
             errors.append(f"CASE WHEN {v} NOT IN (-1, 0, 1) THEN '{name}: must be -1, 0 or 1, got ' || {v} END")
             value = f"CASE WHEN {v} IN (-1, 0, 1) THEN CAST(({number}) AS TINYINT) END"
@@ -165,9 +192,12 @@ def _field_sql(spec: FieldSpec, v: str, t: str, path: str) -> _Field:
         return _Field(value, errors)
 
     if kind is Kind.TIMESTAMP:
-        value = f"CASE WHEN {t} = 'VARCHAR' OR {t} IN {NUMERIC} THEN {_timestamp(v)} END"
-        errors.append(f"CASE WHEN {present} AND ({value}) IS NULL THEN '{name}: ' || {_raw(path)} "
-                      f"|| ' is not an RFC 3339 time or epoch seconds/milliseconds' END")
+        parsed = f"CASE WHEN {t} = 'VARCHAR' OR {t} IN {NUMERIC} THEN {_timestamp(v)} END"
+        value = f"list_transform([{parsed}], p -> CASE WHEN p >= {_TS_LOW} AND p < {_TS_HIGH} THEN p END)[1]"
+        errors.append(f"CASE WHEN {present} AND ({parsed}) IS NULL THEN '{name}: ' || {_raw(path)} "
+                      f"|| ' is not an RFC 3339 time or epoch seconds/milliseconds' "
+                      f"WHEN {present} AND ({value}) IS NULL THEN '{name}: ' || {_raw(path)} "
+                      f"|| ' is outside the accepted range {TIMESTAMP_RANGE_TEXT}' END")
         if spec.required:
             errors.append(f"CASE WHEN NOT {present} THEN '{name}: missing (required)' END")
         return _Field(value, errors)
@@ -265,6 +295,8 @@ def build_validation_sql(mapping: FieldMapping, params: SqlParams, with_prices: 
     }
     finals = {name: f.value for name, f in fields.items()}
     errors = [e for f in fields.values() for e in f.errors]
+    # An empty key cannot be named in a JSON path, so it cannot become an attribute.
+    errors.append("CASE WHEN empty_key THEN 'record: a key is empty (\"\"), which cannot be stored' END")
 
     if derived:
         errors.append(f"CASE WHEN ({finals['end_time']}) < ({finals['start_time']}) "
@@ -284,8 +316,9 @@ def build_validation_sql(mapping: FieldMapping, params: SqlParams, with_prices: 
     finals["attributes"] = (
         f"CASE WHEN len(extra_keys) = 0 THEN {finals['attributes']} ELSE json_merge_patch("
         f"coalesce({finals['attributes']}, '{{}}'::JSON), to_json(map_from_entries(list_transform(extra_keys, "
-        "k -> {'k': k, 'v': json_extract(text, '$.\"' || replace(replace(k, '\\', '\\\\'), '\"', '\\\"') "
-        "|| '\"')})))) END"
+        # a JSON pointer (RFC 6901), not a JSONPath: a key holding * or [*] would be read
+        # as a wildcard in a path, which DuckDB refuses for a non-constant path (a 500)
+        "k -> {'k': k, 'v': json_extract(text, '/' || replace(replace(k, '~', '~0'), '/', '~1'))})))) END"
     )
     if with_prices:
         finals["cost_usd"] = (
@@ -321,7 +354,8 @@ SELECT line,
 FROM (
     SELECT line, text, s, {", ".join(a_cols)},
         CASE WHEN s IS NULL OR len(keys) = {present_count} THEN []
-             ELSE list_filter(keys, k -> NOT list_contains({known}, k)) END AS extra_keys
+             ELSE list_filter(keys, k -> k <> '' AND NOT list_contains({known}, k)) END AS extra_keys,
+        coalesce(list_contains(keys, ''), false) AS empty_key
     FROM (
         SELECT line, text, s, CASE WHEN s IS NOT NULL THEN json_keys(text) END AS keys
         FROM (

@@ -36,8 +36,9 @@ class EvaluateRequest(BaseModel):
     evaluators: list[str] | None = Field(default=None, description="default: evaluators.enabled, else all")
     since: str | None = Field(default=None, description="genobs time grammar, e.g. 24h or 2026-11-20")
     until: str | None = None
-    limit: int | None = Field(default=None, ge=1)
-    batch_size: int | None = Field(default=None, ge=1)
+    # bounded: a number past them is a 422 naming the field, not a database overflow (a 500)
+    limit: int | None = Field(default=None, ge=1, le=2**53 - 1)
+    batch_size: int | None = Field(default=None, ge=1, le=65536)
     retry_errors: bool = False
 
 
@@ -48,7 +49,7 @@ class DriftRequest(BaseModel):
     current: str | None = None
     service: str | None = None
     embeddings: bool = True
-    embedding_sample: int | None = Field(default=None, ge=20)
+    embedding_sample: int | None = Field(default=None, ge=20, le=1_000_000)
 
 
 def evaluate_tick(config: GenobsConfig) -> Any:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genobs.store import Store, StoreError
@@ -104,11 +105,17 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise ApiError(413, f"body: {length} bytes is over the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"body: over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"body: over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # Nothing to answer and nothing stored: one line, not an ASGI traceback.
+        log.warning("%s %s: client disconnected after %d bytes of the body; nothing stored",
+                    request.method, request.url.path, size)
+        raise ApiError(400, "body: client disconnected before the body was complete") from None
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):

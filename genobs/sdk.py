@@ -35,7 +35,6 @@ import collections
 import functools
 import gzip
 import inspect
-import json
 import logging
 import os
 import random
@@ -47,6 +46,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, TypeVar
 
 import httpx
+
+from genobs import jsontext
 
 __all__ = ["Client", "TracedCall", "openai_fields"]
 
@@ -249,7 +250,7 @@ class Client:
         """POST one batch: "sent", "rejected" (not retryable), "retry" or a Retry-After delay."""
         try:
             body = gzip.compress(
-                b"\n".join(json.dumps(r, default=str, ensure_ascii=False).encode() for r in batch),
+                b"\n".join(jsontext.record_text(r) for r in batch),
                 compresslevel=1,
             )
             response = self._client().post(self._endpoint, content=body)

@@ -15,7 +15,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import duckdb
 import numpy as np
@@ -360,6 +360,34 @@ class UpsertCounts:
 # scanning the Arrow table: half the CPU for the few-row writes of single HTTP requests.
 SMALL_INSERT_ROWS = 4
 
+# Rejected input is kept to debug the sender, not as an archive: past this many characters
+# its raw text is cut, with a marker that gives the original length (docs/ingest.md).
+MAX_DEAD_LETTER_RAW_CHARS = 65_536
+# ``prepare`` (redaction) reads this much more than is kept, so that a match cut by the
+# limit is still seen whole and replaced, not left half in clear.
+DEAD_LETTER_SCAN_MARGIN = 1024
+SqlWrapper = Callable[[str], str]
+
+
+def dead_letter_raw_sql(raw: str, prepare: SqlWrapper | None = None) -> str:
+    """SQL for the stored form of the raw text ``raw`` (a SQL expression): ``prepare``d
+    (e.g. redacted), and past MAX_DEAD_LETTER_RAW_CHARS cut with a marker naming the
+    original length in characters."""
+    wrap = prepare or (lambda expr: expr)
+    limit = MAX_DEAD_LETTER_RAW_CHARS
+    head = wrap(f"left({raw}, {limit + DEAD_LETTER_SCAN_MARGIN})")
+    return (f"CASE WHEN length({raw}) > {limit} THEN left({head}, {limit}) || "
+            f"' …[truncated: ' || length({raw}) || ' characters in all]' ELSE {wrap(raw)} END")
+
+
+def dead_letter_insert_sql(select_sql: str, prepare: SqlWrapper | None = None) -> str:
+    """INSERT into dead_letter from ``select_sql``, a query giving (source, line, raw,
+    error): raw as dead_letter_raw_sql stores it, error through ``prepare`` too."""
+    wrap = prepare or (lambda expr: expr)
+    return ("INSERT INTO dead_letter (received_at, source, line, raw, error) "
+            f"SELECT now(), d.source, d.line, {dead_letter_raw_sql('d.raw', prepare)}, {wrap('d.error')} "
+            f"FROM ({select_sql}) d")
+
 
 def _insert_from_arrow(cur: duckdb.DuckDBPyConnection, sql: str, table: pa.Table) -> None:
     """Run ``sql`` with ``{rows}`` reading ``table`` (a relation with its columns).
@@ -677,8 +705,13 @@ class Store:
         ).fetchone()
         return int(deleted)
 
-    def add_dead_letters(self, rows: Iterable[tuple[str, int | None, str | None, str]]) -> int:
-        """Store rejected input: (source, line, raw, error) per row. Returns the count."""
+    def add_dead_letters(self, rows: Iterable[tuple[str, int | None, str | None, str]],
+                         prepare: SqlWrapper | None = None) -> int:
+        """Store rejected input: (source, line, raw, error) per row. Returns the count.
+
+        The raw text is cut past MAX_DEAD_LETTER_RAW_CHARS (dead_letter_raw_sql);
+        ``prepare`` wraps the SQL of raw and error (collectors pass their redaction:
+        collectors.pipeline.add_dead_letters is the way they store dead letters)."""
         batch = list(rows)
         if not batch:
             return 0
@@ -691,8 +724,11 @@ class Store:
             }
         )
         with self.transaction() as cur:
-            _insert_from_arrow(cur, "INSERT INTO dead_letter (received_at, source, line, raw, error) "
-                                    "SELECT now(), source, line, raw, error FROM {rows}", table)
+            cur.register("_genobs_dead_rows", table)
+            try:
+                cur.execute(dead_letter_insert_sql("SELECT source, line, raw, error FROM _genobs_dead_rows", prepare))
+            finally:
+                cur.unregister("_genobs_dead_rows")
         return len(batch)
 
     def upsert_gpu_telemetry(self, rows: pa.Table) -> int:

@@ -5,8 +5,9 @@ a time or a window parses it here, so `--since 30s`, `--current "last 30s"`, an 
 Instants
     RFC 3339 / ISO 8601 date-times (``2026-11-16T12:00:00Z``; no offset means UTC), dates
     (``2026-11-16``: midnight UTC, or the end of that day when it closes a range), epoch
-    seconds or milliseconds (``1763251200``, ``1763251200000``: 12 digits or fewer are
-    seconds), ``now``, ``today`` (midnight UTC), and a duration back from now (``24h``).
+    seconds or milliseconds (``1763251200``, ``1763251200000``: below 253402300800, i.e.
+    10000-01-01 in seconds, a number is seconds, from there on milliseconds; the rule of
+    ingested records, genobs.records.EPOCH_MS_FROM), ``now``, ``today`` (midnight UTC), and a duration back from now (``24h``).
 Durations
     a number and a unit: ``s``, ``m``/``min``, ``h``, ``d``, ``w`` (``30s``, ``5m``, ``2h``,
     ``7d``, ``1w``, ``1.5h``).
@@ -23,6 +24,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from genobs.records import EPOCH_MS_FROM
+
 INSTANT_FORMS = ("RFC 3339 (2026-11-16T12:00:00Z)", "a date (2026-11-16)", "epoch s or ms (1763251200)",
                  "now", "today", "a duration back from now (24h)")
 DURATION_FORMS = ("30s", "5m", "2h", "7d", "1w")
@@ -32,8 +35,9 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNO
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _EPOCH = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-# Epochs of 12 digits or fewer are seconds (up to year 5138); 13 or more are milliseconds.
-_EPOCH_MS_FROM = 10**12
+# Epochs below 10000-01-01 in seconds are seconds, from there on milliseconds: the same
+# rule as ingested records (docs/ingest.md), so one number means one instant everywhere.
+_EPOCH_MS_FROM = EPOCH_MS_FROM
 
 
 class TimeParseError(ValueError):
@@ -92,7 +96,7 @@ def _midnight(moment: datetime) -> datetime:
 
 
 def epoch_to_datetime(value: float, *, name: str | None = None) -> datetime:
-    """Epoch seconds (12 digits or fewer) or milliseconds (13 or more)."""
+    """Epoch seconds (below EPOCH_MS_FROM) or milliseconds (from there on)."""
     seconds = value / 1000.0 if abs(value) >= _EPOCH_MS_FROM else value
     try:
         return datetime.fromtimestamp(seconds, tz=timezone.utc)

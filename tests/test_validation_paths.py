@@ -56,7 +56,7 @@ def run_both(lines: list[bytes], options: IngestOptions | None = None,
             if prior:
                 pipeline._ingest_with_sql(store, prior, source="prior", options=opts, first_line=1)
         by_sql = pipeline._ingest_with_sql(stores[0], lines, source="t", options=opts, first_line=1)
-        by_python = pipeline._ingest_checked(stores[1], [(checked, "t")])[0]
+        by_python = pipeline._ingest_checked(stores[1], [(checked, "t")], redact=opts.redact)[0]
         assert _summary(by_python) == _summary(by_sql)
         sql_samples, sql_dead = _state(stores[0])
         py_samples, py_dead = _state(stores[1])

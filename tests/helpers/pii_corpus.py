@@ -8,6 +8,7 @@ from __future__ import annotations
 
 EMAIL, PHONE, CARD = "[REDACTED:email]", "[REDACTED:phone]", "[REDACTED:card_number]"
 KEY, BEARER = "[REDACTED:api_key]", "[REDACTED:bearer_token]"
+AWS_SECRET, IBAN, SSN = "[REDACTED:aws_secret_key]", "[REDACTED:iban]", "[REDACTED:ssn]"
 
 # (text as sent, text as stored)
 CORPUS: list[tuple[str, str]] = [
@@ -55,6 +56,39 @@ CORPUS: list[tuple[str, str]] = [
     ("skip the sk- prefix talk; task-1234567890", "skip the sk- prefix talk; task-1234567890"),
     ("sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
      "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    # AWS secret access keys: by their name, or beside their key id; alone they are any token
+    ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+     f"aws_secret_access_key = {AWS_SECRET}"),
+    ('{"AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}',
+     f'{{"AWS_SECRET_ACCESS_KEY": "{AWS_SECRET}"}}'),
+    ("creds AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", f"creds {KEY} {AWS_SECRET}"),
+    ("creds AKIAIOSFODNN7EXAMPLE secret: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+     f"creds {KEY} secret: {AWS_SECRET}"),
+    ("blob wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY alone", "blob wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY alone"),
+    ("secret santa list", "secret santa list"),
+    # bare 10-digit national numbers: North American, or with a trunk 0
+    ("call 4155552671 today", f"call {PHONE} today"),
+    ("Berlin 0301234567", f"Berlin {PHONE}"),
+    ("de +49 (0)30 123456", f"de {PHONE}"),
+    ("uk +44 (0)20 7946 0958", f"uk {PHONE}"),
+    ("epoch 1736935200 seconds", "epoch 1736935200 seconds"),
+    ("pi 3.1415926535 and 0.2345678901", "pi 3.1415926535 and 0.2345678901"),
+    ("nine 415555267 or eleven 41555526711", "nine 415555267 or eleven 41555526711"),
+    ("id A4155552671", "id A4155552671"),
+    ("int32 -2147483647..2147483647", "int32 -2147483647..2147483647"),
+    # IBANs, with their mod-97 check
+    ("iban DE89 3704 0044 0532 0130 00, thanks", f"iban {IBAN}, thanks"),
+    ("iban GB82WEST12345698765432", f"iban {IBAN}"),
+    ("iban GB82WEST12345698765433 (check fails)", "iban GB82WEST12345698765433 (check fails)"),
+    ("code AB12CDEF3456789012", "code AB12CDEF3456789012"),
+    # US social security numbers, without the ranges never issued
+    ("ssn 123-45-6789", f"ssn {SSN}"),
+    ("ssn 078 05 1120", f"ssn {SSN}"),
+    ("not 000-12-3456", "not 000-12-3456"),
+    ("not 666-12-3456", "not 666-12-3456"),
+    ("not 900-12-3456", "not 900-12-3456"),
+    ("not 123-00-4567", "not 123-00-4567"),
+    ("not 123-45-0000", "not 123-45-0000"),
     # several kinds in one text
     ("I'm ann@x.org, +1 (415) 555-0199, card 4242 4242 4242 4242",
      f"I'm {EMAIL}, {PHONE}, card {CARD}"),
