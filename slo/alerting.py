@@ -301,12 +301,12 @@ def _decide(alert: Alert, at: datetime, repeat: timedelta, result: ApplyResult) 
 
 
 def alert_history(store: Store, *, slo: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    sql = "SELECT fingerprint, at, state, slo, severity, details FROM alert_events"
+    sql = 'SELECT fingerprint, "at", state, slo, severity, details FROM alert_events'
     params: list[Any] = []
     if slo:
         sql += " WHERE slo = ?"
         params.append(slo)
-    rows = store.fetchall(sql + " ORDER BY at DESC LIMIT ?", [*params, limit])
+    rows = store.fetchall(sql + ' ORDER BY "at" DESC LIMIT ?', [*params, limit])
     return [{"fingerprint": r[0], "at": as_utc(r[1]).isoformat(), "state": r[2], "slo": r[3], "severity": r[4],
              "details": json.loads(r[5]) if r[5] else {}} for r in rows]
 

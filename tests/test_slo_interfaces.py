@@ -299,3 +299,18 @@ def test_plugin_in_the_platform(tmp_path):
         handle.stop()
         handle.store.close()
         hook.close()
+
+
+def test_alert_history_is_served(tmp_path) -> None:
+    """GET /v1/alerts?history=true (schemathesis found a 500: "at" is a keyword to DuckDB's parser)."""
+    import httpx
+
+    from genobs.runtime import ServerSettings, start_platform
+
+    handle = start_platform(tmp_path / "h.duckdb", settings=ServerSettings(ingest_token=None, run_scheduler=False),
+                            record_url=False)
+    try:
+        answer = httpx.get(handle.url + "/v1/alerts", params={"history": "true"})
+        assert answer.status_code == 200 and answer.json()["history"] == []
+    finally:
+        handle.stop()
