@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -85,6 +86,12 @@ TOO_DEEP_MESSAGE = f"record: nested deeper than {MAX_NESTING_DEPTH} levels (the 
 
 def _identifier_errors(name: str, value: str, errors: list[str]) -> None:
     """What validation.py's identifier checks say, in the same order."""
+    if value.isprintable() and not value.isspace():
+        # The common case, two calls in C: every character the two classes name is a
+        # control, format or separator character, which str.isprintable refuses, except the
+        # plain space (tests/test_hardening.py checks this of every code point). So a
+        # printable value holds no bad character, and is whitespace only if all spaces.
+        return
     if _BAD_IDENTIFIER.search(value):
         errors.append(f"{name}: contains a control or bidirectional-formatting character")
     if _WHITESPACE_ONLY.search(value):
@@ -427,7 +434,7 @@ def _fast_checker(spec: FieldSpec) -> Callable[[Any, list[str]], Any]:
                 return _check_field(spec, value, errors)
             if max_length and len(value) > max_length and len(value.encode()) > max_length:
                 errors.append(f"{name}: {len(value)} characters, over the limit of {max_length}")
-            if identifier:
+            if identifier and (not value.isprintable() or value.isspace()):   # _identifier_errors' test, inlined
                 _identifier_errors(name, value, errors)
             if required and value == "":
                 errors.append(f"{name}: empty (required)")
@@ -468,7 +475,7 @@ def _fast_checker(spec: FieldSpec) -> Callable[[Any, list[str]], Any]:
         def timestamp(value: Any, errors: list[str]) -> Any:
             if type(value) is str:
                 micros = _timestamp_us(value, "VARCHAR")
-                if micros is not None and _in_range(micros):
+                if micros is not None and 0 <= micros < MAX_EPOCH_US:     # _in_range, inlined
                     return micros
             return _check_field(spec, value, errors)
         return timestamp
@@ -520,48 +527,88 @@ def _check_object(obj: dict[str, Any], prices: Mapping[str, Any]) -> tuple[dict[
     return values, errors
 
 
+_REDACTED_TEXTS = operator.itemgetter(*REDACTED_TEXT_FIELDS, "attributes")
+
+
 def _texts(values: dict[str, Any]) -> list[str]:
-    texts = [values[n] for n in REDACTED_TEXT_FIELDS if values[n] is not None]
+    """The texts redaction reads: the text fields, attributes (JSON text), list items."""
+    texts = [x for x in _REDACTED_TEXTS(values) if x is not None]
     for n in REDACTED_LIST_FIELDS:
-        texts.extend(x for x in (values[n] or ()) if x is not None)
-    if values["attributes"] is not None:
-        texts.append(values["attributes"])
+        if values[n]:
+            texts.extend(x for x in values[n] if x is not None)
     return texts
 
 
 # -- a cheap prefilter for the redaction patterns -----------------------------------------
 # Python's backtracking engine tries the combined pattern (redaction.PY_ANY_PATTERN) at
-# every position of the text, which costs more than all the rest of a record's checks.
-# Every pattern needs something rare in ordinary text, found here by substring tests and
-# two small regexes; only texts that have one of them pay for the exact search.
-_TOKEN_MARKS = ("@", "sk-", "AKIA", "xox", "AIza", "eyJ")   # email, api keys
-_UNDERSCORE_MARKS = ("hf_", "github_pat_")
+# every position of the text: over 100 us for a record of a few hundred characters, more
+# than all the rest of its checks. Every pattern needs something rare in ordinary text,
+# found here by substring tests in C and one small regex: a text none of them has skips
+# the search, and one that has some is searched with those patterns' own regexes only
+# (a search of an alternation finds a match exactly when one of its branches does).
+# Each test is a necessary condition of its pattern; tests/test_validation_paths.py checks
+# pii_found against the combined search on the corpus and on generated text.
 _GH_TOKEN = re.compile(r"gh[pousr]_")
-# Digits to "0", the separators of card and phone numbers to "-": a phone number holds
-# "000-0000" then, and a card number 13 digits or more.
-_DIGIT_SHAPES = bytes.maketrans(b"0123456789 .-", b"0000000000---")
-_CARD_MIN_DIGITS = 13
-_IBAN_HEAD = re.compile(r"[A-Z]{2}[0-9]{2}")
+# One translation of the UTF-8 bytes: digits to "0", the separators of card, SSN and phone
+# numbers to "-" (a superset: "." is no card separator), capital letters to "A". A North
+# American phone number holds "000-0000" then, an SSN "000-00-0000", a bare national
+# number "0000000000", an IBAN "AA00", and a card number 13 digits with at most one
+# separator between two: 13 "0" in a row once the separators are taken out.
+_SHAPES = bytes.maketrans(b"0123456789 .-ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                          b"0000000000---" + b"A" * 26)
+_CARD_RUN = b"0" * 13
+_PY_REGEX = {p.name: rx for p, rx in redaction.PY_PATTERNS}
+_GATED = ("aws_secret_key", "api_key", "bearer_token", "email", "iban", "card_number", "ssn", "phone")
+# Every pattern has its condition below (a new one needs its own, or it would never run).
+if set(_PY_REGEX) != set(_GATED):
+    raise AssertionError(f"redaction patterns without a prefilter condition: {set(_PY_REGEX) - set(_GATED)}")
+_AWS_SECRET, _API_KEY, _BEARER, _EMAIL, _IBAN, _CARD, _SSN, _PHONE = (_PY_REGEX[name] for name in _GATED)
+
+
+def _pii_candidates(text: str) -> list["re.Pattern[str]"]:
+    """The regexes of the redaction patterns that may match ``text`` (each one's necessary
+    condition holds); the others cannot. Straight-line substring tests: this runs for
+    every record, so each Python operation counts."""
+    found: list["re.Pattern[str]"] = []
+    # (a one-character test, a memchr, guards each longer one: most texts lack the rare
+    # character, and the substring search costs several times more)
+    akia = "K" in text and "AKIA" in text
+    lowered = text.lower()           # (?i:...) is ASCII case-insensitive (re.ASCII)
+    if akia or "secret" in lowered:
+        found.append(_AWS_SECRET)
+    if (akia or "sk-" in text or ("x" in text and "xox" in text) or ("z" in text and "AIza" in text)
+            or ("J" in text and "eyJ" in text)
+            or ("_" in text and ("hf_" in text or "github_pat_" in text or _GH_TOKEN.search(text)))):
+        found.append(_API_KEY)
+    if "bearer" in lowered:
+        found.append(_BEARER)
+    if "@" in text:
+        found.append(_EMAIL)
+    shapes = text.encode("utf-8", "surrogatepass").translate(_SHAPES)
+    if b"0" in shapes:
+        if b"AA00" in shapes:
+            found.append(_IBAN)
+        if shapes.count(b"0") >= len(_CARD_RUN) and _CARD_RUN in shapes.replace(b"-", b""):
+            found.append(_CARD)
+        if b"000-00-0000" in shapes:
+            found.append(_SSN)
+        if "+" in text or b"000-0000" in shapes or b"0000000000" in shapes:   # +CC... phones
+            found.append(_PHONE)
+    return found
 
 
 def may_have_pii(text: str) -> bool:
-    """False only when no redaction pattern can match ``text`` (a necessary condition of
-    each: tests/test_validation_paths.py checks it against the exact search)."""
-    for mark in _TOKEN_MARKS:
-        if mark in text:
+    """False only when no redaction pattern can match ``text``."""
+    return bool(_pii_candidates(text))
+
+
+def pii_found(text: str) -> bool:
+    """Whether a redaction pattern matches ``text``: redaction.has_pii, searching only the
+    patterns that may match."""
+    for regex in _pii_candidates(text):
+        if regex.search(text):
             return True
-    if "_" in text and (any(mark in text for mark in _UNDERSCORE_MARKS) or _GH_TOKEN.search(text)):
-        return True
-    if "+" in text:                                  # +E.164 and +CC (0)... phones
-        return True
-    lowered = text.lower()                           # (?i:bearer), (?i:...secret...): ASCII case-insensitive
-    if "bearer" in lowered or "secret" in lowered:
-        return True
-    shapes = text.encode("utf-8", "surrogatepass").translate(_DIGIT_SHAPES)
-    if (shapes.count(b"0") >= _CARD_MIN_DIGITS or b"000-0000" in shapes   # cards, NA phones
-            or b"000-00-0000" in shapes or b"0000000000" in shapes):       # SSNs, bare national phones
-        return True
-    return _IBAN_HEAD.search(text) is not None
+    return False
 
 
 def check_lines(
@@ -581,7 +628,10 @@ def check_lines(
                 raise _Decline("not UTF-8") from None
             if not _RE2_NON_SPACE.search(text):
                 continue                    # a blank line is no record
-            if jsontext.is_too_deep(text, MAX_NESTING_DEPTH):
+            # (a record with no more brackets than the limit cannot nest deeper: two counts
+            # in C spare the scan of almost every record)
+            if (text.count("{") + text.count("[") > MAX_NESTING_DEPTH
+                    and jsontext.is_too_deep(text, MAX_NESTING_DEPTH)):
                 # rejected as a whole, before any parse (which would recurse that deep)
                 batch.rows.append(CheckedRow(first_line + offset, {"request_id": None}, [TOO_DEEP_MESSAGE],
                                              False, text))
@@ -603,7 +653,7 @@ def check_lines(
                     raise _Decline("long texts: RE2 scans them faster")
                 if redaction.PY_UNSAFE_RUN.search(joined):
                     raise _Decline("a long run of token characters")
-                pii = may_have_pii(joined) and redaction.has_pii(joined)
+                pii = pii_found(joined)
             batch.rows.append(CheckedRow(first_line + offset, values, errors, pii, text))
     except _Decline:
         return None

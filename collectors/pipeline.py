@@ -32,7 +32,9 @@ import pyarrow.compute as pc
 from genobs import jsontext
 from genobs.collectors import fast_validation, redaction
 from genobs.collectors.validation import FieldMapping, SqlParams, build_validation_sql
-from genobs.records import MAX_NESTING_DEPTH, REDACTED_LIST_FIELDS, REDACTED_TEXT_FIELDS, SAMPLE_FIELD_NAMES
+from genobs.records import (
+    MAX_NESTING_DEPTH, REDACTED_LABEL_FIELDS, REDACTED_LIST_FIELDS, REDACTED_TEXT_FIELDS, SAMPLE_FIELD_NAMES,
+)
 from genobs.id_index import RequestIdIndex
 from genobs.store import DEAD_LETTER_SCAN_MARGIN, MAX_DEAD_LETTER_RAW_CHARS, Store, dead_letter_insert_sql
 
@@ -296,20 +298,36 @@ def lines_table(raw: pa.Array, first_line: int) -> pa.Table:
     return pa.Table.from_batches(table.to_batches(max_chunksize=LINES_PER_BATCH), schema=table.schema)
 
 
+_OFFSET_TYPES = {pa.binary(): np.int32, pa.string(): np.int32, pa.large_binary(): np.int64, pa.large_string(): np.int64}
+
+
+def _openers_per_value(chunk: pa.Array) -> np.ndarray:
+    """Per value of a string/binary array: how many "{" and "[" it holds, read straight
+    from its bytes (Arrow's substring counters visit them byte by byte, 5x slower)."""
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=_OFFSET_TYPES[chunk.type])[chunk.offset:
+                                                                                 chunk.offset + len(chunk) + 1]
+    data = chunk.buffers()[2]
+    if data is None or offsets[-1] == offsets[0]:
+        return np.zeros(len(chunk), dtype=np.int64)
+    octets = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
+    # "[" is 0x5b and "{" 0x7b: with bit 0x20 set, those two bytes and no other are 0x7b
+    positions = np.flatnonzero((octets | 0x20) == 0x7b) + offsets[0]
+    return np.diff(np.searchsorted(positions, offsets))
+
+
 def _too_deep_lines(table: pa.Table) -> list[int]:
     """Numbers of the lines of ``table`` (made by lines_table) nested deeper than
     MAX_NESTING_DEPTH. Only lines with more brackets than the limit are scanned exactly."""
     column = table.column(1)
-    if pa.types.is_binary(column.type):
-        column = pc.cast(column, pa.large_binary())
-    counts = pc.count_substring_regex(column, r"[\[{]")
-    candidates = np.flatnonzero(np.asarray(
-        pc.greater(counts, MAX_NESTING_DEPTH).fill_null(False).to_numpy(zero_copy_only=False), dtype=bool))
+    counts = np.concatenate([_openers_per_value(chunk) for chunk in column.chunks]) if column.num_chunks else \
+        np.zeros(0, dtype=np.int64)
+    candidates = np.flatnonzero(counts > MAX_NESTING_DEPTH)
     if not candidates.size:
         return []
     lines = table.column("line").take(pa.array(candidates)).to_pylist()
     texts = column.take(pa.array(candidates)).to_pylist()
-    return [line for line, text in zip(lines, texts) if jsontext.is_too_deep(text, MAX_NESTING_DEPTH)]
+    return [line for line, text in zip(lines, texts)
+            if text is not None and jsontext.is_too_deep(text, MAX_NESTING_DEPTH)]
 
 
 def _register_lines(cur: Any, table: pa.Table) -> None:
@@ -436,7 +454,9 @@ class IngestSession:
         for name in (*_PII_TEXT_FIELDS, *_PII_LIST_FIELDS):
             column = checked.column(name)
             listed = name in _PII_LIST_FIELDS
-            rows = redaction.list_matches(column) if listed else redaction.matches(column)
+            rows = (redaction.list_matches(column) if listed
+                    else redaction.label_matches(column) if name in REDACTED_LABEL_FIELDS
+                    else redaction.matches(column))
             if not rows.any():
                 continue
             replace = redaction.replace_in_list_column if listed else redaction.replace_in_text_column

@@ -277,6 +277,19 @@ def matches(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def label_matches(column: pa.ChunkedArray) -> np.ndarray:
+    """As ``matches``, for a column of labels (service, model, tenant...), which hold few
+    distinct values: each distinct value is searched once, not once per row."""
+    if column.null_count == len(column):
+        return np.zeros(len(column), dtype=bool)
+    encoded = pc.dictionary_encode(column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column)
+    hits = matches(encoded.dictionary)
+    if not hits.any():
+        return np.zeros(len(column), dtype=bool)
+    indices = np.asarray(encoded.indices.fill_null(0).to_numpy(zero_copy_only=False))
+    return hits[indices] & np.asarray(encoded.indices.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def list_matches(column: pa.ChunkedArray) -> np.ndarray:
     """Per row of a column of lists of strings: whether any element matches."""
     mask = np.zeros(len(column), dtype=bool)

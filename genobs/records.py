@@ -99,10 +99,10 @@ REQUIRED_SAMPLE_FIELDS: tuple[str, ...] = tuple(f.name for f in SAMPLE_FIELDS if
 # Label fields too (a card number put in `tenant` is still a card number). Not request_id:
 # it is the idempotency key, stored as sent (docs/ingest.md says never to put personal data
 # there); not image: a data: URI's base64 would match phone patterns by chance.
-REDACTED_TEXT_FIELDS: tuple[str, ...] = (
-    "prompt", "response", "reference", "error_type",
-    "service", "model", "model_version", "variant", "tenant", "region",
-)
+# The label fields (few distinct values: the vectorised path searches each distinct value
+# once) are the last of them.
+REDACTED_LABEL_FIELDS: tuple[str, ...] = ("service", "model", "model_version", "variant", "tenant", "region")
+REDACTED_TEXT_FIELDS: tuple[str, ...] = ("prompt", "response", "reference", "error_type", *REDACTED_LABEL_FIELDS)
 REDACTED_LIST_FIELDS: tuple[str, ...] = ("context",)
 
 GPU_FIELDS: tuple[FieldSpec, ...] = (

@@ -278,6 +278,22 @@ def test_request_ids_that_cannot_be_told_apart_are_rejected(server: ServerHandle
     assert response.json()["errors"][0]["error"].startswith("request_id: ")
 
 
+def test_the_identifier_fast_test_sees_every_character_the_checks_name() -> None:
+    """fast_validation skips the identifier regexes for a value that str.isprintable accepts
+    and is not all spaces: sound only if every character of the two classes is one that
+    isprintable refuses, or the plain space. Checked for every code point."""
+    import re
+    import sys
+
+    from genobs.records import IDENTIFIER_BAD_CHARS_PY, WHITESPACE_ONLY_PY
+
+    bad, space_class = re.compile(IDENTIFIER_BAD_CHARS_PY), re.compile(WHITESPACE_ONLY_PY.removeprefix("^").removesuffix("+$"))
+    named = [chr(c) for c in range(sys.maxunicode + 1)
+             if bad.fullmatch(chr(c)) or space_class.fullmatch(chr(c))]
+    assert len(named) > 60 and " " in named
+    assert [c for c in named if c.isprintable() and c != " "] == []
+
+
 def test_a_request_id_is_stored_as_sent_even_when_it_looks_like_pii(server: ServerHandle) -> None:
     """It is the idempotency key: rewriting it would merge or split records (documented)."""
     assert post(server, json.dumps(record("alice@example.com|a b"))).status_code == 200

@@ -362,3 +362,50 @@ def test_the_pii_prefilter_on_the_redaction_corpus() -> None:
         if text != stored or redaction.has_pii(text):
             assert fast_validation.may_have_pii(text), text
     assert not fast_validation.may_have_pii("Summarise the quarterly report for account 17 in three sentences.")
+
+
+_gated_text = st.lists(
+    st.one_of(st.sampled_from([text for text, _ in CORPUS]),
+              st.sampled_from(["secret", "SeCrEt_Access_Key: ", "AKIAIOSFODNN7EXAMPLE ", "DE89 3704 0044 0532 0130 00",
+                               "GB82WEST12345698765432", "123-45-6789", "078 05 1120", "4155550132", "0301234567",
+                               "+49 (0)30 123456", "sk-", "xoxb-", "AIza", "eyJ", "ghs_", "hf_", "@", "+", "\x01"]),
+              st.text(alphabet="0123456789 .-+()@_/abcehkprstxyzABKIJSZ\n\té", max_size=40)),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=_gated_text)
+def test_the_gated_pii_search_is_the_combined_search(text: str) -> None:
+    """check_lines searches only the patterns whose cheap condition holds: each condition
+    must hold whenever its pattern matches, so the answer is the combined search's."""
+    from genobs.collectors import redaction
+
+    candidates = fast_validation._pii_candidates(text)
+    for _pattern, regex in redaction.PY_PATTERNS:
+        if regex.search(text):
+            assert regex in candidates, (_pattern.name, text)
+    assert fast_validation.pii_found(text) == redaction.has_pii(text), text
+
+
+def test_the_gated_pii_search_on_the_corpus() -> None:
+    from genobs.collectors import redaction
+
+    for text, _ in CORPUS:
+        candidates = fast_validation._pii_candidates(text)
+        for pattern, regex in redaction.PY_PATTERNS:
+            if regex.search(text):
+                assert regex in candidates, (pattern.name, text)
+        assert fast_validation.pii_found(text) == redaction.has_pii(text), text
+
+
+def test_label_fields_with_digits_do_not_send_clean_records_to_the_exact_search() -> None:
+    """Label fields are scanned with the texts; a date-like model_version and a few numbers
+    in the texts add up to 13 digits, which is no card number unless they form one run."""
+    record = json.dumps(sample("r-1", model_version="2025-01-01",
+                               prompt="Summarise the quarterly report for account 123 in three sentences.",
+                               response="Revenue grew 12% quarter over quarter; costs were flat.")).encode()
+    checked = fast_validation.check_lines([record], 1, redact=True)
+    assert checked is not None and not checked.rows[0].errors
+    joined = "\x01".join(fast_validation._texts(checked.rows[0].values))
+    assert "2025-01-01" in joined and not fast_validation._pii_candidates(joined)
