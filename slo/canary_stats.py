@@ -29,10 +29,10 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Literal, Sequence
 
 import numpy as np
-from scipy import stats
 
 # R: exact <- (n.x < 50) && (n.y < 50), and only without ties.
 EXACT_MAX_N = 50
@@ -45,6 +45,13 @@ OUTER_MAX_PAIRS = 400_000
 # digits.rank). Keeps a 1M-samples-per-arm verdict under a second; the test stays exact.
 HL_COARSEN_ABOVE = 200_000
 HL_COARSEN_DIGITS = 5
+
+
+def _stats() -> ModuleType:
+    """scipy.stats, imported on first use: the server imports this module at start (the
+    canary routes), and scipy costs ~60 MB of resident memory that most servers never use."""
+    from scipy import stats
+    return stats
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ def mann_whitney(x: Tally | Sequence[float] | np.ndarray, y: Tally | Sequence[fl
     alpha = 1.0 - confidence
     exact = n < EXACT_MAX_N and m < EXACT_MAX_N and not ties
     if exact:
-        p = float(stats.mannwhitneyu(tx.expand(), ty.expand(), alternative="two-sided",
+        p = float(_stats().mannwhitneyu(tx.expand(), ty.expand(), alternative="two-sided",
                                      method="exact").pvalue)
         dist = _wilcox_cdf(n, m)
         qu = _qwilcox(alpha / 2.0, dist)
@@ -161,7 +168,7 @@ def mann_whitney(x: Tally | Sequence[float] | np.ndarray, y: Tally | Sequence[fl
                    + np.sum(ty.counts.astype(np.float64) ** 3 - ty.counts))
     big_n = n + m
     sigma = math.sqrt(n * m / 12.0 * ((big_n + 1) - within / (big_n * (big_n - 1))))
-    z = float(stats.norm.ppf(1.0 - alpha / 2.0))
+    z = float(_stats().norm.ppf(1.0 - alpha / 2.0))
     nm = n * m
     k_low = min(max(math.ceil(nm / 2.0 - 0.5 - z * sigma), 1), nm)
     k_high = min(max(math.ceil(nm / 2.0 + 0.5 + z * sigma), 1), nm)
@@ -181,7 +188,7 @@ def asymptotic_p_value(u: float, n: int, m: int, tie_term: float) -> float:
     if s == 0.0:
         return 1.0
     zval = (u - mu - 0.5) / s
-    return float(min(max(2.0 * stats.norm.sf(zval), 0.0), 1.0))
+    return float(min(max(2.0 * _stats().norm.sf(zval), 0.0), 1.0))
 
 
 # --------------------------------------------------------------------------- proportions
@@ -224,8 +231,8 @@ def compare_proportions(events_x: int, n_x: int, events_y: int, n_y: int,
     if not (0 <= events_x <= n_x and 0 <= events_y <= n_y):
         raise ValueError("events must be between 0 and the number of trials")
     table = [[events_x, n_x - events_x], [events_y, n_y - events_y]]
-    p = float(stats.fisher_exact(table, alternative="two-sided").pvalue)
-    z = float(stats.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
+    p = float(_stats().fisher_exact(table, alternative="two-sided").pvalue)
+    z = float(_stats().norm.ppf(1.0 - (1.0 - confidence) / 2.0))
     px, py = events_x / n_x, events_y / n_y
     lx, ux = wilson_interval(events_x, n_x, z)
     ly, uy = wilson_interval(events_y, n_y, z)
@@ -252,8 +259,8 @@ def samples_to_detect_shift(sd: float, shift: float, confidence: float, power: f
     size divided by the test's asymptotic relative efficiency under normality (3/pi)."""
     if not (sd > 0 and shift != 0 and math.isfinite(sd)):
         return math.inf if shift == 0 else 2.0
-    za = stats.norm.ppf(1.0 - (1.0 - confidence) / 2.0)
-    zb = stats.norm.ppf(power)
+    za = _stats().norm.ppf(1.0 - (1.0 - confidence) / 2.0)
+    zb = _stats().norm.ppf(power)
     return float(2.0 * ((za + zb) * sd / shift) ** 2 / (3.0 / math.pi))
 
 
@@ -262,8 +269,8 @@ def samples_to_detect_rates(p0: float, p1: float, confidence: float, power: floa
     (normal approximation, pooled variance under the null; Fleiss without continuity)."""
     if p1 == p0:
         return math.inf
-    za = stats.norm.ppf(1.0 - (1.0 - confidence) / 2.0)
-    zb = stats.norm.ppf(power)
+    za = _stats().norm.ppf(1.0 - (1.0 - confidence) / 2.0)
+    zb = _stats().norm.ppf(power)
     pbar = (p0 + p1) / 2.0
     top = za * math.sqrt(2 * pbar * (1 - pbar)) + zb * math.sqrt(p0 * (1 - p0) + p1 * (1 - p1))
     return float((top / (p1 - p0)) ** 2)
