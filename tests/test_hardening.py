@@ -138,6 +138,21 @@ def test_deep_nesting_rejects_that_record_and_keeps_the_others(server: ServerHan
     assert line == 2 and "nested deeper" in error
 
 
+def test_bracket_counts_of_the_vectorised_path_match_python() -> None:
+    """The vectorised path counts "{" and "[" per line from the Arrow buffers (the depth scan
+    runs only past the limit): right for sliced arrays, nulls, and both offset widths."""
+    import pyarrow as pa
+
+    from genobs.collectors.pipeline import _openers_per_value
+
+    texts = ['{"a": [1, {"b": "[{"}]}', None, "", "no brackets", "[" * 70, "{é[ü{", "]}"]
+    for kind in (pa.string(), pa.large_string(), pa.binary(), pa.large_binary()):
+        values = pa.array([t if t is None or "string" in str(kind) else t.encode() for t in texts], type=kind)
+        for start in range(len(texts)):
+            got = _openers_per_value(values.slice(start)).tolist()
+            assert got == [0 if t is None else t.count("{") + t.count("[") for t in texts[start:]], (kind, start)
+
+
 @pytest.mark.parametrize("records", [3, FAST_PATH_MAX_RECORDS + 5])
 def test_deep_nesting_gets_the_same_answer_on_both_paths(server: ServerHandle, records: int) -> None:
     lines = [json.dumps(record(f"n{records}-{i}")) for i in range(records - 1)] + [
@@ -269,6 +284,27 @@ def test_label_fields_and_attribute_keys_are_scanned(server: ServerHandle) -> No
     assert json.loads(attributes) == {"[REDACTED:card_number]": 1, "phone": "[REDACTED:phone]",
                                       "card": "[REDACTED:card_number]", "[REDACTED:email]": "unknown key"}
     no_secret_at_rest(server.store)
+
+
+def test_label_fields_are_scanned_on_the_vectorised_path_too(tmp_path: Path) -> None:
+    """Past FAST_PATH_MAX_RECORDS the label columns are searched once per distinct value:
+    every row holding a value with PII is redacted, the rows sharing a clean value are not."""
+    store = Store.open(tmp_path / "labels.duckdb")
+    try:
+        labels = [{"tenant": "acme", "service": "chat"}, {"tenant": "alice@example.com", "service": "chat"},
+                  {"service": "4111 1111 1111 1111"}, {"tenant": "acme", "region": "4155552671"}]
+        lines = [json.dumps(record(f"v-{i}", **labels[i % len(labels)])).encode()
+                 for i in range(FAST_PATH_MAX_RECORDS + 40)]
+        result = ingest_lines(store, lines, source="test")
+        assert result.accepted == len(lines)
+        assert result.redactions == {"email": 138, "card_number": 138, "phone": 138}
+        rows = store.fetchall("SELECT tenant, service, region, count(*) FROM samples GROUP BY ALL ORDER BY ALL")
+        assert rows == [("[REDACTED:email]", "chat", None, 138), ("acme", "chat", None, 138),
+                        ("acme", "default", "[REDACTED:phone]", 138),
+                        (None, "[REDACTED:card_number]", None, 138)]
+        no_secret_at_rest(store)
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("request_id", [" ", "\u3000", "\x00", "a\x00b", "\u202e", "abc\u2066", "\t", "\x85"])
