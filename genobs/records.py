@@ -56,8 +56,9 @@ MAX_EPOCH_US = EPOCH_MS_FROM * 1_000_000     # exclusive
 IDENTIFIER_BAD_CHARS_RE2 = r"[\x00-\x1f\x7f-\x{9f}\x{61c}\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]"
 IDENTIFIER_BAD_CHARS_PY = "[\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]"
 # ... and request_id may not be whitespace only (spaces of any kind).
-WHITESPACE_ONLY_RE2 = (r"^[ \x{85}\x{a0}\x{1680}\x{2000}-\x{200b}\x{2028}\x{2029}\x{202f}\x{205f}"
-                       r"\x{3000}\x{feff}\t\n\x0b\f\r]+$")
+WHITESPACE_CLASS_RE2 = (r"[ \x{85}\x{a0}\x{1680}\x{2000}-\x{200b}\x{2028}\x{2029}\x{202f}\x{205f}"
+                        r"\x{3000}\x{feff}\t\n\x0b\f\r]")
+WHITESPACE_ONLY_RE2 = f"^{WHITESPACE_CLASS_RE2}+$"
 WHITESPACE_ONLY_PY = ("^[ \\x85\\xa0\\u1680\\u2000-\\u200b\\u2028\\u2029\\u202f\\u205f"
                       "\\u3000\\ufeff\\t\\n\\x0b\\f\\r]+$")
 

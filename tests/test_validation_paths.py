@@ -176,6 +176,29 @@ def test_lenient_and_strict_readings() -> None:
     assert run_both(jsonl(*records))
 
 
+_IDENTIFIER_VALUES = [" ", "  ", "\u3000", "\t", "\n", "|", " |", "| ", "a| ", "|\u2028", "x\u200e", "\x85",
+                      "a\u202eb", "\u2066", "ok", "ok|ok", "a b", "\x7f", "é"]
+
+
+@pytest.mark.parametrize("field", ["request_id", "service", "model", "model_version", "variant", "tenant", "region"])
+def test_identifier_checks_are_the_same_on_both_paths(field: str) -> None:
+    """The vectorised path runs the exact identifier checks only in rows that one scan of all
+    identifiers (joined by "|") marks: the answers must still be the Python path's, for every
+    field and wherever the separator falls."""
+    records = []
+    for i, value in enumerate(_IDENTIFIER_VALUES):
+        record = sample(f"id-{i}", tenant="t", region="r")
+        record[field] = value
+        records.append(record)
+    records.append(sample("id-pair", tenant=" ", region="\u3000"))   # two fields at once
+    assert run_both(jsonl(*records))
+    checked = fast_validation.check_lines(jsonl(*records), 1, redact=True)
+    assert checked is not None
+    rejected = {row.values["request_id"] if field != "request_id" else row.line for row in checked.rows if row.errors}
+    # the 10 values with a bad character or of whitespace only, and the pair
+    assert len(rejected) == 11, rejected
+
+
 def test_updates_of_stored_rows_count_as_updates() -> None:
     prior = jsonl(sample("u1", latency_ms=1), sample("u2", latency_ms=2))
     assert run_both(jsonl(sample("u1", latency_ms=10), sample("u3", latency_ms=3)), prior=prior)
