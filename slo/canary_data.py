@@ -106,24 +106,23 @@ class _Groups:
     value (when grouped by one), the row count and one event count per proportion metric."""
 
     arm: np.ndarray
-    status: np.ndarray | None
+    status: np.ndarray | None      # status codes (ArmReader._status_codes)
     value: np.ndarray | None       # float64, NaN where NULL
     null: np.ndarray | None        # True where the value was NULL
     n: np.ndarray
     events: dict[str, np.ndarray]
 
-    def rows(self, statuses: list[str] | None) -> np.ndarray:
+    def rows(self, codes: list[int] | None) -> np.ndarray:
         keep = np.ones(self.arm.size, dtype=bool)
-        if statuses:
+        if codes is not None:
             assert self.status is not None
-            keep &= np.isin(self.status, np.asarray(statuses, dtype=object))
+            keep &= np.isin(self.status, codes)
         return keep
 
     @classmethod
     def empty(cls, events: list[str]) -> "_Groups":
         none = np.empty(0, dtype=np.int64)
-        return cls(none, np.empty(0, dtype=object), np.empty(0), np.empty(0, dtype=bool), none,
-                   {e: none for e in events})
+        return cls(none, none, np.empty(0), np.empty(0, dtype=bool), none, {e: none for e in events})
 
 
 class ArmReader:
@@ -149,6 +148,10 @@ class ArmReader:
         self._counts: _Groups | None = None
         self._columns: dict[str, _Groups] = {}
         self._scores: dict[tuple[str, str | None], _Groups] = {}
+        # Statuses the metrics filter on, grouped by as small codes (1, 2, ...; 0 for any
+        # other status): cheaper to hash than the text, in every grouping.
+        self._status_codes = {st: i + 1 for i, st in enumerate(dict.fromkeys(
+            st for m in metrics for st in (m.statuses or [])))}
 
     def __enter__(self) -> "ArmReader":
         self._prepare()
@@ -172,8 +175,21 @@ class ArmReader:
         return (arm, [*canary_params, *baseline_params],
                 where, [*filter_params, self.window.start, self.window.end, *canary_params, *baseline_params])
 
+    def _status_sql(self) -> tuple[str, list[Any]]:
+        """The status code of ``s.status`` (see _status_codes) and its params."""
+        if not self._status_codes:
+            return "CAST(0 AS USMALLINT)", []
+        whens = " ".join(f"WHEN ? THEN {code}" for code in self._status_codes.values())
+        return f"CAST(CASE s.status {whens} ELSE 0 END AS USMALLINT)", list(self._status_codes)
+
+    def _codes(self, metric: MetricSpec) -> list[int] | None:
+        return [self._status_codes[st] for st in metric.statuses] if metric.statuses else None
+
     def _prepare(self) -> None:
         arm, arm_params, where, where_params = self._scope()
+        status, status_params = self._status_sql()
+        arm_params = [*arm_params, *status_params]   # the status code follows the arm in each SELECT
+        arm = f"{arm} AS arm, {status}"
         # 1. row and event counts per (arm, status)
         props = [m for m in self.metrics if m.kind == "proportion" and m.column is not None]
         events_sql, events_params = [], []
@@ -182,7 +198,7 @@ class ArmReader:
             events_sql.append(f'count(*) FILTER (WHERE {_in_list(f"s.{_quoted(metric.column)}", len(events))}) AS e{i}')
             events_params += events
         cols = self.store.execute(
-            f"SELECT {arm} AS arm, s.status AS status, count(*) AS n{''.join(', ' + e for e in events_sql)} "
+            f"SELECT {arm} AS st, count(*) AS n{''.join(', ' + e for e in events_sql)} "
             f"FROM samples s WHERE {where} GROUP BY ALL",
             [*arm_params, *events_params, *where_params]).fetchnumpy()
         self._counts = _groups(cols, value=False, events={m.name: f"e{i}" for i, m in enumerate(props)})
@@ -194,11 +210,11 @@ class ArmReader:
                 group = "GROUP BY ALL"
                 gid = ""
             else:
-                sets = ", ".join(f"(arm, status, v{i})" for i in range(len(columns)))
+                sets = ", ".join(f"(arm, st, v{i})" for i in range(len(columns)))
                 group = f"GROUP BY GROUPING SETS ({sets})"
                 gid = f", GROUPING_ID({', '.join(f'v{i}' for i in range(len(columns)))}) AS g"
             cols = self.store.execute(
-                f"SELECT {arm} AS arm, s.status AS status, {', '.join(values)}, count(*) AS n{gid} "
+                f"SELECT {arm} AS st, {', '.join(values)}, count(*) AS n{gid} "
                 f"FROM samples s WHERE {where} {group}", [*arm_params, *where_params]).fetchnumpy()
             width = len(columns)
             for i, column in enumerate(columns):
@@ -219,18 +235,23 @@ class ArmReader:
         if model is None:   # nothing scored this metric: no join to run
             return _Groups.empty([m.name for m in props])
         arm, arm_params, where, where_params = self._scope()
-        status = any(m.statuses for m in mine)
+        status, status_params = self._status_sql()
         events_sql, events_params = [], []
         for i, metric in enumerate(props):
             events = _typed_events(metric)
-            events_sql.append(f"count(*) FILTER (WHERE {_in_list('sc.label', len(events))}) AS e{i}")
+            events_sql.append(f"{_in_list('sc.label', len(events))} AS e{i}")
             events_params += events
+        # Each side narrowed to what the join carries (id, arm and status code; id, value and
+        # event flags) before it: the join of ~2M ids is most of a large verdict's time.
+        flags = "".join(", " + e for e in events_sql)
+        counts = "".join(f", count(*) FILTER (WHERE sc.e{i}) AS e{i}" for i in range(len(props)))
         cols = self.store.execute(
-            f"SELECT {arm} AS arm{', s.status AS status' if status else ''}, CAST(sc.value AS DOUBLE) AS v, "
-            f"count(*) AS n{''.join(', ' + e for e in events_sql)} "
-            f"FROM samples s JOIN scores sc ON sc.request_id = s.request_id "
-            f"WHERE {where} AND sc.metric = ? AND sc.reference_model = ? AND sc.error IS NULL GROUP BY ALL",
-            [*arm_params, *events_params, *where_params, score, model]).fetchnumpy()
+            f"SELECT a.arm, a.st, sc.v, count(*) AS n{counts} "
+            f"FROM (SELECT s.request_id, {arm} AS arm, {status} AS st FROM samples s WHERE {where}) a "
+            f"JOIN (SELECT sc.request_id, CAST(sc.value AS DOUBLE) AS v{flags} FROM scores sc "
+            f"WHERE sc.metric = ? AND sc.reference_model = ? AND sc.error IS NULL) sc "
+            f"ON sc.request_id = a.request_id GROUP BY ALL",
+            [*arm_params, *status_params, *where_params, *events_params, score, model]).fetchnumpy()
         return _groups(cols, value="v", events={m.name: f"e{i}" for i, m in enumerate(props)})
 
     def _newest_reference_model(self, score: str) -> str | None:
@@ -264,7 +285,7 @@ class ArmReader:
 
     def continuous(self, metric: MetricSpec) -> ContinuousData:
         g = self._groups_of(metric)
-        keep = g.rows(metric.statuses)
+        keep = g.rows(self._codes(metric))
         assert g.value is not None and g.null is not None
         raw, null, arm, n = g.value[keep], g.null[keep], g.arm[keep], g.n[keep]
         # A sample with both selectors counts as canary (the run refuses overlap anyway).
@@ -286,7 +307,7 @@ class ArmReader:
 
     def counts(self, metric: MetricSpec) -> CountData:
         g = self._groups_of(metric)
-        keep = g.rows(metric.statuses)
+        keep = g.rows(self._codes(metric))
         is_c = (g.arm[keep] & CANARY) > 0
         n, e = g.n[keep], g.events[metric.name][keep]
         return CountData(int(e[is_c].sum()), int(n[is_c].sum()), int(e[~is_c].sum()), int(n[~is_c].sum()))
@@ -306,11 +327,7 @@ def _groups(cols: dict[str, Any], *, value: str | bool, events: dict[str, str]) 
     if raw is not None:
         null = np.ma.getmaskarray(raw) if np.ma.isMaskedArray(raw) else np.zeros(len(raw), dtype=bool)
         values = np.where(null, np.nan, np.asarray(np.ma.getdata(raw), dtype=np.float64))
-    status = None
-    if "status" in cols:
-        st = cols["status"]
-        status = np.asarray(np.ma.filled(st, None) if np.ma.isMaskedArray(st) else st, dtype=object)
-    return _Groups(plain("arm", np.int64), status, values, null, plain("n", np.int64),
+    return _Groups(plain("arm", np.int64), plain("st", np.int64), values, null, plain("n", np.int64),
                    {name: plain(col, np.int64) for name, col in events.items()})
 
 
