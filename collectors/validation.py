@@ -160,8 +160,8 @@ def _field_sql(spec: FieldSpec, v: str, t: str, path: str) -> _Field:
             errors.append(f"CASE WHEN {IDENTIFIER_SUSPECT_COLUMN} AND "
                           f"regexp_matches({v}, {sql_literal(IDENTIFIER_BAD_CHARS_RE2)}) THEN "
                           f"'{name}: contains a control or bidirectional-formatting character' END")
-            errors.append(f"CASE WHEN {IDENTIFIER_SUSPECT_COLUMN} AND regexp_matches({v}, {sql_literal(WHITESPACE_ONLY_RE2)}) THEN "
-                          f"'{name}: only whitespace' END")
+            errors.append(f"CASE WHEN {IDENTIFIER_SUSPECT_COLUMN} AND "
+                          f"regexp_matches({v}, {sql_literal(WHITESPACE_ONLY_RE2)}) THEN '{name}: only whitespace' END")
         if kind is Kind.ENUM:
             choices = "[" + ", ".join(sql_literal(c) for c in spec.choices) + "]"
             errors.append(

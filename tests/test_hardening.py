@@ -325,7 +325,8 @@ def test_the_identifier_fast_test_sees_every_character_the_checks_name() -> None
 
     from genobs.records import IDENTIFIER_BAD_CHARS_PY, WHITESPACE_ONLY_PY
 
-    bad, space_class = re.compile(IDENTIFIER_BAD_CHARS_PY), re.compile(WHITESPACE_ONLY_PY.removeprefix("^").removesuffix("+$"))
+    bad = re.compile(IDENTIFIER_BAD_CHARS_PY)
+    space_class = re.compile(WHITESPACE_ONLY_PY.removeprefix("^").removesuffix("+$"))
     named = [chr(c) for c in range(sys.maxunicode + 1)
              if bad.fullmatch(chr(c)) or space_class.fullmatch(chr(c))]
     assert len(named) > 60 and " " in named
