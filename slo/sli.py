@@ -30,6 +30,16 @@ class ScoreJoin:
 class Fragment:
     sql: str
     params: list[Any] = field(default_factory=list)
+    # The atomic predicates this one is the AND of (empty: it is atomic). The rollup build
+    # evaluates each distinct atom once per sample and combines them per series, instead
+    # of evaluating, e.g., the service filter once for every series.
+    parts: tuple["Fragment", ...] = ()
+
+    def atoms(self) -> tuple["Fragment", ...]:
+        return self.parts or (self,)
+
+    def atom_key(self) -> tuple[str, str]:
+        return (self.sql, repr(self.params))
 
 
 @dataclass
@@ -46,21 +56,23 @@ class SeriesSql:
 
 
 def _scope(service: str | None, filters: list[tuple[str, list[str]]]) -> Fragment:
-    parts: list[str] = []
-    params: list[Any] = []
+    atoms: list[Fragment] = []
     if service is not None:
-        parts.append("s.service = ?")
-        params.append(service)
+        atoms.append(Fragment("s.service = ?", [service]))
     for column, values in filters:
         # IN (?, ?) rather than IN (SELECT unnest(?)): a subquery inside an aggregate's
         # FILTER becomes a join per series and makes a rollup build ~10x slower.
-        parts.append(f"s.{column} IN ({', '.join('?' * len(values))})")
-        params += list(values)
-    return Fragment(" AND ".join(parts) or "TRUE", params)
+        atoms.append(Fragment(f"s.{column} IN ({', '.join('?' * len(values))})", list(values)))
+    if not atoms:
+        return Fragment("TRUE")
+    if len(atoms) == 1:
+        return atoms[0]
+    return Fragment(" AND ".join(a.sql for a in atoms), [p for a in atoms for p in a.params], parts=tuple(atoms))
 
 
 def _and(*fragments: Fragment) -> Fragment:
-    return Fragment(" AND ".join(f"({f.sql})" for f in fragments), [p for f in fragments for p in f.params])
+    return Fragment(" AND ".join(f"({f.sql})" for f in fragments), [p for f in fragments for p in f.params],
+                    parts=tuple(atom for f in fragments for atom in f.atoms()))
 
 
 def series_for_slo(spec: SloSpec) -> SeriesSql:
