@@ -71,7 +71,7 @@ class _Build:
 
 
 def _build_select(series: Sequence[SeriesSql], join: ScoreJoin | None, scope_sql: str,
-                  scope_params: list[Any], scoped_ids: str | None = None) -> _Build:
+                  scope_params: list[Any], scoped_ids: str | None = None, unique_scores: bool = False) -> _Build:
     """One pass over the samples in scope (joined with one score per sample for quality
     series) that fills every series of ``series``: one row per minute.
 
@@ -128,9 +128,16 @@ def _build_select(series: Sequence[SeriesSql], join: ScoreJoin | None, scope_sql
         # as sli.series_for_slo writes them): unscored samples are then no series' events.
         # Series without scores are filled by a pass of their own, without the join.
         scored_only = all(any(atom.sql == "{q}.v IS NOT NULL" for atom in item.total.atoms()) for item in series)
-        join_sql = (f"{'' if scored_only else 'LEFT '}JOIN (SELECT request_id, {join.worst}(value) AS v FROM scores "
-                    f"WHERE metric = ?{ref} AND value IS NOT NULL{semi} GROUP BY request_id) {alias} "
-                    f"ON {alias}.request_id = s.request_id")
+        # The worst score per sample needs a GROUP BY request_id only where a sample can
+        # have several scores of this metric (one per reference model; the primary key
+        # allows no more). With one reference model the rows are joined as they are: a
+        # GROUP BY over a million request_ids is ~15 % of the pass (bench/RESULTS.md).
+        if join.reference_model is not None or unique_scores:
+            scores = f"SELECT request_id, value AS v FROM scores WHERE metric = ?{ref} AND value IS NOT NULL{semi}"
+        else:
+            scores = (f"SELECT request_id, {join.worst}(value) AS v FROM scores "
+                      f"WHERE metric = ?{ref} AND value IS NOT NULL{semi} GROUP BY request_id")
+        join_sql = f"{'' if scored_only else 'LEFT '}JOIN ({scores}) {alias} ON {alias}.request_id = s.request_id"
         join_params = [join.metric] + ([join.reference_model] if join.reference_model is not None else [])
     inner = f"SELECT {', '.join(inner_cols)} FROM samples s {join_sql} WHERE {scope_sql}"
 
@@ -157,7 +164,9 @@ def _fill_samples_series(cur: duckdb.DuckDBPyConnection, series: Sequence[Series
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {scoped_ids} AS SELECT s.request_id FROM samples s WHERE {scope_sql}",
                     scope_params)
     for join, items in by_join.items():
-        build = _build_select(items, join, scope_sql, scope_params, scoped_ids)
+        unique = join is not None and join.reference_model is None and cur.execute(
+            "SELECT count(DISTINCT reference_model) <= 1 FROM scores WHERE metric = ?", [join.metric]).fetchone()[0]
+        build = _build_select(items, join, scope_sql, scope_params, scoped_ids, bool(unique))
         goods = ", ".join(good for _, good, _, _ in build.columns)
         totals = ", ".join(total for _, _, total, _ in build.columns)
         values = ", ".join(value or "NULL" for _, _, _, value in build.columns)
