@@ -164,7 +164,8 @@ def _fill_samples_series(cur: duckdb.DuckDBPyConnection, series: Sequence[Series
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {scoped_ids} AS SELECT s.request_id FROM samples s WHERE {scope_sql}",
                     scope_params)
     for join, items in by_join.items():
-        unique = join is not None and join.reference_model is None and cur.execute(
+        # (An incremental pass groups the few scores of its samples: no need to ask.)
+        unique = join is not None and join.reference_model is None and scoped_ids is None and cur.execute(
             "SELECT count(DISTINCT reference_model) <= 1 FROM scores WHERE metric = ?", [join.metric]).fetchone()[0]
         build = _build_select(items, join, scope_sql, scope_params, scoped_ids, bool(unique))
         goods = ", ".join(good for _, good, _, _ in build.columns)
