@@ -461,6 +461,40 @@ def test_incremental_rollups_equal_a_full_recompute(store):
     assert sum(r[2] for r in rollups.rollup_rows(store, key)) == n == len(live)
 
 
+SEVERAL_SERVICES = """
+slos:
+  - {name: chat, service: chat-api, objective: 99, window: 7d, sli: {kind: availability}}
+  - {name: search, service: search-api, objective: 99, window: 7d, sli: {kind: availability}}
+spend:
+  - {name: everything, daily_budget_usd: 100}
+"""
+
+
+@pytest.mark.parametrize("with_spend", [True, False])
+def test_a_pass_over_several_services_counts_each_series_on_its_own_service(store, with_spend):
+    # Without the spend rule every series names its service, and the pass reads only the
+    # rows of those services; with it, the pass reads all rows.
+    spec = parse_spec(SEVERAL_SERVICES if with_spend else SEVERAL_SERVICES.split("spend:")[0])
+    hour = (T0, T0 + timedelta(hours=1))
+    write_samples(store, steady(*hour, 10, error_every=10) + steady(*hour, 5, error_every=5, service="search-api")
+                  + steady(*hour, 3, service="batch-api"))
+    rollups.refresh(store, all_series(spec))
+    # More samples of each service, some late: the incremental pass must agree as well.
+    write_samples(store, steady(T0 + timedelta(minutes=30), T0 + timedelta(minutes=31), 2, error_every=2)
+                  + steady(T0 + timedelta(minutes=30), T0 + timedelta(minutes=31), 2, service="batch-api"))
+    rollups.refresh(store, all_series(spec))
+    sums = {s.key: (sum(r[1] for r in rows), sum(r[2] for r in rows))
+            for s in all_series(spec) for rows in [rollups.rollup_rows(store, s.key)]}
+    chat, search, *spend = (sums[s.key] for s in all_series(spec))
+    assert chat == (600 - 60 + 1, 602)
+    assert search == (300 - 60, 300)
+    if with_spend:
+        assert spend[0][1] == 602 + 300 + 182      # a spend rule without a service reads them all
+    incremental = _snapshot(store, spec)
+    rollups.rebuild(store, all_series(spec))
+    assert _snapshot(store, spec) == incremental
+
+
 def test_refresh_only_recomputes_dirty_minutes(store):
     spec = parse_spec(AVAILABILITY % 10)
     an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
