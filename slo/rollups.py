@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import duckdb
 
-from genobs.slo.sli import Fragment, ScoreJoin, SeriesSql
+from genobs.slo.sli import SCORED_SQL, SERVICE_SQL, Fragment, ScoreJoin, SeriesSql
 from genobs.slo.timeutil import utcnow
 from genobs.store import Store
 
@@ -89,7 +89,7 @@ def _build_select(series: Sequence[SeriesSql], join: ScoreJoin | None, scope_sql
     def names(fragment: Fragment) -> list[str]:
         out: list[str] = []
         for atom in fragment.atoms():
-            if atom.sql.strip().upper() == "TRUE" or (len(hoisted) == 1 and atom.sql == _SERVICE_ATOM):
+            if atom.sql.strip().upper() == "TRUE" or (len(hoisted) == 1 and atom.sql == SERVICE_SQL):
                 continue
             key = atom.atom_key()
             if key not in atoms:
@@ -129,10 +129,10 @@ def _build_select(series: Sequence[SeriesSql], join: ScoreJoin | None, scope_sql
         # a temp table: DuckDB then filters the scores scan by them, ~30x cheaper than a
         # semi-join with a subquery over samples).
         semi = "" if scoped_ids is None else f" AND request_id IN (SELECT request_id FROM {scoped_ids})"
-        # An inner join where every series' total requires a score ("{q}.v IS NOT NULL",
-        # as sli.series_for_slo writes them): unscored samples are then no series' events.
+        # An inner join where every series' total requires a score (SCORED_SQL, as
+        # sli.series_for_slo writes them): unscored samples are then no series' events.
         # Series without scores are filled by a pass of their own, without the join.
-        scored_only = all(any(atom.sql == "{q}.v IS NOT NULL" for atom in item.total.atoms()) for item in series)
+        scored_only = all(any(atom.sql == SCORED_SQL for atom in item.total.atoms()) for item in series)
         # The worst score per sample needs a GROUP BY request_id only where a sample can
         # have several scores of this metric (one per reference model; the primary key
         # allows no more). With one reference model the rows are joined as they are: a
@@ -153,18 +153,15 @@ def _build_select(series: Sequence[SeriesSql], join: ScoreJoin | None, scope_sql
     aggs = [f"count_if({' AND '.join(conj)}) AS {name}" if conj else f"count(*) AS {name}"
             for conj, name in counts.items()]
     for index, (_, conj) in enumerate(values):
-        where = f" FILTER (WHERE {' AND '.join(conj)})" if conj else ""
-        aggs.append(f"sum(xv{index}){where} AS x{index}")
+        only = f" FILTER (WHERE {' AND '.join(conj)})" if conj else ""
+        aggs.append(f"sum(xv{index}){only} AS x{index}")
     sql = f"SELECT {_floor_minute_us('us')} AS m, {', '.join(aggs)} FROM ({inner}) GROUP BY 1"
     return _Build(sql, inner_params + join_params + where_params, columns)
 
 
-_SERVICE_ATOM = "s.service = ?"
-
-
 def _service_of(item: SeriesSql) -> str | None:
     """The service a series is limited to, if its total names exactly one."""
-    found = [atom.params[0] for atom in item.total.atoms() if atom.sql == _SERVICE_ATOM]
+    found = [atom.params[0] for atom in item.total.atoms() if atom.sql == SERVICE_SQL]
     return found[0] if len(found) == 1 else None
 
 

@@ -26,6 +26,12 @@ class ScoreJoin:
     worst: str  # "max" | "min"
 
 
+# Predicates the rollup build recognises: a series limited to one service, and a quality
+# series' "the sample has a score" ("{q}" is the alias of its score join).
+SERVICE_SQL = "s.service = ?"
+SCORED_SQL = "{q}.v IS NOT NULL"
+
+
 @dataclass
 class Fragment:
     sql: str
@@ -58,7 +64,7 @@ class SeriesSql:
 def _scope(service: str | None, filters: list[tuple[str, list[str]]]) -> Fragment:
     atoms: list[Fragment] = []
     if service is not None:
-        atoms.append(Fragment("s.service = ?", [service]))
+        atoms.append(Fragment(SERVICE_SQL, [service]))
     for column, values in filters:
         # IN (?, ?) rather than IN (SELECT unnest(?)): a subquery inside an aggregate's
         # FILTER becomes a join per series and makes a rollup build ~10x slower.
@@ -99,7 +105,7 @@ def series_for_slo(spec: SloSpec) -> SeriesSql:
     elif sli.kind == "quality":
         score = ScoreJoin(sli.metric, sli.reference_model, "max" if sli.good_below is not None else "min")
         # "{q}" is replaced by the alias of this score join in the combined query.
-        total = _and(scope, Fragment("{q}.v IS NOT NULL"))
+        total = _and(scope, Fragment(SCORED_SQL))
         good = (Fragment("{q}.v < ?", [sli.good_below]) if sli.good_below is not None
                 else Fragment("{q}.v > ?", [sli.good_above]))
     elif sli.kind == "safety":
