@@ -215,6 +215,13 @@ _IRREGULAR = {
 
 IRREGULAR_FORMS = frozenset(_IRREGULAR)
 
+# Unit abbreviations of specifications and rate limits ("900 req/min", "2 hrs") -> the word, so that
+# "900 requests per minute" restates them.
+_UNIT_ABBREVIATIONS = {
+    "req": "request", "reqs": "request", "min": "minute", "mins": "minute", "sec": "second", "secs": "second",
+    "hr": "hour", "hrs": "hour", "yr": "year", "yrs": "year", "wk": "week", "wks": "week",
+}
+
 
 @lru_cache(maxsize=200_000)
 def normalize_word(word: str) -> str:
@@ -225,6 +232,7 @@ def normalize_word(word: str) -> str:
         w = w[:-1]
     if w.isdigit():
         return w
+    w = _UNIT_ABBREVIATIONS.get(w, w)
     return _stem(_IRREGULAR.get(w, w))
 
 
