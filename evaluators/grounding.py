@@ -170,7 +170,9 @@ class Grounding:
         """norm -> (text index, token index) in grounding + prompt"""
         positions: dict[str, list[tuple[int, int]]] = {}
         for ti, toks_of_text in enumerate([*self.doc_tokens, self.prompt_tokens]):
-            for pos, norm in enumerate([t.norm for t in toks_of_text]):
+            # a name's words are content words (_name_words): function words need no entry, but
+            # keep their place in the count, which measures the gaps
+            for pos, norm in [(k, t.norm) for k, t in enumerate(toks_of_text) if t.is_content]:
                 found = positions.get(norm)
                 if found is None:
                     positions[norm] = [(ti, pos)]
