@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -218,7 +219,9 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     t0 = time.perf_counter()
     with_model = HallucinationScorer(device=args.device)
-    out: dict = {"model_load_seconds": round(time.perf_counter() - t0, 2)}
+    # shared machine: the load average beside the figures says how noisy the timings are
+    out: dict = {"load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                 "model_load_seconds": round(time.perf_counter() - t0, 2)}
     lexical = HallucinationScorer(use_embeddings=False)
     if "quality" not in skip:
         out["quality"] = quality({"with_embeddings": with_model, "lexical_only": lexical})
@@ -235,6 +238,7 @@ def main() -> None:
         }
     if "models" not in skip:
         out["reference_model_kinds"] = model_kinds(args.device)
+    out["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
 
 

@@ -166,19 +166,25 @@ class Grounding:
         return dict(Counter(n for chunk in self.chunks for n in chunk.norms))
 
     @cached_property
-    def positions(self) -> dict[str, list[tuple[int, int]]]:
-        """norm -> (text index, token index) in grounding + prompt"""
-        positions: dict[str, list[tuple[int, int]]] = {}
-        for ti, toks_of_text in enumerate([*self.doc_tokens, self.prompt_tokens]):
-            # a name's words are content words (_name_words): function words need no entry, but
-            # keep their place in the count, which measures the gaps
-            for pos, norm in [(k, t.norm) for k, t in enumerate(toks_of_text) if t.is_content]:
-                found = positions.get(norm)
-                if found is None:
-                    positions[norm] = [(ti, pos)]
-                else:
-                    found.append((ti, pos))
-        return positions
+    def text_norms(self) -> tuple[list[str | None], ...]:
+        """Per grounding text, then the prompt: each token's normalized form, None for a function
+        word (a name's words are content words, _name_words; the Nones keep the places, which
+        measure the gaps)."""
+        return tuple([t.norm if t.is_content else None for t in toks] for toks in [*self.doc_tokens, self.prompt_tokens])
+
+    def positions(self, norm: str) -> list[tuple[int, int]]:
+        """(text index, token index) of each occurrence of the content word in grounding + prompt:
+        list.index scans in C, cheaper than indexing every word of every grounding up front."""
+        out: list[tuple[int, int]] = []
+        for ti, norms in enumerate(self.text_norms):
+            i = -1
+            try:
+                while True:
+                    i = norms.index(norm, i + 1)
+                    out.append((ti, i))
+            except ValueError:
+                pass
+        return out
 
     @cached_property
     def passages(self) -> tuple[frozenset[str], ...]:
@@ -295,9 +301,11 @@ def name_found(words: Sequence[tuple[str, int]], grounding: Grounding) -> bool:
     name: "Lake Erie State Park" is not found in "... Lake Erie ... Presque Isle State Park", "Lee
     Ranaldo" is found in "Lee Mark Ranaldo", "C. V. Raman" in "Sir C. V. Raman"."""
     if len(words) < 2:
-        return all(w in grounding.positions for w, _ in words)
-    tails = [(set(grounding.positions.get(w, ())), i - prev_i) for (w, i), (_, prev_i) in zip(words[1:], words)]
-    for text_index, pos in grounding.positions.get(words[0][0], ()):
+        return all(w in grounding.norms or w in grounding.prompt_norms for w, _ in words)
+    if not all(w in grounding.norms or w in grounding.prompt_norms for w, _ in words):
+        return False
+    tails = [(set(grounding.positions(w)), i - prev_i) for (w, i), (_, prev_i) in zip(words[1:], words)]
+    for text_index, pos in grounding.positions(words[0][0]):
         current = pos
         for follow, step in tails:
             nxt = next(
