@@ -62,9 +62,9 @@ from typing import Any, Literal
 import numpy as np
 
 from genobs.evaluators.claim_checkers import CheckerSpec, SpanDetector, load_checker, logit, spec_from_config
-from genobs.evaluators.claims import Claim, Token, split_claims
+from genobs.evaluators.claims import POLITENESS_WORDS, Claim, Token, split_claims
 from genobs.evaluators.embedding_model import SentenceEmbedder
-from genobs.evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence, stated_tokens
+from genobs.evaluators.grounding import CONVERSATIONAL_WORDS, Grounding, LexicalEvidence, build_grounding, lexical_evidence, stated_tokens
 from genobs.evaluators.novelty import novel_share
 
 METRIC = "hallucination_score"
@@ -135,21 +135,21 @@ WEIGHTS: dict[str, float] = {
     "flagged_claims": -7.28,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
-LEXICAL_BIAS = -2.95
+LEXICAL_BIAS = -2.98
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported_share": 8.72,
-    "unsupported": -3.21,
-    "mostly_unsupported": 3.43,
-    "missing_number": 12.72,
-    "missing_entity": 7.16,
-    "scattered": 4.12,
-    "scattered_sentences": 8.63,
-    "negation": 7.5,
+    "unsupported_share": 8.53,
+    "unsupported": -3.16,
+    "mostly_unsupported": 3.35,
+    "missing_number": 12.8,
+    "missing_entity": 7.14,
+    "scattered": 4.25,
+    "scattered_sentences": 8.59,
+    "negation": 7.55,
     "unmatched_name": 5.38,
-    "wrong_option": 6.52,
-    "both_unsupported": 5.13,
-    "misattributed": 7.37,
-    "novel_share": 2.01,
+    "wrong_option": 6.56,
+    "both_unsupported": 5.1,
+    "misattributed": 7.45,
+    "novel_share": 2.35,
     "flagged_claims": -6.04,
 }
 
@@ -209,6 +209,23 @@ class _ClaimEvidence:
     def checkable(self) -> bool:
         return self.lexical.checkable
 
+    @property
+    def pleasantry(self) -> bool:
+        """Manners, not a statement: a short conversational sentence or question with a politeness
+        word and at most CONVERSATIONAL_WORDS other content words ("Thanks for asking!", "Is there
+        anything else you'd like to know?"; not "Thanks, so, wanna talk about Batman Begins?")."""
+        toks = self.claim.tokens
+        return (
+            (self.lexical.conversational or self.claim.is_question)
+            and any(t.lower in POLITENESS_WORDS for t in toks)
+            and sum(1 for t in toks if t.is_content and t.lower not in POLITENESS_WORDS) <= CONVERSATIONAL_WORDS
+        )
+
+    @property
+    def states_something(self) -> bool:
+        """A checkable claim, or one that states an opinion, a persona remark or a question's words."""
+        return self.lexical.checkable or bool(self.stated)
+
     def features(self, unsupported_share: float | None = None, grounding: Grounding | None = None) -> dict[str, float]:
         """The claim's features; `unsupported_share` is the response's (the claim's own if None);
         with `grounding`, `novel_share` is the claim's own (else 0)."""
@@ -249,7 +266,10 @@ def response_features(evidence: Sequence[_ClaimEvidence], grounding: Grounding |
                 out[name] = max(out[name], feats[name])
     out["unsupported_share"] = bad / stated if stated else 0.0
     if grounding is not None:
-        out["novel_share"] = novel_share((t for ev in evidence for t in ev.claim.tokens), grounding)
+        # every claim but the pleasantries and closing offers ("Hope that helps!", "Is there
+        # anything else you'd like to know?"), which state nothing; a bare "Yes." or "How about
+        # you?" counts: in dialogue it answers or asks something the grounding does not say
+        out["novel_share"] = novel_share((t for ev in evidence if not ev.pleasantry for t in ev.claim.tokens), grounding)
     # The largest of N claims' flags fires more often with N by chance alone (a loose name, a
     # paraphrased figure): when a flag fires, ln(checkable claims) discounts it. Only then: a
     # correction of every long response would also lower the ones whose words are simply new
@@ -577,7 +597,7 @@ class HallucinationScorer:
             missing_numbers += [t.text for t in lex.missing_numbers]
             missing_entities += [e.text for e in lex.missing_entities]
             own = ev.features(grounding=grounding)
-            if not lex.checkable and not ev.stated:
+            if not ev.states_something:
                 claims.append(_claim_details(ev, None, None))
                 continue
             s = claim_score(own, self.bias, self.weights)

@@ -3,8 +3,8 @@
 This is the plain lexical-novelty signal that knowledge-grounded dialogue needs most (BEGIN's
 authors: metrics of attribution lean on it): a response that says much the grounding does not
 is rarely "fully attributable". Unlike `unsupported_share` it counts every content word the same,
-in every sentence: questions, remarks and pleasantries included, and no word is excused as a
-paraphrase. Words are compared by their normalized form (lower case, accents folded, stemmed,
+in every sentence (questions and remarks included; the scorer leaves out pleasantries and closing
+offers, which state nothing), and no word is excused as a paraphrase. Words are compared by their normalized form (lower case, accents folded, stemmed,
 irregular verbs mapped: claims.normalize_word), and a number by its value ("two" = "2").
 """
 
