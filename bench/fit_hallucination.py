@@ -13,7 +13,7 @@ Protocols (--protocol):
 * ``qa-only``: HaluEval even half, demo even half and the labelled cases: BEGIN entirely unseen
   (how far a QA-only fit carries to dialogue).
 Each training set has a total weight (SET_WEIGHT; its responses share it); each labelled case weighs
-CASE_WEIGHT HaluEval responses. After the fit, the bias is moved by at most 0.4 to the step with the
+CASE_WEIGHT HaluEval responses. After the fit, the bias is moved by at most ±0.4 (either way) to the step with the
 best mean balanced accuracy over the training sets at the threshold 0.5 (`tune_bias`): the
 threshold is set on training data, never on an unseen set.
 
