@@ -83,13 +83,29 @@ def serve_ui(db: Path, *, token: str | None = None, env: dict[str, str] | None =
 # elements stream in as the script produces them and a short run may never show the widget.
 # So a page counts as fully rendered when its heading is there, nothing is running or loading,
 # every chart (a Vega embed) has drawn, and the page's text and charts stop changing.
+# "Drawn" means pixels: Vega creates its canvas before it runs the chart's dataflow, which is
+# most of a chart's cost, so a canvas alone is not a drawn chart; one with any painted pixel
+# (axes, marks) is. A chart found drawn is marked so its pixels are read once. textContent,
+# not innerText: reading innerText forces a layout on every poll and slows the page measured.
 STATE_JS = """() => {
   const busy = !document.querySelector('h1')
     || !!document.querySelector('[data-testid="stStatusWidget"]')
     || !!document.querySelector('[data-testid="stSkeleton"]');
+  const painted = (chart) => {
+    if (chart.dataset.genobsDrawn) return true;
+    const svg = chart.querySelector('svg.marks');
+    let ok = !!(svg && svg.querySelector('path, rect, line, text'));
+    const canvas = chart.querySelector('canvas');
+    if (!ok && canvas && canvas.width > 0 && canvas.height > 0) {
+      const px = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      for (let i = 3; i < px.length; i += 16) { if (px[i] !== 0) { ok = true; break; } }
+    }
+    if (ok) chart.dataset.genobsDrawn = '1';
+    return ok;
+  };
   const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')];
-  const drawn = charts.filter(c => c.querySelector('canvas, svg')).length;
-  return [busy || drawn < charts.length, document.body.innerText.length + ':' + charts.length + ':' + drawn];
+  const drawn = charts.filter(painted).length;
+  return [busy || drawn < charts.length, document.body.textContent.length + ':' + charts.length + ':' + drawn];
 }"""
 
 

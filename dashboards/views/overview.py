@@ -48,16 +48,20 @@ def _body(f: w.Filters, counts: dict[str, int]) -> None:
         if len(series):
             series["link"] = [f.samples_link(range=w.bucket_range(b, f.bucket_s), status=["error", "timeout"])
                               for b in series["bucket"]]
+            # The links and the tooltip ride on the bars (one item per bucket); the error line
+            # has no point overlay: Streamlit's Vega interprets every mark's encoders per datum,
+            # so each extra mark per bucket costs first-paint time in the browser.
             base = alt.Chart(series).encode(x=w.time_axis())
             bars = base.mark_bar(opacity=0.35).encode(
-                y=alt.Y("requests_per_min:Q", title=f"requests / min (per {w.bucket_label(f.bucket_s)})"))
-            err = base.mark_line(color="#d62728", point=alt.OverlayMarkDef(size=16, color="#d62728")).encode(
-                y=alt.Y("error_pct:Q", title="error rate (%)"), href="link:N",
+                y=alt.Y("requests_per_min:Q", title=f"requests / min (per {w.bucket_label(f.bucket_s)})"),
+                href="link:N",
                 tooltip=[alt.Tooltip("bucket:T", title="time (UTC)", format="%Y-%m-%d %H:%M"),
                          alt.Tooltip("requests:Q", title="requests"), alt.Tooltip("failed:Q", title="failed"),
                          alt.Tooltip("error_pct:Q", title="error rate (%)", format=".2f")])
+            err = base.mark_line(color="#d62728").encode(y=alt.Y("error_pct:Q", title="error rate (%)"))
             w.show_chart(alt.layer(bars, err).resolve_scale(y="independent").properties(height=260))
-            st.caption("Click a point of the error-rate line to open that bucket's failed requests in Samples.")
+            st.caption("Bars: requests per minute; red line: error rate. Click a bar to open that bucket's "
+                       "failed requests in Samples.")
     with right:
         st.subheader("Error budget per SLO")
         _budgets(f)
