@@ -151,7 +151,11 @@ def _alerts(f: w.Filters, counts: dict[str, int]) -> None:
     if len(alerts) == 0:
         st.success("No alerts in this time range.")
         return
-    st.dataframe(alerts, hide_index=True, width="stretch")
+    # What on-call reads first, in columns that fit half the page; the SLOs page has the rest.
+    st.dataframe(alerts[["starts_at", "state", "severity", "slo", "burn_rate_long"]], hide_index=True,
+                 width="stretch", column_config={
+                     "starts_at": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm"),
+                     "burn_rate_long": st.column_config.NumberColumn("burn rate (×)", format="%.1f")})
 
 
 if __name__ == "__main__":

@@ -73,7 +73,10 @@ def _body(f: w.Filters, counts: dict[str, int]) -> None:
         elif len(alerts) == 0:
             st.success("No alert is firing.")
         else:
-            st.dataframe(alerts, hide_index=True, width="stretch")
+            st.dataframe(alerts[["slo", "severity", "starts_at", "burn_rate_long"]], hide_index=True,
+                         width="stretch", column_config={
+                             "starts_at": st.column_config.DatetimeColumn("since (UTC)", format="YYYY-MM-DD HH:mm"),
+                             "burn_rate_long": st.column_config.NumberColumn("burn rate (×)", format="%.1f")})
 
 
 def _budgets(f: w.Filters) -> None:
@@ -84,10 +87,13 @@ def _budgets(f: w.Filters) -> None:
         return
     shown = status[["slo", "objective", "window", "budget_remaining"]].copy()
     shown["budget_remaining"] = 100 * shown["budget_remaining"]
+    # Narrow columns with short titles: the table fits its half of the page, no figure cut off.
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        "objective": st.column_config.NumberColumn("objective (%)", format="%.2f"),
-        "budget_remaining": st.column_config.ProgressColumn("budget remaining (%)", format="%.0f%%",
-                                                            min_value=0, max_value=100)})
+        "slo": st.column_config.TextColumn("SLO", width="medium"),
+        "objective": st.column_config.NumberColumn("objective (%)", format="%.2f", width="small"),
+        "window": st.column_config.TextColumn("window", width="small"),
+        "budget_remaining": st.column_config.ProgressColumn("budget left (%)", format="%.0f%%",
+                                                            min_value=0, max_value=100, width="medium")})
     st.caption(f"As of the SLO engine's last evaluation ({w.fmt_time(status['at'].max())} UTC). See SLOs.")
 
 
