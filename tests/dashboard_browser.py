@@ -46,12 +46,13 @@ def free_port() -> int:
 @contextmanager
 def serve_ui(db: Path, *, token: str | None = None, env: dict[str, str] | None = None,
              timeout_s: float = 90, script: Path | None = None,
-             port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+             port: int | None = None, cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """run_ui(db, 127.0.0.1, free port, read_only=True) in a child process; yields (base URL, process).
     ``script``: serve that Streamlit script instead, with the same Streamlit settings (the
     bench's reference page); ``db`` then only names the folder for the server's log. ``port``:
     listen there (a restarted server at the same address, so the browser's cache still holds
-    its static files) instead of on a free port."""
+    its static files) instead of on a free port. ``cwd``: the server's working directory
+    (Streamlit reads .streamlit/secrets.toml there, e.g. st.login's [auth] section)."""
     port = port or free_port()
     code = ("import sys; from genobs.dashboards.launch import run_ui; "
             "run_ui(sys.argv[1], '127.0.0.1', int(sys.argv[2]), read_only=True, token=sys.argv[3] or None)")
@@ -64,7 +65,7 @@ def serve_ui(db: Path, *, token: str | None = None, env: dict[str, str] | None =
     child_env.pop("GENOBS_UI_TOKEN", None)
     log = open(db.parent / f"ui-{port}.log", "wb")
     proc = subprocess.Popen([sys.executable, "-c", code, str(db), str(port), token or ""],
-                            env=child_env, stdout=log, stderr=subprocess.STDOUT)
+                            env=child_env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
