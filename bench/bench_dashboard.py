@@ -136,7 +136,7 @@ def sent(at: object) -> dict[str, object]:
         proto = chart.proto  # type: ignore[attr-defined]
         tables = [d.data.data for d in proto.datasets] + ([proto.data.data] if proto.data.data else [])
         rows.append(sum(pa.ipc.open_stream(t).read_all().num_rows for t in tables))
-    return {"charts": len(rows), "chart_rows": rows, "dataframes": sum(len(v) for k, v in kinds.items() if "data_frame" in k)}
+    return {"charts": len(rows), "chart_rows": rows, "dataframes": len(kinds.get("dataframe", [])), "tables": len(kinds.get("table", []))}
 
 
 def script_times(db: Path) -> dict[str, object]:
