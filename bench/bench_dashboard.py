@@ -249,7 +249,10 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_dashboard_"))
     folder.mkdir(parents=True, exist_ok=True)
-    result: dict[str, object] = {"target_s": 1.5, "span_days": SPAN_DAYS}
+    import os
+
+    # The machine's load beside the figures: on a shared machine they move with it.
+    result: dict[str, object] = {"target_s": 1.5, "span_days": SPAN_DAYS, "loadavg_start": os.getloadavg()}
     try:
         for tag, rows in (("baseline", args.baseline_rows), ("large", args.rows)):
             db = folder / f"bench_{rows}.duckdb"
@@ -260,6 +263,7 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
+    result["loadavg_end"] = os.getloadavg()
     print(json.dumps(result, indent=2))
 
 
