@@ -89,11 +89,11 @@ def _budgets(f: w.Filters) -> None:
     shown["budget_remaining"] = 100 * shown["budget_remaining"]
     # Narrow columns with short titles: the table fits its half of the page, no figure cut off.
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        "slo": st.column_config.TextColumn("SLO", width="medium"),
-        "objective": st.column_config.NumberColumn("objective (%)", format="%.2f", width="small"),
-        "window": st.column_config.TextColumn("window", width="small"),
-        "budget_remaining": st.column_config.ProgressColumn("budget left (%)", format="%.0f%%",
-                                                            min_value=0, max_value=100, width="medium")})
+        "slo": st.column_config.TextColumn("SLO", width=130),
+        "objective": st.column_config.NumberColumn("objective", format="%.2f%%", width=75),
+        "window": st.column_config.TextColumn("window", width=60),
+        "budget_remaining": st.column_config.ProgressColumn("budget left", format="%.0f%%",
+                                                            min_value=0, max_value=100, width=130)})
     st.caption(f"As of the SLO engine's last evaluation ({w.fmt_time(status['at'].max())} UTC). See SLOs.")
 
 
