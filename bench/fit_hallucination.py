@@ -13,7 +13,7 @@ Protocols (--protocol):
 * ``qa-only``: HaluEval even half, demo even half and the labelled cases: BEGIN entirely unseen
   (how far a QA-only fit carries to dialogue).
 Each training set has a total weight (SET_WEIGHT; its responses share it); each labelled case weighs
-CASE_WEIGHT HaluEval responses. After the fit, the bias is moved by at most 0.4 to the step with the
+CASE_WEIGHT HaluEval responses. After the fit, the bias is moved by at most ±0.4 (either way) to the step with the
 best mean balanced accuracy over the training sets at the threshold 0.5 (`tune_bias`): the
 threshold is set on training data, never on an unseen set.
 
@@ -117,7 +117,7 @@ def fit(sets: dict[str, tuple[np.ndarray, np.ndarray]], train: tuple[str, ...], 
     return float(model.intercept_[0]), model.coef_[0]
 
 
-BIAS_STEPS = (0.0, 0.1, 0.2, 0.3, 0.4)
+BIAS_STEPS = (-0.4, -0.3, -0.2, -0.1, 0.0, 0.1, 0.2, 0.3, 0.4)
 
 
 def tune_bias(sets: dict[str, tuple[np.ndarray, np.ndarray]], bias: float, w: np.ndarray, train: tuple[str, ...]) -> float:
@@ -128,7 +128,7 @@ def tune_bias(sets: dict[str, tuple[np.ndarray, np.ndarray]], bias: float, w: np
         r = evaluate(sets, b, w, train)
         return -1.0 if r["labelled_cases_wrong"] else float(np.mean([r[s]["balanced_accuracy"] for s in train]))
 
-    return bias + max(BIAS_STEPS, key=lambda step: (round(mean_bacc(bias + step), 3), -step))
+    return bias + max(BIAS_STEPS, key=lambda step: (round(mean_bacc(bias + step), 3), -abs(step)))
 
 
 def evaluate(sets: dict[str, tuple[np.ndarray, np.ndarray]], bias: float, w: np.ndarray, train: tuple[str, ...]) -> dict:

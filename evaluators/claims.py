@@ -215,6 +215,13 @@ _IRREGULAR = {
 
 IRREGULAR_FORMS = frozenset(_IRREGULAR)
 
+# Unit abbreviations of specifications and rate limits ("900 req/min", "2 hrs") -> the word, so that
+# "900 requests per minute" restates them.
+_UNIT_ABBREVIATIONS = {
+    "req": "request", "reqs": "request", "min": "minute", "mins": "minute", "sec": "second", "secs": "second",
+    "hr": "hour", "hrs": "hour", "yr": "year", "yrs": "year", "wk": "week", "wks": "week",
+}
+
 
 @lru_cache(maxsize=200_000)
 def normalize_word(word: str) -> str:
@@ -225,6 +232,7 @@ def normalize_word(word: str) -> str:
         w = w[:-1]
     if w.isdigit():
         return w
+    w = _UNIT_ABBREVIATIONS.get(w, w)
     return _stem(_IRREGULAR.get(w, w))
 
 
@@ -273,16 +281,26 @@ _MONTH_MAY_AFTER = frozenset({"in", "of", "on", "since", "until", "till", "by", 
 
 
 def tokenize(text: str, offset: int = 0) -> list[Token]:
+    # the scorer's hottest loop: locals for the lookups, the tuple built without the named
+    # constructor's extra call, and the second pass only for the rare "one"/"May"
     tokens: list[Token] = []
+    append = tokens.append
+    info = _word_info
+    new = tuple.__new__
     prev = ""
+    rare: list[int] = []
     for m in _TOKEN_RE.finditer(text):
         raw = m.group(0)
-        norm, bare, is_content, is_capitalized, number = _word_info(raw)
+        norm, bare, is_content, is_capitalized, number = info(raw)
         if bare in _AMBIGUOUS_NUMBER_WORDS and prev in _UNIT_SECOND_AFTER:
             number = None
-        tokens.append(Token(raw, offset + m.start(), offset + m.end(), norm, bare, is_content, is_capitalized, number))
+        elif bare == "one" or raw == "May":
+            rare.append(len(tokens))
+        start, end = m.span()
+        append(new(Token, (raw, offset + start, offset + end, norm, bare, is_content, is_capitalized, number)))
         prev = bare
-    for i, tok in enumerate(tokens):
+    for i in rare:
+        tok = tokens[i]
         if tok.lower == "one" and i + 1 < len(tokens) and tokens[i + 1].lower in _COUNT_UNITS:
             tokens[i] = tok._replace(number="1")  # "one year", "one day": a count, unlike "one of the"
         if tok.text == "May" and i > 0 and (

@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from genobs.evaluators.claims import DISCOURSE_WORDS, NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
 from genobs.evaluators.antonyms import antonym_contradictions
@@ -86,7 +87,14 @@ def _is_negation(tok: Token, following: Token | None = None) -> bool:
 
 def _negations(tokens: Sequence[Token]) -> list[int]:
     """Indices of the tokens that deny something ("not", "never", "isn't"; not "not only")."""
-    return [i for i, t in enumerate(tokens) if _is_negation(t, tokens[i + 1] if i + 1 < len(tokens) else None)]
+    # one pass without a call per token: this runs on every grounding sentence and claim
+    out: list[int] = []
+    last = len(tokens) - 1
+    for i, t in enumerate(tokens):
+        low = t.lower
+        if (low in NEGATIONS or low.endswith("n't")) and not (i < last and tokens[i + 1].lower in _ADDITIVE_AFTER_NOT):
+            out.append(i)
+    return out
 
 
 # A grounding sentence with one of these among its first PRONOUN_WINDOW words is about the same
@@ -101,12 +109,12 @@ NEGATION_SCOPE = 4
 _SCOPE_BREAK = frozenset(",;:.!?()[]\u2013\u2014")
 
 
-def _negated_norms(tokens: Sequence[Token], text: str) -> frozenset[str]:
+def _negated_norms(tokens: Sequence[Token], text: str, negations: list[int] | None = None) -> frozenset[str]:
     """Content words within NEGATION_SCOPE tokens after a negation, up to the end of its clause
     (punctuation): in "Deletion isn't immediate: there's a 14-day grace period" only "immediate"
     is denied. `text` is the text the token offsets point into."""
     out: set[str] = set()
-    for i in _negations(tokens):
+    for i in _negations(tokens) if negations is None else negations:
         prev = tokens[i]
         for t in tokens[i + 1:i + 1 + NEGATION_SCOPE]:
             if _SCOPE_BREAK.intersection(text[prev.end:t.start]):
@@ -130,22 +138,100 @@ class GroundingChunk:
 
 @dataclass(frozen=True)
 class Grounding:
+    """One sample's grounding. What only some claims need (name positions, the passages about one
+    subject, name roles, the prompt's options) is computed on first use: most responses never
+    need it, and building it for every sample was most of the lexical scorer's time."""
+
     norms: frozenset[str]  # normalized content tokens of all grounding texts
     all_norms: frozenset[str]  # normalized tokens of all grounding texts, function words included
     numbers: frozenset[str]  # canonical numbers of all grounding texts
     chunks: tuple[GroundingChunk, ...]
-    passages: tuple[frozenset[str], ...]  # content words of runs of sentences about one subject
     documents: tuple[str, ...]  # the grounding texts themselves (context docs, reference)
     sources: tuple[str, ...]  # each document's name: "context[0]", ..., "reference"
     doc_norms: tuple[frozenset[str], ...]  # content words of each grounding text
     prompt_norms: frozenset[str]
     prompt_numbers: frozenset[str]
-    sentence_frequency: dict[str, int]  # content token -> number of chunks containing it
-    positions: dict[str, tuple[tuple[int, int], ...]]  # norm -> (text index, token index) in grounding + prompt
-    alternatives: Alternatives | None  # the prompt's two options and the one the grounding supports
-    subjects: tuple[frozenset[str], frozenset[str]] | None  # the prompt's two named subjects ("A and B")
-    links: tuple[NameLink, ...] = ()  # each grounding name and the word it is attached to ("directed by X")
-    answer_governor: str | None = None  # the word the question's answer slot is attached to ("directed by who?")
+    prompt: str | None = None
+    prompt_tokens: tuple[Token, ...] = ()
+    doc_tokens: tuple[tuple[Token, ...], ...] = ()  # each grounding text's tokens
+    chunk_tokens: tuple[tuple[int, tuple[Token, ...]], ...] = ()  # per chunk: (document index, its tokens)
+
+    @cached_property
+    def chunk_norms(self) -> list[frozenset[str]]:
+        return [c.norms for c in self.chunks]
+
+    @cached_property
+    def sentence_frequency(self) -> dict[str, int]:
+        """content token -> number of chunks containing it"""
+        return dict(Counter(n for chunk in self.chunks for n in chunk.norms))
+
+    @cached_property
+    def text_norms(self) -> tuple[list[str | None], ...]:
+        """Per grounding text, then the prompt: each token's normalized form, None for a function
+        word (a name's words are content words, _name_words; the Nones keep the places, which
+        measure the gaps)."""
+        return tuple([t.norm if t.is_content else None for t in toks] for toks in [*self.doc_tokens, self.prompt_tokens])
+
+    def positions(self, norm: str) -> list[tuple[int, int]]:
+        """(text index, token index) of each occurrence of the content word in grounding + prompt:
+        list.index scans in C, cheaper than indexing every word of every grounding up front."""
+        out: list[tuple[int, int]] = []
+        for ti, norms in enumerate(self.text_norms):
+            i = -1
+            try:
+                while True:
+                    i = norms.index(norm, i + 1)
+                    out.append((ti, i))
+            except ValueError:
+                pass
+        return out
+
+    @cached_property
+    def passages(self) -> tuple[frozenset[str], ...]:
+        """content words of runs of sentences about one subject: a sentence and the sentences
+        after it that continue with a pronoun ("She was born in Warsaw")"""
+        passages: list[set[str]] = []
+        prev_doc = -1
+        for doc_index, toks in self.chunk_tokens:
+            if doc_index == prev_doc and any(t.lower in _CONTINUING_PRONOUNS for t in toks[:PRONOUN_WINDOW]):
+                passages[-1].update(t.norm for t in toks if t.is_content)
+            else:
+                passages.append({t.norm for t in toks if t.is_content})
+            prev_doc = doc_index
+        return tuple(frozenset(p) for p in passages)
+
+    @cached_property
+    def links(self) -> tuple[NameLink, ...]:
+        """each grounding name and the word it is attached to ("directed by X")"""
+        links: list[NameLink] = []
+        for k, (doc_index, toks) in enumerate(self.chunk_tokens):
+            doc = self.documents[doc_index]
+            names = [part for ent in named_entities(toks, doc, sentence_start=True) for part in split_at_and(ent, doc)]
+            links += [
+                NameLink(governor, frozenset(t.norm for t in name.tokens if t.is_content), k)
+                for governor, name in zip(name_governors(toks, doc, names), names)
+                if governor is not None
+            ]
+        return tuple(links)
+
+    @cached_property
+    def alternatives(self) -> Alternatives | None:
+        """the prompt's two options and the one the grounding supports"""
+        return find_alternatives(self.prompt, [(c.text, c.norms) for c in self.chunks])
+
+    @cached_property
+    def subjects(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """the prompt's two named subjects ("A and B"); with "both" in it ("Are Gin and tonic and
+        Paloma both ...?") its first two names"""
+        if not self.prompt_tokens:
+            return None
+        lowers = {t.lower for t in self.prompt_tokens}
+        return subject_pair(self.prompt, self.prompt_tokens, adjacent_only="both" not in lowers)
+
+    @cached_property
+    def answer_governor(self) -> str | None:
+        """the word the question's answer slot is attached to ("directed by who?")"""
+        return question_governor(self.prompt_tokens, self.prompt) if self.prompt_tokens else None
 
     @property
     def subject_passages(self) -> tuple[frozenset[str], ...]:
@@ -163,70 +249,49 @@ def build_grounding(context: Sequence[str] | None, reference: str | None, prompt
         docs.append(("reference", reference))
     if not docs:
         return None
-    norms: set[str] = set()
     numbers: set[str] = set()
     chunks: list[GroundingChunk] = []
-    positions: dict[str, list[tuple[int, int]]] = {}
+    chunk_tokens: list[tuple[int, tuple[Token, ...]]] = []
     p_toks = tokenize(prompt) if isinstance(prompt, str) else []
     doc_tokens = [tokenize(doc) for _, doc in docs]  # each text tokenized once
-    for ti, toks_of_text in enumerate([*doc_tokens, p_toks]):
-        for pos, tok in enumerate(toks_of_text):
-            positions.setdefault(tok.norm, []).append((ti, pos))
-    passages: list[set[str]] = []
-    links: list[NameLink] = []
-    for (source, doc), all_toks in zip(docs, doc_tokens):
+    doc_norms: list[frozenset[str]] = []
+    for doc_index, ((source, doc), all_toks) in enumerate(zip(docs, doc_tokens)):
         i = 0
-        for k, (s, e) in enumerate(split_sentences(doc)):
+        for s, e in split_sentences(doc):
             while i < len(all_toks) and all_toks[i].start < s:
                 i += 1
             j = i
             while j < len(all_toks) and all_toks[j].start < e:
                 j += 1
-            toks = all_toks[i:j]
+            toks = tuple(all_toks[i:j])
             i = j
-            # "She was born in Warsaw" continues the passage about the previous sentence's subject
-            if k > 0 and any(t.lower in _CONTINUING_PRONOUNS for t in toks[:PRONOUN_WINDOW]):
-                passages[-1].update(t.norm for t in toks if t.is_content)
-            else:
-                passages.append({t.norm for t in toks if t.is_content})
-            content = frozenset(t.norm for t in toks if t.is_content)
-            names = [part for ent in named_entities(toks, doc, sentence_start=True) for part in split_at_and(ent, doc)]
-            links += [
-                NameLink(governor, frozenset(t.norm for t in name.tokens if t.is_content), len(chunks))
-                for governor, name in zip(name_governors(toks, doc, names), names)
-                if governor is not None
-            ]
-            norms.update(content)
-            numbers.update(t.number for t in toks if t.number is not None)
+            negations = _negations(toks)
             chunks.append(
                 GroundingChunk(
                     text=doc[s:e],
                     source=source,
-                    norms=content,
-                    negated=bool(_negations(toks)),
-                    negated_norms=_negated_norms(toks, doc),
+                    norms=frozenset(t.norm for t in toks if t.is_content),
+                    negated=bool(negations),
+                    negated_norms=_negated_norms(toks, doc, negations) if negations else frozenset(),
                 )
             )
-    prompt_norms = frozenset(t.norm for t in p_toks if t.is_content)
-    prompt_lowers = {t.lower for t in p_toks}
+            chunk_tokens.append((doc_index, toks))
+        numbers.update(t.number for t in all_toks if t.number is not None)
+        doc_norms.append(frozenset(t.norm for t in all_toks if t.is_content))
     return Grounding(
-        norms=frozenset(norms),
+        norms=frozenset().union(*doc_norms),
         all_norms=frozenset(t.norm for toks in doc_tokens for t in toks),
         numbers=frozenset(numbers),
         chunks=tuple(chunks),
         documents=tuple(doc for _, doc in docs),
         sources=tuple(source for source, _ in docs),
-        doc_norms=tuple(frozenset(t.norm for t in toks if t.is_content) for toks in doc_tokens),
-        prompt_norms=prompt_norms,
+        doc_norms=tuple(doc_norms),
+        prompt_norms=frozenset(t.norm for t in p_toks if t.is_content),
         prompt_numbers=frozenset(t.number for t in p_toks if t.number is not None),
-        sentence_frequency=dict(Counter(n for chunk in chunks for n in chunk.norms)),
-        passages=tuple(frozenset(p) for p in passages),
-        positions={n: tuple(p) for n, p in positions.items()},
-        alternatives=find_alternatives(prompt, [(c.text, c.norms) for c in chunks]),
-        # "A and B" of the prompt; with "both" in it ("Are Gin and tonic and Paloma both ...?") its first two names
-        subjects=subject_pair(prompt, p_toks, adjacent_only="both" not in prompt_lowers) if p_toks else None,
-        links=tuple(links),
-        answer_governor=question_governor(p_toks, prompt) if p_toks else None,
+        prompt=prompt if isinstance(prompt, str) else None,
+        prompt_tokens=tuple(p_toks),
+        doc_tokens=tuple(tuple(t) for t in doc_tokens),
+        chunk_tokens=tuple(chunk_tokens),
     )
 
 
@@ -236,9 +301,11 @@ def name_found(words: Sequence[tuple[str, int]], grounding: Grounding) -> bool:
     name: "Lake Erie State Park" is not found in "... Lake Erie ... Presque Isle State Park", "Lee
     Ranaldo" is found in "Lee Mark Ranaldo", "C. V. Raman" in "Sir C. V. Raman"."""
     if len(words) < 2:
-        return all(w in grounding.positions for w, _ in words)
-    tails = [(set(grounding.positions.get(w, ())), i - prev_i) for (w, i), (_, prev_i) in zip(words[1:], words)]
-    for text_index, pos in grounding.positions.get(words[0][0], ()):
+        return all(w in grounding.norms or w in grounding.prompt_norms for w, _ in words)
+    if not all(w in grounding.norms or w in grounding.prompt_norms for w, _ in words):
+        return False
+    tails = [(set(grounding.positions(w)), i - prev_i) for (w, i), (_, prev_i) in zip(words[1:], words)]
+    for text_index, pos in grounding.positions(words[0][0]):
         current = pos
         for follow, step in tails:
             nxt = next(
@@ -381,9 +448,9 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
         ent for ent, words, miss in zip(names, name_words, missing)
         if not miss and not _name_written(ent, words, grounding)
     ]
-    misattributed_names = misattributed(
-        _claim_links(claim, names, missing, response, grounding), grounding.links, [c.norms for c in grounding.chunks]
-    )
+    claim_links = _claim_links(claim, names, missing, response, grounding)
+    # the grounding's name roles are built only for a claim that attaches a name to a word
+    misattributed_names = misattributed(claim_links, grounding.links, grounding.chunk_norms) if claim_links else []
     wrong_option = None
     alt = grounding.alternatives
     if alt is not None:
@@ -410,7 +477,7 @@ def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> Lexic
             negation_mismatch = not chunk.negated and bool(claim_denied & chunk.norms)
         else:  # the grounding denies something: does the claim assert the denied words?
             negation_mismatch = bool(chunk.negated_norms & claim_norms)
-    contradicted = antonym_contradictions(unsupported, claim_norms, [c.norms for c in grounding.chunks])
+    contradicted = antonym_contradictions(unsupported, claim_norms, grounding.chunk_norms)
     # "Both are American authors": each grounded word must hold for each of the two subjects
     pair = both_subjects(response, claim.tokens, _starts_sentence(claim, response), grounding.subjects)
     both_gaps = not_for_both(claim.tokens, pair, grounding.subject_passages, grounding.norms) if pair else []

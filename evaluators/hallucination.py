@@ -12,8 +12,13 @@ model over the response's features:
                   at >= ALIGN_HIGH: "began" supports "started"), plus stance/opinion/persona words
                   and the words of questions back to the user (grounding.stated_tokens), less
                   pleasantries. The prompt is not grounding.
-  claim_count     (response) ln(checkable claims): the claim features below are maxima over the
-                  claims, corrected for their number (negative weight)
+  novel_share     (response) share of the response's content words (every sentence, scikit-learn's
+                  English function words aside) whose normalized form or number the grounding never
+                  uses (evaluators/novelty.py): plain lexical novelty, no word excused
+  flagged_claims  (response) ln(checkable claims) when one of the claim flags below (missing_number
+                  ... misattributed) fires, else 0: the largest of N claims' flags fires more often
+                  with N by chance (negative weight). Only then, so that a long dialogue turn whose
+                  words are simply new is not discounted (the old ln(claims) of every response was)
 and, each the largest over the checkable claims:
   unsupported     share of the claim's content absent from the grounding (discounted as above)
   mostly_unsupported  max(0, 2 * unsupported - 1): more than half of the claim unsupported
@@ -38,7 +43,8 @@ and, each the largest over the checkable claims:
                   written by Neil Gaiman"; evaluators/question_support.py)
 
 score = sigmoid(BIAS + sum(weight_f * feature_f)); a claim's own score (details, spans) is the same
-model on that claim alone; DEFAULT_THRESHOLD = 0.5 for every kind of data. The weights are a
+model on that claim alone; DEFAULT_THRESHOLD = 0.5 for every kind of data (HaluEval QA, the demo's
+support chat and BEGIN's dialogue alike). The weights are a
 logistic fit (bench/fit_hallucination.py, protocol "dialogue-wow": HaluEval QA even half, demo
 support-chat even half, BEGIN `wow`, the labelled cases of tests/helpers/hallucination_cases.py; HaluEval
 odd, demo odd, BEGIN `cmu`/`tc` unseen). A reference model (evaluators/claim_checkers.py: nli,
@@ -56,9 +62,10 @@ from typing import Any, Literal
 import numpy as np
 
 from genobs.evaluators.claim_checkers import CheckerSpec, SpanDetector, load_checker, logit, spec_from_config
-from genobs.evaluators.claims import Claim, Token, split_claims
+from genobs.evaluators.claims import POLITENESS_WORDS, Claim, Token, split_claims
 from genobs.evaluators.embedding_model import SentenceEmbedder
-from genobs.evaluators.grounding import Grounding, LexicalEvidence, build_grounding, lexical_evidence, stated_tokens
+from genobs.evaluators.grounding import CONVERSATIONAL_WORDS, Grounding, LexicalEvidence, build_grounding, lexical_evidence, stated_tokens
+from genobs.evaluators.novelty import novel_share
 
 METRIC = "hallucination_score"
 EVALUATOR = "hallucination"
@@ -91,11 +98,15 @@ FEATURES = (
     "wrong_option",
     "both_unsupported",
     "misattributed",
-    "claim_count",
+    "novel_share",
+    "flagged_claims",
 )
 # Features that are a property of one claim: the response takes each one's largest value over its
-# claims. `unsupported_share` and `claim_count` are properties of the whole response.
-CLAIM_FEATURES = FEATURES[1:-1]
+# claims. `unsupported_share`, `novel_share` and `flagged_claims` are properties of the whole response.
+CLAIM_FEATURES = FEATURES[1:-2]
+# The claim features that flag one fact (a yes/no finding or a share within one piece of a claim),
+# as opposed to the claim's share of unsupported words: `flagged_claims` corrects their maximum.
+FLAG_FEATURES = CLAIM_FEATURES[2:]
 
 # Fitted by bench/fit_hallucination.py (protocol "dialogue-wow": logistic regression on the
 # even-indexed HaluEval QA records, the even half of the demo support-chat samples, the BEGIN `wow`
@@ -103,40 +114,43 @@ CLAIM_FEATURES = FEATURES[1:-1]
 # BEGIN `cmu` and `tc` never seen; set weights 4 : 1 : 1 and 40 per case with the model, 3 : 1 : 1
 # and 20 lexical-only, see SET_WEIGHTS there), rounded to 2 decimals, bias moved on the training
 # sets only (tune_bias there).
-# `unsupported` is small because `unsupported_share` carries the same evidence for one-claim
-# answers and more for longer ones.
-BIAS = -2.36
+# `unsupported` (the worst claim's share) comes out negative beside `mostly_unsupported`: together
+# they are a hinge on the worst claim, adding nothing beyond the response's shares until more than
+# half of one claim is unsupported (an invented statement), and rising after that.
+BIAS = -3.22
 WEIGHTS: dict[str, float] = {
-    "unsupported_share": 8.03,
-    "unsupported": 1.39,
-    "mostly_unsupported": 2.8,
-    "missing_number": 9.54,
-    "missing_entity": 5.73,
-    "scattered": 3.67,
-    "scattered_sentences": 5.91,
-    "negation": 7.93,
-    "unmatched_name": 5.32,
-    "wrong_option": 6.94,
-    "both_unsupported": 5.42,
-    "misattributed": 7.83,
-    "claim_count": -4.33,
+    "unsupported_share": 8.26,
+    "unsupported": -2.4,
+    "mostly_unsupported": 3.01,
+    "missing_number": 14.6,
+    "missing_entity": 8.9,
+    "scattered": 5.04,
+    "scattered_sentences": 9.92,
+    "negation": 8.42,
+    "unmatched_name": 6.01,
+    "wrong_option": 7.28,
+    "both_unsupported": 5.47,
+    "misattributed": 8.25,
+    "novel_share": 2.82,
+    "flagged_claims": -7.35,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
-LEXICAL_BIAS = -2.32
+LEXICAL_BIAS = -2.98
 LEXICAL_WEIGHTS: dict[str, float] = {
-    "unsupported_share": 8.13,
-    "unsupported": 0.54,
-    "mostly_unsupported": 2.61,
-    "missing_number": 8.63,
-    "missing_entity": 4.54,
-    "scattered": 3.45,
-    "scattered_sentences": 5.0,
-    "negation": 7.16,
-    "unmatched_name": 5.04,
-    "wrong_option": 6.21,
-    "both_unsupported": 5.12,
-    "misattributed": 6.99,
-    "claim_count": -3.73,
+    "unsupported_share": 8.53,
+    "unsupported": -3.16,
+    "mostly_unsupported": 3.35,
+    "missing_number": 12.8,
+    "missing_entity": 7.14,
+    "scattered": 4.25,
+    "scattered_sentences": 8.59,
+    "negation": 7.55,
+    "unmatched_name": 5.38,
+    "wrong_option": 6.56,
+    "both_unsupported": 5.1,
+    "misattributed": 7.45,
+    "novel_share": 2.35,
+    "flagged_claims": -6.04,
 }
 
 
@@ -195,8 +209,26 @@ class _ClaimEvidence:
     def checkable(self) -> bool:
         return self.lexical.checkable
 
-    def features(self, unsupported_share: float | None = None) -> dict[str, float]:
-        """The claim's features; `unsupported_share` is the response's (the claim's own if None)."""
+    @property
+    def pleasantry(self) -> bool:
+        """Manners, not a statement: a short conversational sentence or question with a politeness
+        word and at most CONVERSATIONAL_WORDS other content words ("Thanks for asking!", "Is there
+        anything else you'd like to know?"; not "Thanks, so, wanna talk about Batman Begins?")."""
+        toks = self.claim.tokens
+        return (
+            (self.lexical.conversational or self.claim.is_question)
+            and any(t.lower in POLITENESS_WORDS for t in toks)
+            and sum(1 for t in toks if t.is_content and t.lower not in POLITENESS_WORDS) <= CONVERSATIONAL_WORDS
+        )
+
+    @property
+    def states_something(self) -> bool:
+        """A checkable claim, or one that states an opinion, a persona remark or a question's words."""
+        return self.lexical.checkable or bool(self.stated)
+
+    def features(self, unsupported_share: float | None = None, grounding: Grounding | None = None) -> dict[str, float]:
+        """The claim's features; `unsupported_share` is the response's (the claim's own if None);
+        with `grounding`, `novel_share` is the claim's own (else 0)."""
         unsupported = self.unsupported()
         if unsupported_share is None:
             bad, stated = self.share_parts()
@@ -214,13 +246,15 @@ class _ClaimEvidence:
             "wrong_option": float(self.lexical.wrong_option is not None),
             "both_unsupported": float(bool(self.lexical.not_for_both)),
             "misattributed": float(bool(self.lexical.misattributed)),
-            "claim_count": 0.0,
+            "novel_share": 0.0 if grounding is None else novel_share(self.claim.tokens, grounding),
+            "flagged_claims": 0.0,
         }
 
 
-def response_features(evidence: Sequence[_ClaimEvidence]) -> dict[str, float]:
+def response_features(evidence: Sequence[_ClaimEvidence], grounding: Grounding | None = None) -> dict[str, float]:
     """The response's features: the share of everything it states that the grounding does not
-    support, and each claim feature's largest value over its checkable claims."""
+    support, the share of its content words the grounding never uses (`novel_share`; 0 without
+    `grounding`), and each claim feature's largest value over its checkable claims."""
     bad = stated = 0.0
     out = dict.fromkeys(FEATURES, 0.0)
     for ev in evidence:
@@ -231,8 +265,17 @@ def response_features(evidence: Sequence[_ClaimEvidence]) -> dict[str, float]:
             for name in CLAIM_FEATURES:
                 out[name] = max(out[name], feats[name])
     out["unsupported_share"] = bad / stated if stated else 0.0
-    # ln(checkable claims): the largest of N claims' evidence grows with N by chance alone
-    out["claim_count"] = math.log(max(1, sum(1 for ev in evidence if ev.checkable)))
+    if grounding is not None:
+        # every claim but the pleasantries and closing offers ("Hope that helps!", "Is there
+        # anything else you'd like to know?"), which state nothing; a bare "Yes." or "How about
+        # you?" counts: in dialogue it answers or asks something the grounding does not say
+        out["novel_share"] = novel_share((t for ev in evidence if not ev.pleasantry for t in ev.claim.tokens), grounding)
+    # The largest of N claims' flags fires more often with N by chance alone (a loose name, a
+    # paraphrased figure): when a flag fires, ln(checkable claims) discounts it. Only then: a
+    # correction of every long response would also lower the ones whose words are simply new
+    # (a dialogue turn with a remark and an invented fact), which the shares rank right.
+    if any(out[name] > 0.0 for name in FLAG_FEATURES):
+        out["flagged_claims"] = math.log(max(1, sum(1 for ev in evidence if ev.checkable)))
     return out
 
 
@@ -482,8 +525,8 @@ class HallucinationScorer:
                 r.details["unsupported_spans"] = r.details["unsupported_spans"] + spans
             r.score, r.label = score, ("hallucinated" if score >= self.threshold else "grounded")
 
-    def response_score(self, evidence: Sequence[_ClaimEvidence]) -> float:
-        return claim_score(response_features(evidence), self.bias, self.weights)
+    def response_score(self, evidence: Sequence[_ClaimEvidence], grounding: Grounding) -> float:
+        return claim_score(response_features(evidence, grounding), self.bias, self.weights)
 
     def _add_semantic_support(self, pending: list[tuple[int, str, Grounding, list[_ClaimEvidence]]]) -> None:
         """For each claim with lexically unsupported words: the cosine with its closest grounding
@@ -495,11 +538,13 @@ class HallucinationScorer:
         texts: list[str] = []
         jobs: list[tuple[_ClaimEvidence, Grounding]] = []
         for _, _, grounding, evidence in pending:
-            if not self.refine_all and (
-                self._lowest_score(evidence) >= self.threshold  # hallucinated whatever the model says
-                or self.response_score(evidence) < self.threshold  # grounded with every word counted
-            ):
-                continue
+            if not self.refine_all:
+                # the label with every unsupported word matched by the model, and with none: where
+                # both agree the model cannot change it (a word's discount moves the features
+                # between these two ends)
+                matched, unmatched = self._matched_score(evidence, grounding), self.response_score(evidence, grounding)
+                if (matched >= self.threshold) == (unmatched >= self.threshold):
+                    continue
             for ev in evidence:
                 if ev.lexical.unsupported:
                     jobs.append((ev, grounding))
@@ -528,19 +573,19 @@ class HallucinationScorer:
                 sims.append(float(np.max(grounding_pieces @ v)))
             ev.word_alignment = sims
 
-    def _lowest_score(self, evidence: Sequence[_ClaimEvidence]) -> float:
-        """The response's score if the model matched every unsupported lower-case word (its lower bound)."""
+    def _matched_score(self, evidence: Sequence[_ClaimEvidence], grounding: Grounding) -> float:
+        """The response's score if the model matched every unsupported lower-case word."""
         saved = [ev.word_alignment for ev in evidence]
         for ev in evidence:
             ev.word_alignment = [1.0] * len(ev.lexical.unsupported)
         try:
-            return self.response_score(evidence)
+            return self.response_score(evidence, grounding)
         finally:
             for ev, alignment in zip(evidence, saved):
                 ev.word_alignment = alignment
 
     def _result(self, response: str, grounding: Grounding, evidence: list[_ClaimEvidence]) -> HallucinationResult:
-        feats = response_features(evidence)
+        feats = response_features(evidence, grounding)
         score = claim_score(feats, self.bias, self.weights)
         flagged = score >= self.threshold
         claims = []
@@ -551,8 +596,8 @@ class HallucinationScorer:
             lex = ev.lexical
             missing_numbers += [t.text for t in lex.missing_numbers]
             missing_entities += [e.text for e in lex.missing_entities]
-            own = ev.features()
-            if not lex.checkable and not ev.stated:
+            own = ev.features(grounding=grounding)
+            if not ev.states_something:
                 claims.append(_claim_details(ev, None, None))
                 continue
             s = claim_score(own, self.bias, self.weights)

@@ -62,8 +62,10 @@ GPU_INTERVAL_S = 60
 
 # Probability that a response contains unsupported claims, per chat-large version.
 HALLUCINATION_RATE = {"v1.4": 0.03, "v1.5": 0.02, "v1.6": 0.30}
-# Relative speed (latency multiplier) per version.
-VERSION_LATENCY = {"v1.4": 1.0, "v1.5": 0.92, "v1.6": 1.04}
+# Relative speed (latency multiplier) per version. v1.6 serves like v1.5: its canary's
+# incident is one of answer quality, not speed, so the canary gate must fail it on
+# hallucination while latency passes (only its longer answers add decode time).
+VERSION_LATENCY = {"v1.4": 1.0, "v1.5": 0.92, "v1.6": 0.92}
 FOLLOW_UP_RATE = 0.2   # "Hope that helps!"-style closing sentences
 REFERENCE_RATE = 0.12
 PII_RATE = 0.025

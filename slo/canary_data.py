@@ -9,7 +9,6 @@ canary_config.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -96,13 +95,49 @@ def _conditions(selector: dict[str, str]) -> tuple[str, list[Any]]:
     return (" AND ".join(parts) or "TRUE"), list(selector.values())
 
 
+# Which arm a sample is in, as one small integer to group by: 1 canary, 2 baseline, 3 both
+# (an error the run reports: arms must be disjoint).
+CANARY, BASELINE, BOTH = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """One aggregate query's rows as numpy columns: the arm, the status (when asked for), the
+    value (when grouped by one), the row count and one event count per proportion metric."""
+
+    arm: np.ndarray
+    status: np.ndarray | None      # status codes (ArmReader._status_codes)
+    value: np.ndarray | None       # float64, NaN where NULL
+    null: np.ndarray | None        # True where the value was NULL
+    n: np.ndarray
+    events: dict[str, np.ndarray]
+
+    def rows(self, codes: list[int] | None) -> np.ndarray:
+        keep = np.ones(self.arm.size, dtype=bool)
+        if codes is not None:
+            assert self.status is not None
+            keep &= np.isin(self.status, codes)
+        return keep
+
+    @classmethod
+    def empty(cls, events: list[str]) -> "_Groups":
+        none = np.empty(0, dtype=np.int64)
+        return cls(none, none, np.empty(0), np.empty(0, dtype=bool), none, {e: none for e in events})
+
+
 class ArmReader:
     """Reads every metric of one (arms, window). Use as a context manager.
 
-    The window's samples of both arms are scanned once into a temporary table (only the
-    columns the metrics need, with a canary flag), each scores metric is joined once, and
-    each metric is then one GROUP BY over those: a 1M-samples-per-arm verdict costs one scan
-    of ``samples`` instead of one per metric.
+    A few aggregate queries answer every metric, each one scan (DuckDB, parallel):
+    - the samples' row and event counts per (arm, status): arm sizes, overlap, and every
+      proportion metric on a samples column;
+    - the distinct values with their counts per (arm, status) of every continuous samples
+      column, as GROUPING SETS of one scan;
+    - per score the metrics read (scores.metric, reference model): one join of the window's
+      samples with ``scores`` by request_id, grouped by (arm, [status,] value) with an event
+      count per proportion metric on it.
+    Metrics are then cut from those rows in numpy (status filter, canary/baseline split),
+    which costs as much as the distinct values, not the samples.
     """
 
     def __init__(self, store: Store, arms: Arms, window: Window, metrics: list[MetricSpec]) -> None:
@@ -110,131 +145,190 @@ class ArmReader:
         self.arms = arms
         self.window = window
         self.metrics = metrics
-        self._tag = uuid.uuid4().hex[:12]
-        self._arms_table = f"_canary_arms_{self._tag}"
-        self._score_tables: dict[tuple[str, str | None], str] = {}
-        self._temp: list[str] = []
-        self._overlap = 0
-        self._sizes = (0, 0)
+        self._counts: _Groups | None = None
+        self._columns: dict[str, _Groups] = {}
+        self._scores: dict[tuple[str, str | None], _Groups] = {}
+        # Statuses the metrics filter on, grouped by as small codes (1, 2, ...; 0 for any
+        # other status): cheaper to hash than the text, in every grouping.
+        self._status_codes = {st: i + 1 for i, st in enumerate(dict.fromkeys(
+            st for m in metrics for st in (m.statuses or [])))}
 
     def __enter__(self) -> "ArmReader":
         self._prepare()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for table in reversed(self._temp):
-            try:
-                self.store.execute(f"DROP TABLE IF EXISTS {table}")
-            except Exception:  # noqa: BLE001 - a temp table dies with its connection anyway
-                pass
+        pass
 
-    def _prepare(self) -> None:
+    # -- queries ---------------------------------------------------------------
+
+    def _scope(self) -> tuple[str, list[Any], str, list[Any]]:
+        """(arm expression, its params, WHERE, its params) over ``samples s``."""
         canary_sql, canary_params = _conditions(self.arms.canary)
         baseline_sql, baseline_params = _conditions(self.arms.baseline)
         filter_sql, filter_params = _conditions(self.arms.filter)
-        columns = sorted({m.column for m in self.metrics if m.column} - {"status"})
-        need_ids = any(m.score for m in self.metrics)
-        select = [f"coalesce({canary_sql}, FALSE) AS is_c", f"coalesce({baseline_sql}, FALSE) AS is_b", "s.status"]
-        select += [f's."{c}"' for c in columns]
-        if need_ids:
-            select.append("s.request_id")
-        self.store.execute(
-            f"CREATE TEMP TABLE {self._arms_table} AS SELECT {', '.join(select)} FROM samples s "
-            f"WHERE ({filter_sql}) AND s.timestamp >= ? AND s.timestamp < ? "
-            f"AND (({canary_sql}) OR ({baseline_sql}))",
-            [*canary_params, *baseline_params, *filter_params, self.window.start, self.window.end,
-             *canary_params, *baseline_params])
-        self._temp.append(self._arms_table)
-        row = self.store.fetchone(
-            f"SELECT count(*) FILTER (WHERE is_c AND is_b), count(*) FILTER (WHERE is_c), "
-            f"count(*) FILTER (WHERE is_b AND NOT is_c) FROM {self._arms_table}")
-        assert row is not None
-        self._overlap = int(row[0])
-        self._sizes = (int(row[1]), int(row[2]))
-        for metric in self.metrics:
-            if metric.score is not None:
-                self._score_table(metric)
+        # CASE: a NULL selector column is "not this arm"
+        arm = (f"CAST((CASE WHEN {canary_sql} THEN {CANARY} ELSE 0 END) + "
+               f"(CASE WHEN {baseline_sql} THEN {BASELINE} ELSE 0 END) AS UTINYINT)")
+        where = (f"({filter_sql}) AND s.timestamp >= ? AND s.timestamp < ? "
+                 f"AND (({canary_sql}) OR ({baseline_sql}))")
+        return (arm, [*canary_params, *baseline_params],
+                where, [*filter_params, self.window.start, self.window.end, *canary_params, *baseline_params])
 
-    def _score_table(self, metric: MetricSpec) -> str:
-        key = (metric.score or "", metric.reference_model)
-        if key in self._score_tables:
-            return self._score_tables[key]
-        table = f"_canary_score_{self._tag}_{len(self._score_tables)}"
+    def _status_sql(self) -> tuple[str, list[Any]]:
+        """The status code of ``s.status`` (see _status_codes) and its params."""
+        if not self._status_codes:
+            return "CAST(0 AS USMALLINT)", []
+        whens = " ".join(f"WHEN ? THEN {code}" for code in self._status_codes.values())
+        return f"CAST(CASE s.status {whens} ELSE 0 END AS USMALLINT)", list(self._status_codes)
+
+    def _codes(self, metric: MetricSpec) -> list[int] | None:
+        return [self._status_codes[st] for st in metric.statuses] if metric.statuses else None
+
+    def _prepare(self) -> None:
+        arm, arm_params, where, where_params = self._scope()
+        status, status_params = self._status_sql()
+        arm_params = [*arm_params, *status_params]   # the status code follows the arm in each SELECT
+        arm = f"{arm} AS arm, {status}"
+        # 1. row and event counts per (arm, status)
+        props = [m for m in self.metrics if m.kind == "proportion" and m.column is not None]
+        events_sql, events_params = [], []
+        for i, metric in enumerate(props):
+            events = _typed_events(metric)
+            events_sql.append(f'count(*) FILTER (WHERE {_in_list(f"s.{_quoted(metric.column)}", len(events))}) AS e{i}')
+            events_params += events
+        cols = self.store.execute(
+            f"SELECT {arm} AS st, count(*) AS n{''.join(', ' + e for e in events_sql)} "
+            f"FROM samples s WHERE {where} GROUP BY ALL",
+            [*arm_params, *events_params, *where_params]).fetchnumpy()
+        self._counts = _groups(cols, value=False, events={m.name: f"e{i}" for i, m in enumerate(props)})
+        # 2. distinct values per (arm, status) of each continuous samples column, in one scan
+        columns = sorted({m.column for m in self.metrics if m.kind == "continuous" and m.column is not None})
+        if columns:
+            values = [f"CAST(s.{_quoted(c)} AS DOUBLE) AS v{i}" for i, c in enumerate(columns)]
+            if len(columns) == 1:
+                group = "GROUP BY ALL"
+                gid = ""
+            else:
+                sets = ", ".join(f"(arm, st, v{i})" for i in range(len(columns)))
+                group = f"GROUP BY GROUPING SETS ({sets})"
+                gid = f", GROUPING_ID({', '.join(f'v{i}' for i in range(len(columns)))}) AS g"
+            cols = self.store.execute(
+                f"SELECT {arm} AS st, {', '.join(values)}, count(*) AS n{gid} "
+                f"FROM samples s WHERE {where} {group}", [*arm_params, *where_params]).fetchnumpy()
+            width = len(columns)
+            for i, column in enumerate(columns):
+                # GROUPING_ID's bit for v_i (most significant first) is 0 in v_i's own set
+                mine = np.ones(len(cols["n"]), dtype=bool) if width == 1 else \
+                    np.asarray(cols["g"]) == ((1 << width) - 1) ^ (1 << (width - 1 - i))
+                self._columns[column] = _groups({k: v[mine] for k, v in cols.items()}, value=f"v{i}", events={})
+        # 3. one join with scores per score read
+        for key in dict.fromkeys((m.score, m.reference_model) for m in self.metrics if m.score is not None):
+            self._scores[key] = self._read_score(*key)
+
+    def _read_score(self, score: str, reference_model: str | None) -> _Groups:
+        mine = [m for m in self.metrics if m.score == score and m.reference_model == reference_model]
+        props = [m for m in mine if m.kind == "proportion"]
         # One reference model per metric: scores of different models are not comparable, and
         # mixing them could differ between the arms. Default: the one that scored last.
-        model = metric.reference_model or self._newest_reference_model(metric.score or "")
-        # status only when a metric of this score filters on it (a column less to copy)
-        status = ", a.status" if any(m.statuses for m in self.metrics if m.score == metric.score) else ""
-        self.store.execute(
-            f"CREATE TEMP TABLE {table} AS SELECT a.is_c{status}, sc.value, sc.label "
-            f"FROM {self._arms_table} a JOIN scores sc ON sc.request_id = a.request_id "
-            f"WHERE sc.metric = ? AND sc.reference_model = ? AND sc.error IS NULL", [metric.score, model])
-        self._temp.append(table)
-        self._score_tables[key] = table
-        return table
+        model = reference_model or self._newest_reference_model(score)
+        if model is None:   # nothing scored this metric: no join to run
+            return _Groups.empty([m.name for m in props])
+        arm, arm_params, where, where_params = self._scope()
+        status, status_params = self._status_sql()
+        events_sql, events_params = [], []
+        for i, metric in enumerate(props):
+            events = _typed_events(metric)
+            events_sql.append(f"{_in_list('sc.label', len(events))} AS e{i}")
+            events_params += events
+        # Each side narrowed to what the join carries (id, arm and status code; id, value and
+        # event flags) before it: the join of ~2M ids is most of a large verdict's time.
+        flags = "".join(", " + e for e in events_sql)
+        counts = "".join(f", count(*) FILTER (WHERE sc.e{i}) AS e{i}" for i in range(len(props)))
+        cols = self.store.execute(
+            f"SELECT a.arm, a.st, sc.v, count(*) AS n{counts} "
+            f"FROM (SELECT s.request_id, {arm} AS arm, {status} AS st FROM samples s WHERE {where}) a "
+            f"JOIN (SELECT sc.request_id, CAST(sc.value AS DOUBLE) AS v{flags} FROM scores sc "
+            f"WHERE sc.metric = ? AND sc.reference_model = ? AND sc.error IS NULL) sc "
+            f"ON sc.request_id = a.request_id GROUP BY ALL",
+            [*arm_params, *status_params, *where_params, *events_params, score, model]).fetchnumpy()
+        return _groups(cols, value="v", events={m.name: f"e{i}" for i, m in enumerate(props)})
 
     def _newest_reference_model(self, score: str) -> str | None:
         row = self.store.fetchone(
             "SELECT reference_model FROM scores WHERE metric = ? ORDER BY evaluated_at DESC LIMIT 1", [score])
         return row[0] if row else None
 
+    # -- answers ---------------------------------------------------------------
+
     def overlap(self) -> int:
         """Samples in the window that match both selectors (an error: arms must be disjoint)."""
-        return self._overlap
+        counts = self._ready_counts()
+        return int(counts.n[counts.arm == BOTH].sum())
 
     def arm_sizes(self) -> tuple[int, int]:
         """Samples of (canary, baseline) in the window, any status."""
-        return self._sizes
+        counts = self._ready_counts()
+        return int(counts.n[(counts.arm & CANARY) > 0].sum()), int(counts.n[counts.arm == BASELINE].sum())
 
-    def _source(self, metric: MetricSpec) -> tuple[str, str, str, list[Any]]:
-        """(table, value column, WHERE, params) of a metric."""
+    def _ready_counts(self) -> _Groups:
+        if self._counts is None:
+            raise RuntimeError("ArmReader is used outside its `with` block")
+        return self._counts
+
+    def _groups_of(self, metric: MetricSpec) -> _Groups:
         if metric.score is not None:
-            table = self._score_table(metric)
-            value = "value" if metric.kind == "continuous" else "label"
-        else:
-            table = self._arms_table
-            value = f'"{metric.column}"'
-        if metric.statuses:
-            return table, value, _in_list("status", len(metric.statuses)), list(metric.statuses)
-        return table, value, "TRUE", []
+            return self._scores[(metric.score, metric.reference_model)]
+        if metric.kind == "continuous":
+            return self._columns[metric.column or ""]
+        return self._ready_counts()
 
     def continuous(self, metric: MetricSpec) -> ContinuousData:
-        table, value, where, params = self._source(metric)
-        # Raw values grouped as they are (NULL and NaN are groups of their own, sorted first
-        # and last), split off below: cheaper than cleaning every row in SQL.
-        sql = (f"SELECT CAST({value} AS DOUBLE) AS v, count(*) FILTER (WHERE is_c) AS c, "
-               f"count(*) FILTER (WHERE NOT is_c) AS b FROM {table} WHERE {where} GROUP BY ALL ORDER BY v NULLS FIRST")
-        cols = self.store.execute(sql, params).fetchnumpy()
-        raw = cols["v"]
-        c = np.asarray(cols["c"], dtype=np.int64)
-        b = np.asarray(cols["b"], dtype=np.int64)
-        null = np.ma.getmaskarray(raw) if np.ma.isMaskedArray(raw) else np.zeros(len(c), dtype=bool)
-        values = np.asarray(np.ma.getdata(raw), dtype=np.float64)
-        bad = null | ~np.isfinite(values)
+        g = self._groups_of(metric)
+        keep = g.rows(self._codes(metric))
+        assert g.value is not None and g.null is not None
+        raw, null, arm, n = g.value[keep], g.null[keep], g.arm[keep], g.n[keep]
+        # A sample with both selectors counts as canary (the run refuses overlap anyway).
+        is_c = (arm & CANARY) > 0
+        c, b = np.where(is_c, n, 0), np.where(is_c, 0, n)
+        bad = null | ~np.isfinite(raw)
         missing_c, missing_b = int(c[bad].sum()), int(b[bad].sum())
-        if metric.nan_strategy == "zero" and bad.any():
-            values = np.where(bad, 0.0, values)
-            order = np.argsort(values, kind="stable")
-            values, c, b = values[order], c[order], b[order]
-            values, inverse = np.unique(values, return_inverse=True)
-            c = np.bincount(inverse, weights=c).astype(np.int64)
-            b = np.bincount(inverse, weights=b).astype(np.int64)
+        if metric.nan_strategy == "zero":
+            raw = np.where(bad, 0.0, raw)
             missing_c = missing_b = 0
         else:
-            values, c, b = values[~bad], c[~bad], b[~bad]
+            raw, c, b = raw[~bad], c[~bad], b[~bad]
+        # the same value may come in several rows (statuses, arms): one per value
+        values, inverse = np.unique(raw, return_inverse=True)
+        c = np.bincount(inverse, weights=c, minlength=values.size).astype(np.int64)
+        b = np.bincount(inverse, weights=b, minlength=values.size).astype(np.int64)
         in_c, in_b = c > 0, b > 0
         return ContinuousData(Tally(values[in_c], c[in_c]), Tally(values[in_b], b[in_b]), missing_c, missing_b)
 
     def counts(self, metric: MetricSpec) -> CountData:
-        table, value, where, params = self._source(metric)
-        events = _typed_events(metric)
-        hit = _in_list(value, len(events))
-        row = self.store.fetchone(
-            f"SELECT count(*) FILTER (WHERE is_c AND {hit}), count(*) FILTER (WHERE is_c), "
-            f"count(*) FILTER (WHERE NOT is_c AND {hit}), count(*) FILTER (WHERE NOT is_c) "
-            f"FROM {table} WHERE {where}", [*events, *events, *params])
-        assert row is not None
-        return CountData(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
+        g = self._groups_of(metric)
+        keep = g.rows(self._codes(metric))
+        is_c = (g.arm[keep] & CANARY) > 0
+        n, e = g.n[keep], g.events[metric.name][keep]
+        return CountData(int(e[is_c].sum()), int(n[is_c].sum()), int(e[~is_c].sum()), int(n[~is_c].sum()))
+
+
+def _quoted(column: str | None) -> str:
+    # Column names come from canary_config's fixed lists only (checked by MetricSpec).
+    return f'"{column}"'
+
+
+def _groups(cols: dict[str, Any], *, value: str | bool, events: dict[str, str]) -> _Groups:
+    def plain(name: str, dtype: Any) -> np.ndarray:
+        return np.asarray(np.ma.getdata(cols[name]), dtype=dtype)
+
+    raw = cols.get(value) if isinstance(value, str) else None
+    values = null = None
+    if raw is not None:
+        null = np.ma.getmaskarray(raw) if np.ma.isMaskedArray(raw) else np.zeros(len(raw), dtype=bool)
+        values = np.where(null, np.nan, np.asarray(np.ma.getdata(raw), dtype=np.float64))
+    return _Groups(plain("arm", np.int64), plain("st", np.int64), values, null, plain("n", np.int64),
+                   {name: plain(col, np.int64) for name, col in events.items()})
 
 
 def _in_list(column: str, count: int) -> str:

@@ -36,10 +36,13 @@ from scipy import stats
 
 # R: exact <- (n.x < 50) && (n.y < 50), and only without ties.
 EXACT_MAX_N = 50
-# Pairs of distinct values up to which the order statistics of the differences come from one
-# sorted outer difference (exact float differences, like R's outer(x, y, "-")); beyond, from a
-# bisection on the difference with counts by binary search (O(K log K) per step).
-OUTER_MAX_PAIRS = 400_000
+# Order statistics of the n*m differences (_select_differences): pairs of distinct values up
+# to which they are listed and sorted outright (exact float differences, like R's
+# outer(x, y, "-")); beyond, a randomised selection narrows a bracket to that many first,
+# drawing this many pairs per round.
+SELECT_LIST_PAIRS = 60_000
+SELECT_SAMPLE = 16_384
+SELECT_MAX_ROUNDS = 64
 # Distinct values per arm above which the estimate and interval (not the test) are computed on
 # values rounded to this many significant digits (R's wilcox.test has the same knob:
 # digits.rank). Keeps a 1M-samples-per-arm verdict under a second; the test stays exact.
@@ -150,8 +153,7 @@ def mann_whitney(x: Tally | Sequence[float] | np.ndarray, y: Tally | Sequence[fl
             qu = 1
         ql = n * m - qu
         achieved = 1.0 - 2.0 * float(dist[int(qu) - 1]) if qu >= 1 else 1.0
-        lo, hi = _kth_differences(tx, ty, [qu, ql + 1])
-        estimate = _median_difference(tx, ty)
+        lo, hi, estimate = _interval_and_estimate(tx, ty, qu, ql + 1)
         return MannWhitney(n, m, u, p, "exact", estimate, lo, hi, confidence,
                            min(achieved, 1.0), ties)
     tie_term = float(np.sum(totals.astype(np.float64) ** 3 - totals))
@@ -166,8 +168,7 @@ def mann_whitney(x: Tally | Sequence[float] | np.ndarray, y: Tally | Sequence[fl
     k_low = min(max(math.ceil(nm / 2.0 - 0.5 - z * sigma), 1), nm)
     k_high = min(max(math.ceil(nm / 2.0 + 0.5 + z * sigma), 1), nm)
     hx, hy, digits = _coarsened(tx, ty)
-    lo, hi = _kth_differences(hx, hy, [k_low, k_high])
-    estimate = _median_difference(hx, hy)
+    lo, hi, estimate = _interval_and_estimate(hx, hy, k_low, k_high)
     return MannWhitney(n, m, u, p, "asymptotic", estimate, lo, hi, confidence, confidence, ties, digits)
 
 
@@ -325,79 +326,168 @@ def _signif(t: Tally, digits: int) -> Tally:
     return Tally(values, counts)
 
 
+def _median_ks(nm: int) -> list[int]:
+    """Ranks whose mean is the median of nm pairwise differences (the Hodges-Lehmann estimate)."""
+    return [(nm + 1) // 2] if nm % 2 else [nm // 2, nm // 2 + 1]
+
+
+def _interval_and_estimate(tx: Tally, ty: Tally, k_low: int, k_high: int) -> tuple[float, float, float]:
+    """The k_low-th and k_high-th smallest pairwise differences and their median, in one
+    selection: the four ranks share the candidate bookkeeping (and the sort when few pairs)."""
+    mid = _median_ks(tx.n * ty.n)
+    got = _kth_differences(tx, ty, [k_low, k_high, *mid])
+    return got[0], got[1], float(np.mean(got[2:]))
+
+
 def _median_difference(tx: Tally, ty: Tally) -> float:
     """Median of all n*m pairwise differences x_i - y_j (the Hodges-Lehmann estimate)."""
-    nm = tx.n * ty.n
-    if nm % 2:
-        (mid,) = _kth_differences(tx, ty, [(nm + 1) // 2])
-        return mid
-    lo, hi = _kth_differences(tx, ty, [nm // 2, nm // 2 + 1])
-    return (lo + hi) / 2.0
+    return float(np.mean(_kth_differences(tx, ty, _median_ks(tx.n * ty.n))))
 
 
 def _kth_differences(tx: Tally, ty: Tally, ks: Sequence[int]) -> list[float]:
     """The k-th smallest (1-based) of the n*m pairwise differences x_i - y_j, for each k."""
-    a, ca, b, cb = tx.values, tx.counts, ty.values, ty.counts
-    if a.size * b.size <= OUTER_MAX_PAIRS:
-        diffs = np.subtract.outer(a, b).ravel()
-        weights = np.multiply.outer(ca, cb).ravel()
-        order = np.argsort(diffs, kind="stable")
-        cum = np.cumsum(weights[order])
-        idx = np.searchsorted(cum, np.asarray(ks, dtype=np.int64), side="left")
-        return [float(v) for v in diffs[order][idx]]
-    return [float(v) for v in _bisect_differences(a, ca, b, cb, np.asarray(ks, dtype=np.int64))]
+    return [float(v) for v in _select_differences(tx.values, tx.counts, ty.values, ty.counts,
+                                                   np.asarray(ks, dtype=np.int64))]
 
 
-def _bisect_differences(a: np.ndarray, ca: np.ndarray, b: np.ndarray, cb: np.ndarray,
+@dataclass
+class _Bracket:
+    """Pairs j in [hi_pos_i, lo_pos_i) of each row i: those above lo and at most hi, for the
+    ranks (1-based, ascending) that lie among them; ``below`` is the weight of pairs <= lo."""
+
+    ranks: np.ndarray
+    hi_pos: np.ndarray
+    lo_pos: np.ndarray
+    below: int
+    stuck: int = 0
+
+    @property
+    def pairs(self) -> int:
+        return int((self.lo_pos - self.hi_pos).sum())
+
+
+def _select_differences(a: np.ndarray, ca: np.ndarray, b: np.ndarray, cb: np.ndarray,
                         ks: np.ndarray) -> np.ndarray:
-    """Order statistics of the weighted differences without forming them: bisect on d with
-    F(d) = #{x_i - y_j <= d} counted by binary search, then snap to the next difference."""
-    total_y = int(cb.sum())
-    cum_y = np.concatenate(([0], np.cumsum(cb)))
+    """Order statistics (1-based ranks ``ks``) of the weighted differences a_i - b_j (a, b
+    strictly increasing, weights ca_i * cb_j) without forming all pairs: a randomised
+    selection in X - Y (Floyd-Rivest sampling over Johnson and Mizoguchi's row bounds).
 
-    # x_i - d is rounded, so a difference equal to d may land on either side of it; counting
-    # with a tolerance of a few ulps of the data keeps such ties on the "<= d" side.
-    tol = 64 * np.finfo(float).eps * max(float(np.abs(a).max()), float(np.abs(b).max()), 1.0)
-
-    def count_le(d: np.ndarray) -> np.ndarray:
-        # pairs with y_j >= x_i - d, for each probe d (rows)
-        idx = np.searchsorted(b, a[None, :] - d[:, None] - tol, side="left")
-        return ((total_y - cum_y[idx]) * ca[None, :]).sum(axis=1)
-
-    lo = np.full(ks.size, a[0] - b[-1])
-    hi = np.full(ks.size, a[-1] - b[0])
-    below = count_le(lo) >= ks       # the smallest difference already reaches k
-    lo = np.nextafter(lo, -np.inf)
-
-    def next_difference(low: np.ndarray) -> np.ndarray:
-        # the smallest difference above each low: per x_i, the largest y_j < x_i - low
-        j = np.searchsorted(b, a[None, :] - low[:, None], side="left") - 1
-        cand = np.where(j >= 0, a[None, :] - b[np.maximum(j, 0)], np.inf)
-        cand = np.where(cand > low[:, None], cand, np.inf)
-        return cand.min(axis=1)
-
-    done = below.copy()
-    out = np.where(below, a[0] - b[-1], np.nan)
-    for step in range(200):
-        if done.all():
+    The pairs form a K_a x K_b matrix whose rows fall as j rises. A probe d splits each row at
+    pos_i(d) = searchsorted(b, a_i - d): pairs j >= pos_i are <= d, and their weight is counted
+    in O(K_a log K_b). A bracket of pairs holding some of the ranks draws pairs in proportion
+    to their weight, probes a few standard errors either side of each rank's place in that
+    sample, and is replaced by the parts between the probes that still hold ranks (ranks close
+    together share one). Each round keeps ~7/sqrt(SELECT_SAMPLE) of a bracket, so a few rounds
+    leave at most ``SELECT_LIST_PAIRS`` pairs, which are listed, sorted and counted exactly.
+    Work: O(rounds x (K_a log K_b + SELECT_SAMPLE log)). The random draws only steer the
+    probes: the answer does not depend on them.
+    """
+    ka, kb = a.size, b.size
+    ks = np.asarray(ks, dtype=np.int64)
+    if ka * kb <= SELECT_LIST_PAIRS:
+        return _list_and_pick(a, ca, b, cb, np.zeros(ka, dtype=np.int64), np.full(ka, kb, dtype=np.int64), ks)
+    rng = np.random.default_rng(0x5EED)
+    cum_b = np.concatenate(([0], np.cumsum(cb)))          # weight of b[:j]
+    total_b = int(cum_b[-1])
+    ca_f = ca.astype(np.float64)
+    found: dict[int, float] = {}
+    open_ = [_Bracket(np.unique(ks), np.zeros(ka, dtype=np.int64), np.full(ka, kb, dtype=np.int64), 0)]
+    for round_ in range(SELECT_MAX_ROUNDS):
+        if not open_:
             break
-        if step % 4 == 3:
-            # Data on a grid (ms with one decimal, integer tokens) leave few differences in
-            # the bracket after a few halvings: stop as soon as the next one reaches k.
-            nxt = next_difference(lo)
-            hit = ~done & np.isfinite(nxt) & (count_le(nxt) >= ks)
-            out = np.where(hit, nxt, out)
-            done |= hit
-        mid = lo + (hi - lo) / 2.0
-        active = ~done & (mid > lo) & (mid < hi)
-        if not active.any():
+        plans: list[tuple[_Bracket, list[tuple[np.ndarray, float, float]]]] = []
+        for br in open_:
+            if br.pairs <= SELECT_LIST_PAIRS or br.stuck >= 2 or round_ == SELECT_MAX_ROUNDS - 1:
+                got = _list_and_pick(a, ca, b, cb, br.hi_pos, br.lo_pos, br.ranks - br.below)
+                found.update(zip(br.ranks.tolist(), got.tolist()))
+                continue
+            plans.append((br, _probe_windows(rng, a, ca_f, b, cum_b, br)))
+        if not plans:
             break
-        reach = count_le(mid) >= ks
-        hi = np.where(active & reach, mid, hi)
-        lo = np.where(active & ~reach, mid, lo)
-    rest = ~done
-    if rest.any():
-        # lo and hi are one float step apart: the answer is the next difference above lo.
-        nxt = next_difference(lo)
-        out = np.where(rest, np.where(np.isfinite(nxt), nxt, hi), out)
-    return out
+        probes = np.array([d for _, windows in plans for _, lo, hi in windows for d in (lo, hi)])
+        pos = np.searchsorted(b, a[None, :] - probes[:, None], side="left")
+        weight = ((total_b - cum_b[pos]) * ca[None, :]).sum(axis=1)
+        open_ = []
+        p = 0
+        for br, windows in plans:
+            count = 2 * len(windows)
+            w, ps = weight[p:p + count], pos[p:p + count]
+            p += count
+            order = np.argsort(w, kind="stable")       # counts rise with the probe
+            w, ps = w[order], ps[order]
+            before = br.pairs
+            for ranks, _lo, _hi in windows:
+                i_lo = int(np.searchsorted(w, ranks[0], side="left"))   # probes with weight < first rank
+                i_hi = int(np.searchsorted(w, ranks[-1], side="left"))  # first probe with weight >= last rank
+                lo_pos, below = (ps[i_lo - 1], int(w[i_lo - 1])) if i_lo > 0 and w[i_lo - 1] > br.below \
+                    else (br.lo_pos, br.below)
+                hi_pos = ps[i_hi] if i_hi < count else br.hi_pos
+                child = _Bracket(ranks, np.maximum(hi_pos, br.hi_pos), np.minimum(lo_pos, br.lo_pos), below)
+                # a bracket of one heavily tied difference cannot shrink: list it next round
+                child.stuck = br.stuck + 1 if child.pairs >= before else 0
+                _merge_into(open_, child)
+    return np.array([found[int(k)] for k in ks], dtype=np.float64)
+
+
+def _merge_into(brackets: list[_Bracket], child: _Bracket) -> None:
+    """Ranks whose probes left the same bracket share it."""
+    for br in brackets:
+        if br.below == child.below and np.array_equal(br.lo_pos, child.lo_pos) \
+                and np.array_equal(br.hi_pos, child.hi_pos):
+            br.ranks = np.union1d(br.ranks, child.ranks)
+            return
+    brackets.append(child)
+
+
+def _probe_windows(rng: np.random.Generator, a: np.ndarray, ca_f: np.ndarray, b: np.ndarray,
+                   cum_b: np.ndarray, br: _Bracket) -> list[tuple[np.ndarray, float, float]]:
+    """Draw SELECT_SAMPLE pairs of the bracket by weight (by pair when a stuck bracket's
+    weight sits on few pairs) and return, per group of nearby ranks, two probes: sample
+    quantiles 3.5 standard errors below the first rank's place and above the last's."""
+    row_w = (cum_b[br.lo_pos] - cum_b[br.hi_pos]) * ca_f
+    bracket_w = float(row_w.sum())
+    by_pair = br.stuck > 0
+    width = br.lo_pos - br.hi_pos
+    cum_rows = np.cumsum(width.astype(np.float64) if by_pair else row_w)
+    size = SELECT_SAMPLE
+    # sorted draws: rows (and so the columns, which rise with the row) are searched in order
+    rows = np.searchsorted(cum_rows, np.sort(rng.random(size)) * cum_rows[-1], side="right")
+    rows = np.minimum(rows, a.size - 1)
+    if by_pair:
+        cols = br.hi_pos[rows] + (rng.random(size) * width[rows]).astype(np.int64)
+    else:
+        low_w, high_w = cum_b[br.hi_pos[rows]], cum_b[br.lo_pos[rows]]
+        cols = np.searchsorted(cum_b, low_w + rng.random(size) * (high_w - low_w), side="right") - 1
+    cols = np.clip(cols, br.hi_pos[rows], br.lo_pos[rows] - 1)
+    sample = np.sort(a[rows] - b[cols])
+    places = (br.ranks - br.below) / bracket_w
+    spread = 3.5 * np.sqrt(np.maximum(places * (1 - places), 1.0 / size) / size)
+    lows = np.clip(np.floor((places - spread) * size).astype(np.int64), 0, size - 1)
+    highs = np.clip(np.ceil((places + spread) * size).astype(np.int64), 0, size - 1)
+    windows: list[tuple[np.ndarray, float, float]] = []
+    start = 0
+    for i in range(1, br.ranks.size + 1):
+        # ranks whose sample windows overlap share one pair of probes
+        if i == br.ranks.size or lows[i] > highs[i - 1]:
+            low, high = float(sample[lows[start]]), float(sample[highs[i - 1]])
+            if low >= high:
+                # the ranks sit on one heavily tied value: bracket just that value
+                low = float(np.nextafter(high, -np.inf))
+            windows.append((br.ranks[start:i], low, high))
+            start = i
+    return windows
+
+
+def _list_and_pick(a: np.ndarray, ca: np.ndarray, b: np.ndarray, cb: np.ndarray, hi_pos: np.ndarray,
+                   lo_pos: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The rank-th (1-based, by weight) of the pairs j in [hi_pos_i, lo_pos_i) of each row i,
+    for each rank, listed as exact float differences (R's outer(x, y, "-")) and sorted."""
+    width = lo_pos - hi_pos
+    rows = np.repeat(np.arange(a.size), width)
+    starts = np.cumsum(width) - width
+    cols = np.arange(rows.size) - np.repeat(starts - hi_pos, width)
+    diffs = a[rows] - b[cols]
+    order = np.argsort(diffs, kind="stable")
+    cum = np.cumsum((ca[rows] * cb[cols])[order])
+    idx = np.minimum(np.searchsorted(cum, np.asarray(ranks), side="left"), cum.size - 1)
+    return diffs[order][idx].astype(np.float64)

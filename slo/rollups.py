@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import duckdb
 
-from genobs.slo.sli import ScoreJoin, SeriesSql
+from genobs.slo.sli import SCORED_SQL, SERVICE_SQL, Fragment, ScoreJoin, SeriesSql
 from genobs.slo.timeutil import utcnow
 from genobs.store import Store
 
@@ -43,59 +43,161 @@ class RefreshReport:
     seconds: float = 0.0
 
 
-def _combined_select(series: Sequence[SeriesSql], scope_sql: str, scope_params: list[Any]) -> tuple[str, list[Any], list[tuple[SeriesSql, int]]]:
-    """One pass over the samples in scope that fills every series: a SELECT with one pair
-    of FILTERed counts per series (and one LEFT JOIN per distinct score metric)."""
-    joins: dict[ScoreJoin, str] = {}
+# A sample's UTC minute as an integer (minutes since the epoch, floored also before 1970,
+# where integer division alone would round towards zero). Grouping by it costs ~1/10 of
+# grouping by date_trunc('minute', timestamp): on a TIMESTAMPTZ, date_trunc goes through
+# ICU's calendar for every row (bench/RESULTS.md, SLO engine). The store's sessions run in
+# UTC, so this is the minute date_trunc gives, and the one the store's tombstones record.
+def minute_key_sql(column: str) -> str:
+    return _floor_minute_us(f"epoch_us({column})")
+
+
+def _floor_minute_us(us: str) -> str:
+    return f"(({us} - ({us} < 0)::BIGINT * 59999999) // 60000000)"
+
+
+def minute_of_key_sql(key: str) -> str:
+    return f"make_timestamptz(({key}) * 60000000)"
+
+
+@dataclass
+class _Build:
+    """One aggregation query: its SQL, its parameters in textual order, and per series the
+    names of its good, total and value columns."""
+
+    sql: str
+    params: list[Any]
+    columns: list[tuple[SeriesSql, str, str, str | None]]
+
+
+def _build_select(series: Sequence[SeriesSql], join: ScoreJoin | None, scope_sql: str,
+                  scope_params: list[Any], scoped_ids: str | None = None, unique_scores: bool = False) -> _Build:
+    """One pass over the samples in scope (joined with one score per sample for quality
+    series) that fills every series of ``series``: one row per minute.
+
+    Each distinct atomic predicate (the service filter, a model filter, a latency threshold,
+    ...) is evaluated once per sample, as a boolean column; each series' total and good
+    counts are count_if of the AND of its atoms, and a count shared by several series (the
+    same scope, the same SLI) is computed once."""
+    atoms: dict[tuple[str, str], tuple[str, Fragment]] = {}
+    # Rows of services no series reads are skipped by the scan itself (a filter on a
+    # dictionary-compressed column) when every series names its service; with one service
+    # its predicate is then true of every row the pass reads.
+    services = [_service_of(item) for item in series]
+    hoisted = sorted(set(services)) if None not in services else []
+
+    def names(fragment: Fragment) -> list[str]:
+        out: list[str] = []
+        for atom in fragment.atoms():
+            if atom.sql.strip().upper() == "TRUE" or (len(hoisted) == 1 and atom.sql == SERVICE_SQL):
+                continue
+            key = atom.atom_key()
+            if key not in atoms:
+                atoms[key] = (f"a{len(atoms)}", atom)
+            out.append(atoms[key][0])
+        return out
+
+    counts: dict[tuple[str, ...], str] = {}
+
+    def count(conjunction: Iterable[str]) -> str:
+        key = tuple(sorted(set(conjunction)))
+        if key not in counts:
+            counts[key] = f"c{len(counts)}"
+        return counts[key]
+
+    values: list[tuple[str, tuple[str, ...]]] = []
+    columns: list[tuple[SeriesSql, str, str, str | None]] = []
     for item in series:
-        if item.score is not None and item.score not in joins:
-            joins[item.score] = f"q{len(joins)}"
-    columns: list[str] = ["date_trunc('minute', s.timestamp) AS minute"]
-    column_params: list[Any] = []
-    slots: list[tuple[SeriesSql, int]] = []
-    for index, item in enumerate(series):
-        alias = joins.get(item.score) if item.score else None
-        total = item.total.sql.replace("{q}", alias or "")
-        good = item.good.sql.replace("{q}", alias or "")
-        columns.append(f"count(*) FILTER (WHERE {total}) AS t{index}")
-        column_params += item.total.params
-        columns.append(f"count(*) FILTER (WHERE ({total}) AND ({good})) AS g{index}")
-        column_params += item.total.params + item.good.params
+        total = names(item.total)
+        good = total + names(item.good)
+        value = None
         if item.value:
-            columns.append(f"sum({item.value}) FILTER (WHERE {total}) AS v{index}")
-            column_params += item.total.params
-        else:
-            columns.append(f"NULL::DOUBLE AS v{index}")
-        slots.append((item, index))
-    join_sql: list[str] = []
-    join_params: list[Any] = []
-    for join, alias in joins.items():
+            value = f"x{len(values)}"
+            values.append((item.value, tuple(total)))
+        columns.append((item, count(good), count(total), value))
+
+    alias = "q"
+    inner_cols = ["epoch_us(s.timestamp) AS us"] + [
+        f"({atom.sql.replace('{q}', alias)}) AS {name}" for name, atom in atoms.values()]
+    inner_params: list[Any] = [p for _, atom in atoms.values() for p in atom.params]
+    for index, (expr, _) in enumerate(values):
+        inner_cols.append(f"{expr} AS xv{index}")
+    join_sql, join_params = "", []
+    if join is not None:
         ref = " AND reference_model = ?" if join.reference_model is not None else ""
-        # An incremental pass reads only the scores of the samples in scope.
-        semi = "" if scope_sql == "TRUE" else f" AND request_id IN (SELECT s.request_id FROM samples s WHERE {scope_sql})"
-        join_sql.append(
-            f"LEFT JOIN (SELECT request_id, {join.worst}(value) AS v FROM scores "
-            f"WHERE metric = ?{ref} AND value IS NOT NULL{semi} "
-            f"GROUP BY request_id) {alias} ON {alias}.request_id = s.request_id"
-        )
-        join_params += [join.metric] + ([join.reference_model] if join.reference_model is not None else [])
-        if semi:
-            join_params += scope_params
-    sql = f"SELECT {', '.join(columns)} FROM samples s {' '.join(join_sql)} WHERE {scope_sql} GROUP BY 1"
-    return sql, column_params + join_params + scope_params, slots
+        # An incremental pass reads only the scores of the samples in scope (their ids in
+        # a temp table: DuckDB then filters the scores scan by them, ~30x cheaper than a
+        # semi-join with a subquery over samples).
+        semi = "" if scoped_ids is None else f" AND request_id IN (SELECT request_id FROM {scoped_ids})"
+        # An inner join where every series' total requires a score (SCORED_SQL, as
+        # sli.series_for_slo writes them): unscored samples are then no series' events.
+        # Series without scores are filled by a pass of their own, without the join.
+        scored_only = all(any(atom.sql == SCORED_SQL for atom in item.total.atoms()) for item in series)
+        # The worst score per sample needs a GROUP BY request_id only where a sample can
+        # have several scores of this metric (one per reference model; the primary key
+        # allows no more). With one reference model the rows are joined as they are: a
+        # GROUP BY over a million request_ids is ~15 % of the pass (bench/RESULTS.md).
+        if join.reference_model is not None or unique_scores:
+            scores = f"SELECT request_id, value AS v FROM scores WHERE metric = ?{ref} AND value IS NOT NULL{semi}"
+        else:
+            scores = (f"SELECT request_id, {join.worst}(value) AS v FROM scores "
+                      f"WHERE metric = ?{ref} AND value IS NOT NULL{semi} GROUP BY request_id")
+        join_sql = f"{'' if scored_only else 'LEFT '}JOIN ({scores}) {alias} ON {alias}.request_id = s.request_id"
+        join_params = [join.metric] + ([join.reference_model] if join.reference_model is not None else [])
+    where, where_params = scope_sql, list(scope_params)
+    if hoisted:
+        where = f"({scope_sql}) AND s.service IN ({', '.join('?' * len(hoisted))})"
+        where_params += hoisted
+    inner = f"SELECT {', '.join(inner_cols)} FROM samples s {join_sql} WHERE {where}"
+
+    aggs = [f"count_if({' AND '.join(conj)}) AS {name}" if conj else f"count(*) AS {name}"
+            for conj, name in counts.items()]
+    for index, (_, conj) in enumerate(values):
+        only = f" FILTER (WHERE {' AND '.join(conj)})" if conj else ""
+        aggs.append(f"sum(xv{index}){only} AS x{index}")
+    sql = f"SELECT {_floor_minute_us('us')} AS m, {', '.join(aggs)} FROM ({inner}) GROUP BY 1"
+    return _Build(sql, inner_params + join_params + where_params, columns)
+
+
+def _service_of(item: SeriesSql) -> str | None:
+    """The service a series is limited to, if its total names exactly one."""
+    found = [atom.params[0] for atom in item.total.atoms() if atom.sql == SERVICE_SQL]
+    return found[0] if len(found) == 1 else None
 
 
 def _fill_samples_series(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql], scope_sql: str,
                          scope_params: list[Any]) -> None:
-    if not series:
-        return
-    select, params, slots = _combined_select(series, scope_sql, scope_params)
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE _slo_agg AS {select}", params)
-    parts = [f"SELECT ?, minute, g{index}, t{index}, v{index} FROM _slo_agg WHERE t{index} > 0" for _, index in slots]
-    # In minute order, so the evaluation's time filter can skip row groups by their min/max.
-    cur.execute(f"INSERT INTO slo_rollups SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY 2",
-                [item.key for item, _ in slots])
-    cur.execute("DROP TABLE _slo_agg")
+    """Recompute the rollups of ``series`` for the samples in scope: one pass over the
+    samples for the series without scores, one per score metric for quality series (a join
+    that only scored samples survive)."""
+    by_join: dict[ScoreJoin | None, list[SeriesSql]] = {}
+    for item in series:
+        by_join.setdefault(item.score, []).append(item)
+    scoped_ids = None
+    if scope_sql != "TRUE" and any(join is not None for join in by_join):
+        scoped_ids = "_slo_scope_ids"
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {scoped_ids} AS SELECT s.request_id FROM samples s WHERE {scope_sql}",
+                    scope_params)
+    for join, items in by_join.items():
+        # (An incremental pass groups the few scores of its samples: no need to ask.)
+        unique = join is not None and join.reference_model is None and scoped_ids is None and cur.execute(
+            "SELECT count(DISTINCT reference_model) <= 1 FROM scores WHERE metric = ?", [join.metric]).fetchone()[0]
+        build = _build_select(items, join, scope_sql, scope_params, scoped_ids, bool(unique))
+        goods = ", ".join(good for _, good, _, _ in build.columns)
+        totals = ", ".join(total for _, _, total, _ in build.columns)
+        values = ", ".join(value or "NULL" for _, _, _, value in build.columns)
+        # Wide (a row per minute) to long (a row per series and minute) with unnest, in
+        # minute order (sorted before the unnest: 1/series_count of the rows to sort), so
+        # the evaluation's time filter can skip row groups by their min/max.
+        cur.execute(
+            "INSERT INTO slo_rollups SELECT series, minute, good, total, value FROM ("
+            f"SELECT unnest(?::VARCHAR[]) AS series, {minute_of_key_sql('m')} AS minute, "
+            f"unnest([{goods}]) AS good, unnest([{totals}]) AS total, unnest([{values}]::DOUBLE[]) AS value "
+            f"FROM ({build.sql} ORDER BY m)) WHERE total > 0",
+            [[item.key for item, _, _, _ in build.columns], *build.params],
+        )
+    if scoped_ids is not None:
+        cur.execute(f"DROP TABLE {scoped_ids}")
 
 
 def _fill_drift_series(cur: duckdb.DuckDBPyConnection, item: SeriesSql) -> None:
@@ -179,7 +281,7 @@ def refresh(store: Store, series: Iterable[SeriesSql], *, overlap: timedelta = O
                 _fill_samples_series(
                     cur, old_samples,
                     "s.timestamp >= ? AND s.timestamp < ? + INTERVAL 1 MINUTE "
-                    "AND date_trunc('minute', s.timestamp) IN (SELECT minute FROM _slo_dirty)",
+                    f"AND {minute_key_sql('s.timestamp')} IN (SELECT {minute_key_sql('minute')} FROM _slo_dirty)",
                     [lo, hi],
                 )
             cur.execute("DROP TABLE IF EXISTS _slo_dirty")
@@ -221,7 +323,7 @@ def _mark_dirty(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql], ove
         return min(mark, cycle - overlap) if cycle is not None else mark - overlap
 
     parts = [
-        "SELECT DISTINCT date_trunc('minute', timestamp) AS minute FROM samples WHERE ingested_at > ?",
+        f"SELECT DISTINCT {minute_of_key_sql(minute_key_sql('timestamp'))} AS minute FROM samples WHERE ingested_at > ?",
         "SELECT minute FROM sample_tombstones WHERE deleted_at > ?",
     ]
     params: list[Any] = [since(samples_mark), since(tomb_mark)]
@@ -234,7 +336,7 @@ def _mark_dirty(cur: duckdb.DuckDBPyConnection, series: Sequence[SeriesSql], ove
         if fresh:
             # Scored samples' minutes: a join on request_id (only when there are new scores).
             parts.append(
-                "SELECT DISTINCT date_trunc('minute', s.timestamp) FROM samples s WHERE s.request_id IN "
+                f"SELECT DISTINCT {minute_of_key_sql(minute_key_sql('s.timestamp'))} FROM samples s WHERE s.request_id IN "
                 "(SELECT request_id FROM scores WHERE evaluated_at > ? AND metric IN (SELECT unnest(?::VARCHAR[])))"
             )
             params += [since(scores_mark), metrics]

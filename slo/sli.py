@@ -26,10 +26,26 @@ class ScoreJoin:
     worst: str  # "max" | "min"
 
 
+# Predicates the rollup build recognises: a series limited to one service, and a quality
+# series' "the sample has a score" ("{q}" is the alias of its score join).
+SERVICE_SQL = "s.service = ?"
+SCORED_SQL = "{q}.v IS NOT NULL"
+
+
 @dataclass
 class Fragment:
     sql: str
     params: list[Any] = field(default_factory=list)
+    # The atomic predicates this one is the AND of (empty: it is atomic). The rollup build
+    # evaluates each distinct atom once per sample and combines them per series, instead
+    # of evaluating, e.g., the service filter once for every series.
+    parts: tuple["Fragment", ...] = ()
+
+    def atoms(self) -> tuple["Fragment", ...]:
+        return self.parts or (self,)
+
+    def atom_key(self) -> tuple[str, str]:
+        return (self.sql, repr(self.params))
 
 
 @dataclass
@@ -46,21 +62,23 @@ class SeriesSql:
 
 
 def _scope(service: str | None, filters: list[tuple[str, list[str]]]) -> Fragment:
-    parts: list[str] = []
-    params: list[Any] = []
+    atoms: list[Fragment] = []
     if service is not None:
-        parts.append("s.service = ?")
-        params.append(service)
+        atoms.append(Fragment(SERVICE_SQL, [service]))
     for column, values in filters:
         # IN (?, ?) rather than IN (SELECT unnest(?)): a subquery inside an aggregate's
         # FILTER becomes a join per series and makes a rollup build ~10x slower.
-        parts.append(f"s.{column} IN ({', '.join('?' * len(values))})")
-        params += list(values)
-    return Fragment(" AND ".join(parts) or "TRUE", params)
+        atoms.append(Fragment(f"s.{column} IN ({', '.join('?' * len(values))})", list(values)))
+    if not atoms:
+        return Fragment("TRUE")
+    if len(atoms) == 1:
+        return atoms[0]
+    return Fragment(" AND ".join(a.sql for a in atoms), [p for a in atoms for p in a.params], parts=tuple(atoms))
 
 
 def _and(*fragments: Fragment) -> Fragment:
-    return Fragment(" AND ".join(f"({f.sql})" for f in fragments), [p for f in fragments for p in f.params])
+    return Fragment(" AND ".join(f"({f.sql})" for f in fragments), [p for f in fragments for p in f.params],
+                    parts=tuple(atom for f in fragments for atom in f.atoms()))
 
 
 def series_for_slo(spec: SloSpec) -> SeriesSql:
@@ -87,7 +105,7 @@ def series_for_slo(spec: SloSpec) -> SeriesSql:
     elif sli.kind == "quality":
         score = ScoreJoin(sli.metric, sli.reference_model, "max" if sli.good_below is not None else "min")
         # "{q}" is replaced by the alias of this score join in the combined query.
-        total = _and(scope, Fragment("{q}.v IS NOT NULL"))
+        total = _and(scope, Fragment(SCORED_SQL))
         good = (Fragment("{q}.v < ?", [sli.good_below]) if sli.good_below is not None
                 else Fragment("{q}.v > ?", [sli.good_above]))
     elif sli.kind == "safety":

@@ -22,7 +22,7 @@ from scipy.optimize import brentq
 
 from genobs.slo.canary_stats import (
     Tally,
-    _bisect_differences,
+    _select_differences,
     _wilcox_cdf,
     compare_proportions,
     mann_whitney,
@@ -156,15 +156,50 @@ def test_exact_interval_uses_rs_qwilcox_index() -> None:
     assert r.achieved_confidence == pytest.approx(1 - 2 * _wilcox_cdf(10, 10)[23])
 
 
-def test_order_statistics_by_bisection_match_sorting() -> None:
+def test_order_statistics_by_selection_match_sorting() -> None:
     rng = np.random.default_rng(11)
     for decimals in (0, 1, 3):
         x = Tally.of(np.round(rng.lognormal(6.5, 0.4, 1500), decimals))
         y = Tally.of(np.round(rng.lognormal(6.4, 0.4, 1300), decimals))
         diffs = np.sort(np.subtract.outer(x.expand(), y.expand()).ravel())
         ks = np.array([1, 17, len(diffs) // 2, len(diffs) // 2 + 1, len(diffs) - 3, len(diffs)])
-        got = _bisect_differences(x.values, x.counts, y.values, y.counts, ks)
+        got = _select_differences(x.values, x.counts, y.values, y.counts, ks)
         assert np.allclose(got, diffs[ks - 1], rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", ["heavy-tail", "mostly-zero", "one-huge-tie", "integers"])
+def test_selection_over_many_rounds_matches_sorting(shape: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small lists and samples force many selection rounds: ranks at the ends, ranks that share
+    a bracket, and brackets whose whole weight sits on one tied difference must all come out
+    as the sorted differences say."""
+    import genobs.slo.canary_stats as canary_stats
+
+    monkeypatch.setattr(canary_stats, "SELECT_LIST_PAIRS", 500)
+    monkeypatch.setattr(canary_stats, "SELECT_SAMPLE", 256)
+    rng = np.random.default_rng(21)
+    n, m = 1800, 1500
+    if shape == "heavy-tail":
+        x, y = rng.standard_cauchy(n), rng.standard_cauchy(m) + 0.3
+    elif shape == "mostly-zero":
+        x = np.where(rng.random(n) < 0.97, 0.0, rng.random(n))
+        y = np.where(rng.random(m) < 0.6, 0.0, rng.random(m))
+    elif shape == "one-huge-tie":
+        x = np.concatenate([np.full(n, 3.0), rng.normal(3, 1, 900)])
+        y = np.concatenate([np.full(m, 3.0), rng.normal(3, 1, 800)])
+    else:
+        x, y = rng.integers(0, 700, n).astype(float), rng.integers(0, 700, m).astype(float)
+    tx, ty = Tally.of(x), Tally.of(y)
+    diffs = np.sort(np.subtract.outer(tx.expand(), ty.expand()).ravel())
+    size = diffs.size
+    # and ranks on both sides of where the sorted differences change value, near the middle
+    # (where probes land on a value and count exactly up to such a rank)
+    steps = np.flatnonzero(np.diff(diffs) > 0) + 1
+    near = steps[np.abs(steps - size // 2) < size // 50]
+    edges = rng.choice(near, min(near.size, 6), replace=False)
+    ks = np.unique(np.concatenate([[1, 2, size // 2, size // 2 + 1, size - 1, size], rng.integers(1, size + 1, 8),
+                                   edges, edges + 1]))
+    got = _select_differences(tx.values, tx.counts, ty.values, ty.counts, ks)
+    assert np.allclose(got, diffs[ks - 1], rtol=1e-12, atol=1e-12)
 
 
 def test_large_arms_use_counts_and_stay_exact_in_the_test() -> None:

@@ -90,3 +90,19 @@ def test_incidents_and_drift_are_reported(demo_run: tuple[subprocess.CompletedPr
     finally:
         con.close()
     assert "prompt_embedding" in drifted                     # the topic drift from 2026-11-20
+
+
+def test_canary_gate_fails_on_hallucination_while_latency_passes(
+    demo_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    """Issue 12 item 6: v1.6 against v1.5 on the canary day fails on answer quality, and the
+    latency-type metrics pass (the incident is a quality regression, not a speed one)."""
+    proc, _ = demo_run
+    report = proc.stdout[proc.stdout.index("6. canary"):]
+    assert "canary verdict: FAIL" in report
+    assert "critical metric failed: hallucination_score High" in report
+    rows = {line.split()[0]: line.split()[1] for line in report.splitlines()
+            if line.split() and line.split()[0] in ("latency_ms", "ttft_ms", "output_tokens", "cost_usd",
+                                                     "hallucination_score", "hallucination_rate")}
+    assert rows == {"latency_ms": "PASS", "ttft_ms": "PASS", "output_tokens": "PASS", "cost_usd": "PASS",
+                    "hallucination_score": "HIGH", "hallucination_rate": "HIGH"}

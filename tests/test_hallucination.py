@@ -489,3 +489,34 @@ def test_not_only_is_not_a_negation(lexical_scorer: HallucinationScorer) -> None
     context = ["It was not only the band's longest tour, but one of the longest concert tours in rock history."]
     (r,) = lexical_scorer.score([{"response": "It was one of the longest concert tours in rock history!", "context": context}])
     assert r.label == "grounded" and r.details["features"]["negation"] == 0.0
+
+
+def test_novel_share_counts_new_words_and_reads_numbers_and_units(lexical_scorer: HallucinationScorer) -> None:
+    """`novel_share` is plain lexical novelty: words the grounding never uses raise it, a number
+    written as a word is compared by value, "req/min" is "requests per minute", and a closing
+    pleasantry adds nothing."""
+    context = ["The API allows 900 req/min per token and two concurrent exports."]
+    restated, chatty, invented = lexical_scorer.score([
+        {"response": "The API allows 900 requests per minute per token and 2 concurrent exports. Hope that helps!",
+         "context": context},
+        {"response": "Honestly I reckon the API allows 900 requests per minute.", "context": context},
+        {"response": "Exports run nightly from the Frankfurt region.", "context": context},
+    ])
+    assert restated.details["features"]["novel_share"] == 0.0
+    assert 0.0 < chatty.details["features"]["novel_share"] < invented.details["features"]["novel_share"]
+    assert restated.label == "grounded" and invented.label == "hallucinated"
+
+
+def test_long_answers_are_discounted_only_when_a_claim_flag_fires(lexical_scorer: HallucinationScorer) -> None:
+    """`flagged_claims` (ln of the checkable claims) is 0 unless a claim flag (a missing number or
+    name, a contradiction, ...) fires: a long answer whose words are simply new is not discounted."""
+    context = ["Loyalty points expire 18 months after they are earned."]
+    new_words, flagged = lexical_scorer.score([
+        {"response": "Loyalty points expire 18 months after they are earned. They feel generous. "
+                     "Our members usually love them.", "context": context},
+        {"response": "Loyalty points expire 24 months after they are earned. They feel generous. "
+                     "Our members usually love them.", "context": context},
+    ])
+    assert new_words.details["features"]["flagged_claims"] == 0.0
+    assert flagged.details["features"]["flagged_claims"] > 0.0
+    assert flagged.details["features"]["missing_number"] == 1.0 and flagged.label == "hallucinated"

@@ -326,6 +326,19 @@ def test_canary_hallucinates_more_than_baseline(chat: list[dict[str, Any]],
     assert unsupported["canary"] > 4 * unsupported["baseline"]
 
 
+def test_canary_is_as_fast_as_baseline(chat: list[dict[str, Any]]) -> None:
+    """Incident 2 is one of quality, not speed: v1.6 serves at v1.5's speed, and only its
+    longer answers (more output tokens) add decode time, within the canary gate's 5 %."""
+    window = [r for r in chat if HALLUCINATION_REGRESSION.contains(_when(r)) and r["status"] == "ok"]
+    arms = {arm: [r for r in window if r["variant"] == arm] for arm in ("baseline", "canary")}
+    mean = {arm: statistics.fmean(r["latency_ms"] for r in rs) for arm, rs in arms.items()}
+    ttft = {arm: statistics.median(r["ttft_ms"] for r in rs) for arm, rs in arms.items()}
+    tokens = {arm: statistics.fmean(r["output_tokens"] for r in rs) for arm, rs in arms.items()}
+    assert 1.0 < mean["canary"] / mean["baseline"] < 1.05
+    assert 0.95 < ttft["canary"] / ttft["baseline"] < 1.05
+    assert 1.0 < tokens["canary"] / tokens["baseline"] < 1.15
+
+
 def test_hallucination_labels_match_the_text(chat: list[dict[str, Any]],
                                              labels: dict[str, Any]) -> None:
     by_id = {r["request_id"]: r for r in chat}

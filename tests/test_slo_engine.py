@@ -225,6 +225,48 @@ def test_quality_slo_pages_on_a_hallucination_spike_and_late_scores_move_it(stor
     assert moved.window.total - moved.window.good == hot.statuses[0].window.total - hot.statuses[0].window.good + 1
 
 
+TWO_JUDGES = """
+slos:
+  - {name: worst, service: chat-api, objective: 90, window: 7d, sli: {kind: quality, metric: hallucination_score, good_below: 0.5}}
+  - {name: judge-b, service: chat-api, objective: 90, window: 7d, sli: {kind: quality, metric: hallucination_score, good_below: 0.5, reference_model: b}}
+"""
+
+
+def test_quality_sli_counts_the_worst_score_once_several_reference_models_scored_a_sample(store):
+    spec = parse_spec(TWO_JUDGES)
+    rows = steady(T0, T0 + timedelta(minutes=10), 4)
+    write_samples(store, rows)
+    judge_a = [dict(s, reference_model="a") for s in _scores(rows, lambda i, r: 0.1)]
+    store.write_scores(judge_a)
+    at = T0 + timedelta(minutes=9, seconds=30)
+    first = {s.slo.name: s.window for s in check(store, spec, at=at, manage_alerts=False).statuses}
+    assert (first["worst"].good, first["worst"].total) == (40, 40)
+    assert first["judge-b"].total == 0
+    # A second reference model scores later and disagrees on every 4th sample: the worst
+    # of the two counts, each sample once; the SLO pinned to model b sees b's scores only.
+    judge_b = [dict(s, reference_model="b") for s in _scores(rows, lambda i, r: 0.9 if i % 4 == 0 else 0.2)]
+    store.write_scores(judge_b)
+    later = {s.slo.name: s.window for s in check(store, spec, at=at, manage_alerts=False).statuses}
+    assert (later["worst"].good, later["worst"].total) == (30, 40)
+    assert (later["judge-b"].good, later["judge-b"].total) == (30, 40)
+    incremental = _snapshot(store, spec)
+    rollups.rebuild(store, all_series(spec))
+    assert _snapshot(store, spec) == incremental
+
+
+def test_rollup_minutes_are_utc_minutes_also_before_1970(store):
+    """The rollups bucket samples by an integer minute key (cheaper than date_trunc on a
+    TIMESTAMPTZ); it must be the minute date_trunc gives, rounding down before the epoch too."""
+    instants = [datetime(1969, 12, 31, 23, 59, 30, tzinfo=timezone.utc), datetime(1969, 12, 31, 23, 59, tzinfo=timezone.utc),
+                datetime(1960, 5, 1, 12, 0, 0, 1, tzinfo=timezone.utc), datetime(1970, 1, 1, tzinfo=timezone.utc),
+                datetime(1970, 1, 1, 0, 0, 59, 999999, tzinfo=timezone.utc), T0 + timedelta(seconds=61)]
+    for at in instants:
+        key = rollups.minute_of_key_sql(rollups.minute_key_sql("?::TIMESTAMPTZ"))
+        mine, theirs = store.fetchone(f"SELECT {key}, date_trunc('minute', ?::TIMESTAMPTZ)",
+                                      [at, at, at])
+        assert mine == theirs == at.replace(second=0, microsecond=0), at
+
+
 def test_silenced_alert_is_not_sent_then_sent_when_the_silence_ends(store, receiver):
     spec = parse_spec(AVAILABILITY % 10)
     config = webhook(receiver)
@@ -417,6 +459,40 @@ def test_incremental_rollups_equal_a_full_recompute(store):
     (n,) = store.fetchone("SELECT count(*) FROM samples WHERE service = 'chat-api'")
     key = next(s.key for s in series if s.key.startswith("availability"))
     assert sum(r[2] for r in rollups.rollup_rows(store, key)) == n == len(live)
+
+
+SEVERAL_SERVICES = """
+slos:
+  - {name: chat, service: chat-api, objective: 99, window: 7d, sli: {kind: availability}}
+  - {name: search, service: search-api, objective: 99, window: 7d, sli: {kind: availability}}
+spend:
+  - {name: everything, daily_budget_usd: 100}
+"""
+
+
+@pytest.mark.parametrize("with_spend", [True, False])
+def test_a_pass_over_several_services_counts_each_series_on_its_own_service(store, with_spend):
+    # Without the spend rule every series names its service, and the pass reads only the
+    # rows of those services; with it, the pass reads all rows.
+    spec = parse_spec(SEVERAL_SERVICES if with_spend else SEVERAL_SERVICES.split("spend:")[0])
+    hour = (T0, T0 + timedelta(hours=1))
+    write_samples(store, steady(*hour, 10, error_every=10) + steady(*hour, 5, error_every=5, service="search-api")
+                  + steady(*hour, 3, service="batch-api"))
+    rollups.refresh(store, all_series(spec))
+    # More samples of each service, some late: the incremental pass must agree as well.
+    write_samples(store, steady(T0 + timedelta(minutes=30), T0 + timedelta(minutes=31), 2, error_every=2)
+                  + steady(T0 + timedelta(minutes=30), T0 + timedelta(minutes=31), 2, service="batch-api"))
+    rollups.refresh(store, all_series(spec))
+    sums = {s.key: (sum(r[1] for r in rows), sum(r[2] for r in rows))
+            for s in all_series(spec) for rows in [rollups.rollup_rows(store, s.key)]}
+    chat, search, *spend = (sums[s.key] for s in all_series(spec))
+    assert chat == (600 - 60 + 1, 602)
+    assert search == (300 - 60, 300)
+    if with_spend:
+        assert spend[0][1] == 602 + 300 + 182      # a spend rule without a service reads them all
+    incremental = _snapshot(store, spec)
+    rollups.rebuild(store, all_series(spec))
+    assert _snapshot(store, spec) == incremental
 
 
 def test_refresh_only_recomputes_dirty_minutes(store):
