@@ -6,13 +6,20 @@ order as an ingest writes them (DuckDB SQL, about a minute per 10M rows), plus G
 hallucination scores for 2 % of samples; serves it read-only with dashboards.launch.run_ui in
 a child process and opens the pages in headless Chromium (Debian's `chromium`, Playwright).
 
-"Full render": from navigation to the page's last change, once its heading is there, Streamlit's
-running indicator is gone, every chart has drawn and nothing changed for 0.75 s
-(tests/dashboard_browser.py wait_rendered). "cold": the first visit after the server
-started (st.cache_data empty; the OS file cache is not dropped). "warm": a new browser tab
-within the cache TTL (30 s). Each page is measured at the default range (last 7d) and at
-last 24h. For comparison the same run measures the 30k-sample demo-sized database
-(--baseline-rows) the same way.
+"Full render": from navigation to the page's last change, once its heading is there, no
+script run is in progress (Streamlit's data-test-script-state), every chart has painted
+pixels and nothing changed for 0.75 s (tests/dashboard_browser.py wait_rendered).
+"cold": a fresh UI server (st.cache_data empty) and a fresh browser context (empty HTTP
+cache); the OS file cache is not dropped. "cold_server_warm_browser": the server restarted
+at the same address (cache empty again) and the page opened in the same browser context, whose
+HTTP cache holds Streamlit's static files, as a returning user's does. "warm": the tab
+reloaded right after the cold visit, within the cache TTL (30 s). Each page is measured at the default range (last 7d) and at last 24h.
+Each measurement also reports where the time went, in the page's clock (ms since navigation
+start): HTML and scripts loaded (dcl_ms), websocket open, first and last message, script run
+done, and the full render. The pages' script runs alone (AppTest, no browser) and the charts
+each page sends (count, data rows) are reported too. For comparison the same run measures the
+30k-sample demo-sized database (--baseline-rows) the same way, and Streamlit's floor on this
+machine at this time: a page with only a heading (bench/floor_app.py), cold and warm.
 
     python bench/bench_dashboard.py [--rows 10000000] [--keep DIR] [--screens DIR]
 """
@@ -29,7 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from dashboard_browser import chromium_path, serve_ui, wait_rendered  # noqa: E402
+from dashboard_browser import (  # noqa: E402
+    TIMELINE_INIT, chromium_path, free_port, serve_ui, timeline, wait_rendered)
 
 from genobs.store import Store  # noqa: E402
 
@@ -110,6 +118,27 @@ def rss_mib(pid: int) -> dict[str, float]:
     return {"rss_mib": fields.get("VmRSS"), "peak_rss_mib": fields.get("VmHWM")}
 
 
+def sent(at: object) -> dict[str, object]:
+    """What a page run sent the browser that costs drawing time: its Vega-Lite charts (with
+    the rows of data each carries) and its data grids."""
+    import pyarrow as pa
+
+    kinds: dict[str, list[object]] = {}
+
+    def walk(node: object) -> None:
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+        kinds.setdefault(str(getattr(node, "type", "")), []).append(node)
+
+    walk(at._tree)  # type: ignore[attr-defined]
+    rows = []
+    for chart in kinds.get("vega_lite_chart", []) + kinds.get("arrow_vega_lite_chart", []):
+        proto = chart.proto  # type: ignore[attr-defined]
+        tables = [d.data.data for d in proto.datasets] + ([proto.data.data] if proto.data.data else [])
+        rows.append(sum(pa.ipc.open_stream(t).read_all().num_rows for t in tables))
+    return {"charts": len(rows), "chart_rows": rows, "dataframes": len(kinds.get("dataframe", [])), "tables": len(kinds.get("table", []))}
+
+
 def script_times(db: Path) -> dict[str, object]:
     """The pages' script runs alone (queries + Streamlit, no browser), in Streamlit's AppTest:
     separates the server's share of a render from the browser's drawing of the charts."""
@@ -123,7 +152,7 @@ def script_times(db: Path) -> dict[str, object]:
     app = str(Path(__file__).resolve().parents[1] / "dashboards" / "app.py")
     out: dict[str, object] = {}
 
-    def run(page: str, rng: str, *, cold: bool) -> float:
+    def run(page: str, rng: str, *, cold: bool) -> tuple[float, AppTest]:
         at = AppTest.from_file(app, default_timeout=600)
         at.query_params["range"] = rng
         at.query_params["refresh"] = "off"
@@ -135,15 +164,29 @@ def script_times(db: Path) -> dict[str, object]:
         t = time.perf_counter()
         at.run()
         assert not at.exception, [e.value for e in at.exception]
-        return round(time.perf_counter() - t, 3)
+        return round(time.perf_counter() - t, 3), at
 
     run("slos", "last 1h", cold=True)   # imports of the page modules, off the clock
     for rng in RANGES:
         for page in PAGES:
-            out[f"{page} ({rng})"] = {"cold_s": run(page, rng, cold=True), "warm_s": run(page, rng, cold=False)}
+            cold_s, _ = run(page, rng, cold=True)
+            warm_s, at = run(page, rng, cold=False)
+            out[f"{page} ({rng})"] = {"cold_s": cold_s, "warm_s": warm_s, **sent(at)}
     for store in list(Store._instances.values()):
         store.close()
     return out
+
+
+def load(page, url: str | None, timeout_ms: int = 180_000) -> dict[str, object]:
+    """Open ``url`` (None: reload) and wait for the full render; seconds from navigation to
+    the last change, with the page's timeline."""
+    t = time.perf_counter()
+    if url is None:
+        page.reload()
+    else:
+        page.goto(url)
+    done = wait_rendered(page, timeout_ms=timeout_ms)
+    return {"s": round(done - t, 3), **timeline(page)}
 
 
 def measure(db: Path, screens: Path | None, tag: str) -> dict[str, object]:
@@ -153,24 +196,46 @@ def measure(db: Path, screens: Path | None, tag: str) -> dict[str, object]:
     if chromium is None:
         raise SystemExit("Debian's chromium is needed (apt-get install chromium)")
     out: dict[str, object] = {}
-    with serve_ui(db) as (base, proc), sync_playwright() as pw:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        out["server_idle"] = rss_mib(proc.pid)
+        # The reference in the same run: Streamlit's floor (bench/floor_app.py) on this machine now.
+        with serve_ui(db, script=Path(__file__).resolve().parent / "floor_app.py") as (base, _):
+            context = browser.new_context(viewport={"width": 1500, "height": 1600})
+            context.add_init_script(TIMELINE_INIT)
+            page = context.new_page()
+            cold = load(page, base)
+            warm = load(page, None)
+            context.close()
+            out["floor: heading-only Streamlit page"] = {"cold_s": cold.pop("s"), "warm_s": warm.pop("s"),
+                                                         "cold_timeline_ms": cold, "warm_timeline_ms": warm}
         for rng in RANGES:
             for name, path in PAGES.items():
-                times = {}
-                for kind in ("cold", "warm"):
-                    page = browser.new_page(viewport={"width": 1500, "height": 1600})
-                    t = time.perf_counter()
-                    page.goto(f"{base}/{path}?range={rng}&refresh=off")
-                    done = wait_rendered(page, timeout_ms=180_000)
-                    times[f"{kind}_s"] = round(done - t, 3)
-                    if screens is not None and kind == "warm" and rng == RANGES[0]:
+                url_path = f"{path}?range={rng}&refresh=off"
+                port = free_port()
+                # A fresh server per page: its first visit finds st.cache_data empty.
+                context = browser.new_context(viewport={"width": 1500, "height": 1600})
+                context.add_init_script(TIMELINE_INIT)
+                page = context.new_page()
+                with serve_ui(db, port=port) as (base, proc):
+                    idle = rss_mib(proc.pid)
+                    cold = load(page, f"{base}/{url_path}")
+                    warm = load(page, None)
+                    if screens is not None and rng == RANGES[0]:
                         screens.mkdir(parents=True, exist_ok=True)
                         page.screenshot(path=str(screens / f"bench_{tag}_{name}.png"))
-                    page.close()
-                out[f"{name} ({rng})"] = times
-        out["server_after"] = rss_mib(proc.pid)
+                    after = rss_mib(proc.pid)
+                    page.goto("about:blank")
+                # Restarted at the same address: the server's cache is empty again, the
+                # browser's holds Streamlit's static files (a returning user).
+                with serve_ui(db, port=port) as (base, proc):
+                    cold_server = load(page, f"{base}/{url_path}")
+                    page.goto("about:blank")
+                context.close()
+                out[f"{name} ({rng})"] = {
+                    "cold_s": cold.pop("s"), "cold_server_warm_browser_s": cold_server.pop("s"),
+                    "warm_s": warm.pop("s"), "cold_timeline_ms": cold,
+                    "cold_server_warm_browser_timeline_ms": cold_server, "warm_timeline_ms": warm,
+                    "server_idle": idle, "server_after": after}
         browser.close()
     return out
 
@@ -184,7 +249,10 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="bench_dashboard_"))
     folder.mkdir(parents=True, exist_ok=True)
-    result: dict[str, object] = {"target_s": 1.5, "span_days": SPAN_DAYS}
+    import os
+
+    # The machine's load beside the figures: on a shared machine they move with it.
+    result: dict[str, object] = {"target_s": 1.5, "span_days": SPAN_DAYS, "loadavg_start": os.getloadavg()}
     try:
         for tag, rows in (("baseline", args.baseline_rows), ("large", args.rows)):
             db = folder / f"bench_{rows}.duckdb"
@@ -195,6 +263,7 @@ def main() -> None:
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
+    result["loadavg_end"] = os.getloadavg()
     print(json.dumps(result, indent=2))
 
 

@@ -66,6 +66,31 @@ def streamlit_flags(host: str, port: int) -> dict[str, object]:
     }
 
 
+def warm_up() -> None:
+    """Import what every page needs (pandas, Altair and its schema validator, pyarrow, DuckDB
+    through the queries module) before the UI listens, so the first visitor's page does not
+    wait seconds for imports: on the 2-core bench machine they took 2-3 s of the first render."""
+    import logging
+
+    import altair as alt
+    import pandas as pd
+    import pyarrow  # noqa: F401  (Streamlit serializes every chart's and table's data as Arrow)
+
+    # Decorating the queries' st.cache_data functions before Streamlit's runtime exists logs
+    # "No runtime found": harmless, the cache storage is chosen at the first call, inside the
+    # runtime (Streamlit's server-asgi notes), so the warning is held back here.
+    cache_log = logging.getLogger("streamlit.runtime.caching.cache_data_api")
+    level = cache_log.level
+    cache_log.setLevel(logging.ERROR)
+    try:
+        from genobs.dashboards import widgets  # noqa: F401  (queries, store, duckdb, timewindow)
+    finally:
+        cache_log.setLevel(level)
+
+    # Altair loads and compiles its Vega-Lite JSON schema on the first validation.
+    alt.Chart(pd.DataFrame({"t": [0]})).mark_line().encode(x="t:Q").to_dict()
+
+
 def run_ui(db_path: str | os.PathLike[str], host: str, port: int, *, read_only: bool, token: str | None) -> None:
     """Serve the dashboards on host:port until the process is stopped (blocks; main thread).
 
@@ -81,6 +106,7 @@ def run_ui(db_path: str | os.PathLike[str], host: str, port: int, *, read_only: 
     else:
         os.environ.pop(READ_ONLY_ENV, None)
     auth.set_token(token)
+    warm_up()
     flags = streamlit_flags(host, port)
     bootstrap.load_config_options(flag_options=flags)
     bootstrap.run(str(APP_PATH), False, [], flags)

@@ -202,12 +202,14 @@ def _split_quantiles(df: pd.DataFrame) -> pd.DataFrame:
 def version_series(db: str, scope: Scope, bucket_s: int) -> pd.DataFrame:
     """Requests per bucket and model version (with its arm)."""
     where, params = _where(scope)
+    # Group by the (dictionary-encoded) columns and build the label per group, not per row:
+    # a third less time on a 10M-sample table (bench/bench_dashboard.py's database).
     return _df(
         db,
-        "SELECT time_bucket(to_seconds(?::BIGINT), timestamp) AS bucket, "
-        "model || ' ' || model_version || CASE WHEN variant = 'primary' THEN '' ELSE ' (' || variant || ')' END AS version, "
-        "count(*) AS requests FROM samples "
-        f"WHERE {where} GROUP BY ALL ORDER BY bucket",
+        "SELECT bucket, model || ' ' || model_version || CASE WHEN variant = 'primary' THEN '' "
+        "ELSE ' (' || variant || ')' END AS version, sum(requests)::BIGINT AS requests FROM ("
+        "SELECT time_bucket(to_seconds(?::BIGINT), timestamp) AS bucket, model, model_version, variant, "
+        f"count(*) AS requests FROM samples WHERE {where} GROUP BY ALL) GROUP BY ALL ORDER BY bucket, version",
         [bucket_s, *params])
 
 

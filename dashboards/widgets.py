@@ -83,10 +83,9 @@ def sidebar_filters(db: str, *, with_models: bool = True) -> Filters:
     url_range = _param(P_RANGE)
     current = url_range or _remembered(P_RANGE, DEFAULT_RANGE)
     sb = st.sidebar
-    sb.markdown("**Time range**")
     options = [*PRESETS, CUSTOM]
     choice = sb.selectbox("Time range", options, index=options.index(current) if current in PRESETS else len(PRESETS),
-                          key="_w_range_choice", label_visibility="collapsed")
+                          key="_w_range_choice")
     range_text = choice
     if choice == CUSTOM:
         range_text = sb.text_input("From..to (UTC, RFC 3339)", value="" if current in PRESETS else current,
@@ -98,9 +97,10 @@ def sidebar_filters(db: str, *, with_models: bool = True) -> Filters:
         range_text = DEFAULT_RANGE
         window = parse_window(DEFAULT_RANGE, now=anchored_at)
     now = datetime.now(timezone.utc)
+    span = f"{fmt_time(window.start)} → {fmt_time(window.end)} UTC"
     if newest is not None and (now - anchored_at).total_seconds() > 600 and ".." not in range_text:
-        sb.caption(f"Newest data: {fmt_time(newest)}; relative ranges end there.")
-    sb.caption(f"{fmt_time(window.start)} → {fmt_time(window.end)} UTC")
+        span = f"Newest data: {fmt_time(newest)}; relative ranges end there.  \n{span}"
+    sb.caption(span)   # one element, not two: each is a message the browser handles before drawing
 
     opts = queries.filter_options(db, window.start, window.end)
     all_services = sorted(set(opts["service"])) if len(opts) else []
@@ -122,15 +122,21 @@ def sidebar_filters(db: str, *, with_models: bool = True) -> Filters:
 
     for name, value in ((P_RANGE, range_text), (P_SERVICE, services), (P_MODEL, models), (P_REFRESH, refresh)):
         _remember(name, value)
-    # Keep the URL in step with the widgets so a copied link opens the same view.
-    st.query_params[P_RANGE] = range_text
-    for name, values in ((P_SERVICE, services), (P_MODEL, models)):
-        if values:
-            st.query_params[name] = values
-        elif name in st.query_params:
-            del st.query_params[name]
-    st.query_params[P_REFRESH] = refresh
+    _sync_url({P_RANGE: [range_text], P_SERVICE: services, P_MODEL: models, P_REFRESH: [refresh]})
     return Filters(db, window, range_text, tuple(services), tuple(models), REFRESH_CHOICES[refresh], anchored_at)
+
+
+def _sync_url(wanted: dict[str, list[str]]) -> None:
+    """Keep the URL in step with the widgets so a copied link opens the same view. Only what
+    differs is written, in one update: each write is a message the browser must handle
+    before it draws the page."""
+    changed = {name: values for name, values in wanted.items()
+               if values and st.query_params.get_all(name) != list(values)}
+    if changed:
+        st.query_params.update(changed)
+    for name, values in wanted.items():
+        if not values and name in st.query_params:
+            del st.query_params[name]
 
 
 def live(filters: Filters, body: Callable[[], None]) -> None:

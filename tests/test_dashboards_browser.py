@@ -94,6 +94,45 @@ def test_token_gate_in_chromium(browser_db: Path) -> None:
         browser.close()
 
 
+def test_oidc_login_in_chromium(browser_db: Path, tmp_path: Path) -> None:
+    """With st.login's [auth] section configured (a local OIDC provider on loopback), the UI
+    shows only a sign-in page; after the provider's authorization-code flow (RS256 ID token,
+    PKCE) the page the link asked for renders with its figures."""
+    from dashboard_browser import free_port
+    from oidc_provider import oidc_provider
+
+    with oidc_provider() as idp:
+        port = free_port()
+        secrets_dir = tmp_path / "ui" / ".streamlit"
+        secrets_dir.mkdir(parents=True)
+        (secrets_dir / "secrets.toml").write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+            'cookie_secret = "genobs-test-cookie-secret-0123456789"\n'
+            f'client_id = "{idp.client_id}"\n'
+            f'client_secret = "{idp.client_secret}"\n'
+            f'server_metadata_url = "{idp.issuer}/.well-known/openid-configuration"\n')
+        env = {"GENOBS_CONFIG": str(browser_db.parent / "genobs.yaml")}
+        with serve_ui(browser_db, env=env, port=port, cwd=secrets_dir.parent) as (base, _), \
+                playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
+            page.goto(f"{base}/?range={WHOLE_DEMO}")
+            page.wait_for_selector("text=Sign in to see the dashboards", timeout=60_000)
+            text = page_text(page)
+            assert "Availability" not in text and "Overview" not in text and "demo.duckdb" not in text, text[:800]
+            assert idp.tokens_issued == 0
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_selector("h1:has-text('Overview')", timeout=60_000)
+            wait_rendered(page)
+            text = page_text(page)
+            assert "Availability" in text and "Cost per 1k requests" in text, text[:1500]
+            assert idp.tokens_issued == 1 and not idp.codes     # one code, exchanged once
+            for bad in FORBIDDEN:
+                assert bad not in text, bad
+            browser.close()
+
+
 def test_ui_inside_the_platform_process_sees_posted_rows(tmp_path: Path) -> None:
     """The runtime's UI slot: API on a daemon thread, Streamlit on the main thread, one DuckDB
     instance; samples posted to the API show on the UI's next page run, and `genobs dashboard`

@@ -48,16 +48,20 @@ def _body(f: w.Filters, counts: dict[str, int]) -> None:
         if len(series):
             series["link"] = [f.samples_link(range=w.bucket_range(b, f.bucket_s), status=["error", "timeout"])
                               for b in series["bucket"]]
+            # The links and the tooltip ride on the bars (one item per bucket); the error line
+            # has no point overlay: Streamlit's Vega interprets every mark's encoders per datum,
+            # so each extra mark per bucket costs first-paint time in the browser.
             base = alt.Chart(series).encode(x=w.time_axis())
             bars = base.mark_bar(opacity=0.35).encode(
-                y=alt.Y("requests_per_min:Q", title=f"requests / min (per {w.bucket_label(f.bucket_s)})"))
-            err = base.mark_line(color="#d62728", point=alt.OverlayMarkDef(size=16, color="#d62728")).encode(
-                y=alt.Y("error_pct:Q", title="error rate (%)"), href="link:N",
+                y=alt.Y("requests_per_min:Q", title=f"requests / min (per {w.bucket_label(f.bucket_s)})"),
+                href="link:N",
                 tooltip=[alt.Tooltip("bucket:T", title="time (UTC)", format="%Y-%m-%d %H:%M"),
                          alt.Tooltip("requests:Q", title="requests"), alt.Tooltip("failed:Q", title="failed"),
                          alt.Tooltip("error_pct:Q", title="error rate (%)", format=".2f")])
+            err = base.mark_line(color="#d62728").encode(y=alt.Y("error_pct:Q", title="error rate (%)"))
             w.show_chart(alt.layer(bars, err).resolve_scale(y="independent").properties(height=260))
-            st.caption("Click a point of the error-rate line to open that bucket's failed requests in Samples.")
+            st.caption("Bars: requests per minute; red line: error rate. Click a bar to open that bucket's "
+                       "failed requests in Samples.")
     with right:
         st.subheader("Error budget per SLO")
         _budgets(f)
@@ -69,7 +73,10 @@ def _body(f: w.Filters, counts: dict[str, int]) -> None:
         elif len(alerts) == 0:
             st.success("No alert is firing.")
         else:
-            st.dataframe(alerts, hide_index=True, width="stretch")
+            st.dataframe(alerts[["slo", "severity", "starts_at", "burn_rate_long"]], hide_index=True,
+                         width="stretch", column_config={
+                             "starts_at": st.column_config.DatetimeColumn("since (UTC)", format="YYYY-MM-DD HH:mm"),
+                             "burn_rate_long": st.column_config.NumberColumn("burn rate (×)", format="%.1f")})
 
 
 def _budgets(f: w.Filters) -> None:
@@ -80,10 +87,13 @@ def _budgets(f: w.Filters) -> None:
         return
     shown = status[["slo", "objective", "window", "budget_remaining"]].copy()
     shown["budget_remaining"] = 100 * shown["budget_remaining"]
+    # Narrow columns with short titles: the table fits its half of the page, no figure cut off.
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        "objective": st.column_config.NumberColumn("objective (%)", format="%.2f"),
-        "budget_remaining": st.column_config.ProgressColumn("budget remaining (%)", format="%.0f%%",
-                                                            min_value=0, max_value=100)})
+        "slo": st.column_config.TextColumn("SLO", width=130),
+        "objective": st.column_config.NumberColumn("objective", format="%.2f%%", width=75),
+        "window": st.column_config.TextColumn("window", width=60),
+        "budget_remaining": st.column_config.ProgressColumn("budget left", format="%.0f%%",
+                                                            min_value=0, max_value=100, width=130)})
     st.caption(f"As of the SLO engine's last evaluation ({w.fmt_time(status['at'].max())} UTC). See SLOs.")
 
 
