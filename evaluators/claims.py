@@ -59,6 +59,34 @@ DISCOURSE_WORDS: frozenset[str] = frozenset(
     """.split()
 )
 
+# Paraphrase glue: the closed classes of English that carry the grammar of a restatement, not its
+# facts, in every inflection (a word list matched on surface forms, so "takes" is glue while the
+# stemmer's "take"/"taking" collisions with other words cannot make content words glue):
+# * light verbs, whose object or complement carries the meaning ("takes 4-7 days", "make sure",
+#   "gave a talk", "go back", "keep in mind"): do, make, take, get, give, have, go, come, keep, put, let;
+# * catenative / semi-modal verbs, which frame another verb ("need to", "want to", "try to", "able to");
+# * adverbial particles of phrasal verbs ("go back", "put aside", "move ahead");
+# * the discourse-marker verb "note" ("Note that ...", "please note").
+# A restatement in other words ("Standard delivery to Canada takes 4-7 business days" for
+# "Standard: 4 to 7 business days") adds these without adding a fact; the words they bind
+# (numbers, names, nouns) stay checked. Not picked from any data set: standard grammar classes.
+GLUE_WORDS: frozenset[str] = frozenset(
+    """
+    do does did done doing make makes made making take takes took taken taking
+    get gets got gotten getting give gives gave given giving have has had having
+    go goes went gone going come comes came coming keep keeps kept keeping put puts putting
+    let lets letting
+    need needs needed needing want wants wanted wanting try tries tried trying able
+    back away forward ahead aside apart
+    note
+    """.split()
+)
+# Light-verb idioms whose second word would otherwise read as a stance word: "make sure" / "make
+# certain" is "ensure" (an instruction), not the speaker being sure of something.
+GLUE_IDIOMS: dict[str, frozenset[str]] = {
+    form: frozenset({"sure", "certain"}) for form in ("make", "makes", "made", "making")
+}
+
 # Evaluative and experiential words among DISCOURSE_WORDS ("I love that movie", "it's a great
 # show", "I wonder if ..."): they assert nothing that a grounding sentence could state, so they
 # are no claim's content (a claim about a fact stays checkable with "great" in it), but what a
@@ -261,7 +289,9 @@ def _word_info(raw: str) -> tuple[str, str, bool, bool, str | None]:
     if not is_stop and "'" in lower:  # "we'll", "you'd", "there's": a function word and its clitic
         head, _, tail = lower.partition("'")
         is_stop = head in STOPWORDS and tail in _CONTRACTION_ENDINGS
-    is_content = not is_stop and bare not in DISCOURSE_WORDS and (len(bare) > 1 or number is not None)
+    is_content = (
+        not is_stop and bare not in DISCOURSE_WORDS and bare not in GLUE_WORDS and (len(bare) > 1 or number is not None)
+    )
     is_capitalized = raw[:1].isupper() or (raw[:1].isdigit() and any(c.isupper() for c in raw))
     return norm, bare, is_content, is_capitalized, number
 

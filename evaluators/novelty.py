@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from genobs.evaluators.claims import Token
-from genobs.evaluators.grounding import Grounding
+from genobs.evaluators.claims import GLUE_IDIOMS, GLUE_WORDS, Token
+from genobs.evaluators.grounding import Grounding, root_supported
 
 # English function words: scikit-learn's ENGLISH_STOP_WORDS (the Glasgow Information Retrieval
 # Group's list, BSD-licensed), copied so the scorer does not import scikit-learn. It also holds
@@ -46,15 +46,19 @@ FUNCTION_WORDS: frozenset[str] = frozenset(
 
 
 def novel_share(tokens: Iterable[Token], grounding: Grounding) -> float:
-    """Share of the response's content words (not FUNCTION_WORDS) whose normalized form is in no
+    """Share of the response's content words (not FUNCTION_WORDS, nor claims.GLUE_WORDS in any
+    inflection: "takes" in a restatement is no novelty) whose normalized form is in no
     grounding text (function words of the grounding included: "well" supports "well"); a number
     counts as present when the grounding has its value. 0.0 for a response without content words."""
     total = novel = 0
     norms, numbers = grounding.all_norms, grounding.numbers
+    prev = ""
     for t in tokens:
-        if t.lower in FUNCTION_WORDS:
+        idiom = t.lower in GLUE_IDIOMS.get(prev, ())
+        prev = t.lower
+        if t.lower in FUNCTION_WORDS or t.lower in GLUE_WORDS or idiom:
             continue
         total += 1
-        if t.norm not in norms and (t.number is None or t.number not in numbers):
+        if t.norm not in norms and (t.number is None or t.number not in numbers) and not root_supported(t, grounding):
             novel += 1
     return novel / total if total else 0.0

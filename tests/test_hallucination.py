@@ -520,3 +520,37 @@ def test_long_answers_are_discounted_only_when_a_claim_flag_fires(lexical_scorer
     assert new_words.details["features"]["flagged_claims"] == 0.0
     assert flagged.details["features"]["flagged_claims"] > 0.0
     assert flagged.details["features"]["missing_number"] == 1.0 and flagged.label == "hallucinated"
+
+
+def test_paraphrase_glue_is_neither_unsupported_nor_novel(lexical_scorer: HallucinationScorer) -> None:
+    """Light verbs, semi-modals and phrasal particles in any inflection ("takes", "make sure",
+    "need to", "go back") carry the grammar of a restatement, not a fact: a restatement that adds
+    only them is fully grounded, while an invented word beside them still counts."""
+    context = ["Delivery estimates (Japan). Standard: 4 to 7 business days. Express: 2 business days."]
+    glued, invented = lexical_scorer.score([
+        {"response": "Standard delivery to Japan takes 4-7 business days; make sure you go back and "
+                     "try express if you need 2 business days.", "context": context},
+        {"response": "Standard delivery to Japan takes 4-7 business days by airmail.", "context": context},
+    ])
+    feats = glued.details["features"]
+    assert feats["novel_share"] == 0.0 and feats["unsupported_share"] == 0.0, feats
+    assert glued.label == "grounded"
+    assert invented.details["features"]["novel_share"] > 0.0
+    assert "airmail" in invented.details["claims"][0]["unsupported_tokens"]
+
+
+def test_derived_forms_of_grounding_words_are_supported(lexical_scorer: HallucinationScorer) -> None:
+    """A lower-case word derived from a grounding word ("deliveries" from "delivered",
+    "automatically" from "automatic") is supported; a name is a fact and must match as written."""
+    from genobs.evaluators.grounding import build_grounding, root_supported
+    from genobs.evaluators.claims import tokenize
+
+    g = build_grounding(["Failed webhooks are delivered again with automatic retries by Brightwave."], None, None)
+    assert g is not None
+    words = {t.text: t for t in tokenize("deliveries automatically Brightwaves retried deliberate")}
+    assert root_supported(words["deliveries"], g) and root_supported(words["automatically"], g)
+    assert not root_supported(words["Brightwaves"], g)  # capitalized: names match only as written
+    assert not root_supported(words["deliberate"], g)  # shares "deli" only: too short a root
+    (r,) = lexical_scorer.score([{"response": "Failed deliveries are retried automatically.",
+                                  "context": ["Failed webhooks are delivered again with automatic retries."]}])
+    assert r.details["features"]["novel_share"] == 0.0 and r.label == "grounded"
