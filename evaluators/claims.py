@@ -27,7 +27,8 @@ STOPWORDS: frozenset[str] = frozenset(
     a an the and or but if then else so because as than that this these those there here
     of in on at to from by for with about into onto over under between among through during
     before after above below up down out off again further once also too very just only even
-    still yet already ever both each either neither all any some such own same other another
+    still yet already ever both each every either neither all any some such own same other another
+    everyone everybody everywhere
     is am are was were be been being have has had having do does did doing done
     will would shall should can could may might must ought
     i me my mine myself we us our ours ourselves you your yours yourself yourselves
