@@ -67,6 +67,8 @@ DISCOURSE_WORDS: frozenset[str] = frozenset(
 #   "gave a talk", "go back", "keep in mind"): do, make, take, get, give, have, go, come, keep, put, let;
 # * catenative / semi-modal verbs, which frame another verb ("need to", "want to", "try to", "able to");
 # * adverbial particles of phrasal verbs ("go back", "put aside", "move ahead");
+# * verbs of naming and regarding, which restate a name or a description the grounding gives
+#   ("babies are called preemies" for "known as preemies"; "considered one of the most ...");
 # * the discourse-marker verb "note" ("Note that ...", "please note").
 # A restatement in other words ("Standard delivery to Canada takes 4-7 business days" for
 # "Standard: 4 to 7 business days") adds these without adding a fact; the words they bind
@@ -80,6 +82,8 @@ GLUE_WORDS: frozenset[str] = frozenset(
     need needs needed needing want wants wanted wanting try tries tried trying able
     back away forward ahead aside apart
     note
+    call calls called calling refer refers referred referring consider considers considered considering
+    regard regards regarded dub dubs dubbed term termed
     """.split()
 )
 # Light-verb idioms whose second word would otherwise read as a stance word: "make sure" / "make
