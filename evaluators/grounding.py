@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from genobs.evaluators.claims import DISCOURSE_WORDS, NEGATIONS, POLITENESS_WORDS, Claim, Span, Token, named_entities, split_sentences, tokenize
 from genobs.evaluators.antonyms import antonym_contradictions
@@ -33,14 +33,6 @@ from genobs.evaluators.question_support import (
     split_at_and,
     subject_pair,
 )
-
-# Derivational matching: a lower-case word whose stem and a grounding word's stem differ only by a
-# short ending after a shared root of at least ROOT_MIN characters is supported ("deliveries" /
-# "delivered": Porter leaves "deliveri" / "deliv"; "automatically" / "automatic"). The stemmer strips
-# inflections only; these are the derivations it leaves (-y/-i, -al, -ic, -ion). Names and numbers
-# are facts and never match this way.
-ROOT_MIN = 5
-ROOT_ENDING = 3
 
 # A multi-word name must appear in the grounding (or the prompt) in order, with at most this many
 # other word between two of its words ("Lee Ranaldo" for "Lee Mark Ranaldo").
@@ -163,11 +155,6 @@ class Grounding:
     prompt_tokens: tuple[Token, ...] = ()
     doc_tokens: tuple[tuple[Token, ...], ...] = ()  # each grounding text's tokens
     chunk_tokens: tuple[tuple[int, tuple[Token, ...]], ...] = ()  # per chunk: (document index, its tokens)
-
-    @cached_property
-    def root_forms(self) -> frozenset[str]:
-        """The roots of the grounding's stems (`word_roots`): see `root_supported`."""
-        return frozenset().union(*map(word_roots, self.all_norms))
 
     @cached_property
     def chunk_norms(self) -> list[frozenset[str]]:
@@ -431,32 +418,9 @@ class LexicalEvidence:
         )
 
 
-@lru_cache(maxsize=200_000)
-def word_roots(norm: str) -> frozenset[str]:
-    """A stem's possible roots: the stem less up to ROOT_ENDING final characters, at least ROOT_MIN
-    left (none for a shorter stem, a number or a word with digits)."""
-    if len(norm) < ROOT_MIN or not norm.isalpha():
-        return frozenset()
-    return frozenset(norm[:k] for k in range(max(ROOT_MIN, len(norm) - ROOT_ENDING), len(norm) + 1))
-
-
-def root_supported(tok: Token, grounding: Grounding) -> bool:
-    """A lower-case word that shares a root with a grounding word (`word_roots`): the two stems
-    differ only in their last few characters ("deliveri" / "deliv")."""
-    if tok.is_capitalized or tok.number is not None:
-        return False
-    roots = word_roots(tok.norm)
-    return bool(roots) and not roots.isdisjoint(grounding.root_forms)
-
-
 def _grounded(tok: Token, grounding: Grounding) -> bool:
-    """The word, or the number it spells ("second" for a grounding's "2nd"/"two"), is in the
-    grounding, or a lower-case word derives from one of its words (`root_supported`)."""
-    return (
-        tok.norm in grounding.norms
-        or (tok.number is not None and tok.number in grounding.numbers)
-        or root_supported(tok, grounding)
-    )
+    """The word, or the number it spells ("second" for a grounding's "2nd"/"two"), is in the grounding."""
+    return tok.norm in grounding.norms or (tok.number is not None and tok.number in grounding.numbers)
 
 
 def lexical_evidence(claim: Claim, grounding: Grounding, response: str) -> LexicalEvidence:

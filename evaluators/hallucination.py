@@ -13,8 +13,9 @@ model over the response's features:
                   and the words of questions back to the user (grounding.stated_tokens), less
                   pleasantries. The prompt is not grounding.
   novel_share     (response) share of the response's content words (every sentence, scikit-learn's
-                  English function words aside) whose normalized form or number the grounding never
-                  uses (evaluators/novelty.py): plain lexical novelty, no word excused
+                  English function words and paraphrase glue, claims.GLUE_WORDS, aside) whose
+                  normalized form, root or number the grounding never uses (evaluators/novelty.py):
+                  plain lexical novelty, no word excused
   flagged_claims  (response) ln(checkable claims) when one of the claim flags below (missing_number
                   ... misattributed) fires, else 0: the largest of N claims' flags fires more often
                   with N by chance (negative weight). Only then, so that a long dialogue turn whose
@@ -117,40 +118,40 @@ FLAG_FEATURES = CLAIM_FEATURES[2:]
 # `unsupported` (the worst claim's share) comes out negative beside `mostly_unsupported`: together
 # they are a hinge on the worst claim, adding nothing beyond the response's shares until more than
 # half of one claim is unsupported (an invented statement), and rising after that.
-BIAS = -3.22
+BIAS = -3.33
 WEIGHTS: dict[str, float] = {
-    "unsupported_share": 8.26,
-    "unsupported": -2.4,
-    "mostly_unsupported": 3.01,
-    "missing_number": 14.6,
-    "missing_entity": 8.9,
-    "scattered": 5.04,
-    "scattered_sentences": 9.92,
-    "negation": 8.42,
-    "unmatched_name": 6.01,
-    "wrong_option": 7.28,
-    "both_unsupported": 5.47,
-    "misattributed": 8.25,
-    "novel_share": 2.82,
-    "flagged_claims": -7.35,
+    "unsupported_share": 8.24,
+    "unsupported": -2.22,
+    "mostly_unsupported": 2.79,
+    "missing_number": 14.12,
+    "missing_entity": 8.44,
+    "scattered": 5.69,
+    "scattered_sentences": 9.6,
+    "negation": 8.45,
+    "unmatched_name": 5.99,
+    "wrong_option": 7.36,
+    "both_unsupported": 5.45,
+    "misattributed": 8.24,
+    "novel_share": 2.88,
+    "flagged_claims": -6.87,
 }
 # Lexical-only mode (no word alignment, so every unsupported word counts fully), fitted the same way.
-LEXICAL_BIAS = -2.98
+LEXICAL_BIAS = -3.08
 LEXICAL_WEIGHTS: dict[str, float] = {
     "unsupported_share": 8.53,
-    "unsupported": -3.16,
-    "mostly_unsupported": 3.35,
-    "missing_number": 12.8,
-    "missing_entity": 7.14,
-    "scattered": 4.25,
-    "scattered_sentences": 8.59,
-    "negation": 7.55,
-    "unmatched_name": 5.38,
-    "wrong_option": 6.56,
-    "both_unsupported": 5.1,
-    "misattributed": 7.45,
-    "novel_share": 2.35,
-    "flagged_claims": -6.04,
+    "unsupported": -2.94,
+    "mostly_unsupported": 3.14,
+    "missing_number": 12.44,
+    "missing_entity": 6.79,
+    "scattered": 4.76,
+    "scattered_sentences": 8.41,
+    "negation": 7.51,
+    "unmatched_name": 5.35,
+    "wrong_option": 6.51,
+    "both_unsupported": 5.08,
+    "misattributed": 7.4,
+    "novel_share": 2.43,
+    "flagged_claims": -5.68,
 }
 
 

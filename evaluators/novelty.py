@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from genobs.evaluators.claims import GLUE_IDIOMS, GLUE_WORDS, Token
-from genobs.evaluators.grounding import Grounding, root_supported
+from genobs.evaluators.grounding import Grounding
 
 # English function words: scikit-learn's ENGLISH_STOP_WORDS (the Glasgow Information Retrieval
 # Group's list, BSD-licensed), copied so the scorer does not import scikit-learn. It also holds
@@ -59,6 +59,6 @@ def novel_share(tokens: Iterable[Token], grounding: Grounding) -> float:
         if t.lower in FUNCTION_WORDS or t.lower in GLUE_WORDS or idiom:
             continue
         total += 1
-        if t.norm not in norms and (t.number is None or t.number not in numbers) and not root_supported(t, grounding):
+        if t.norm not in norms and (t.number is None or t.number not in numbers):
             novel += 1
     return novel / total if total else 0.0
