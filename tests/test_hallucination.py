@@ -69,8 +69,8 @@ def halueval_figures(scorer: HallucinationScorer) -> dict[str, float]:
 
 
 def test_halueval_issue_bar(halueval_figures: dict[str, float]) -> None:
-    """The issue's bar at the default threshold: F1 >= 0.95 and ROC AUC >= 0.97 (F1 0.953, AUC 0.978
-    measured; the held-out half alone: F1 0.947, AUC 0.980, see docs/evaluators.md)."""
+    """The issue's bar at the default threshold: F1 >= 0.95 and ROC AUC >= 0.97 (F1 0.952, AUC 0.983
+    measured; the held-out half alone: F1 0.954, AUC 0.983, see bench/results_hallucination.md)."""
     assert halueval_figures["f1"] >= 0.95
     assert halueval_figures["auc"] >= 0.97
 
