@@ -91,7 +91,8 @@ def _panel(f: w.Filters, series: pd.DataFrame, versions: pd.DataFrame, gpu: pd.D
     (no layers), so Streamlit fits the chart to the page width (autosize fit-x). Bars carry
     the links to Samples (one item per bucket); lines carry no per-point marks."""
     tip_time = alt.Tooltip("bucket:T", title="time (UTC)", format="%Y-%m-%d %H:%M")
-    x = w.time_axis()
+    # Full-width rows: about 8 time labels, not one per 60 px.
+    x = alt.X("bucket:T", title="time (UTC)", axis=alt.Axis(format="%b %d %H:%M", tickCount=8, labelOverlap=True))
     legend = alt.Legend(orient="top", direction="horizontal", title=None)   # keeps every row's plot width equal
 
     def row(df: pd.DataFrame, title: str) -> alt.Chart:
