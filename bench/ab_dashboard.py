@@ -51,6 +51,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--ref", default="main")
     parser.add_argument("--ranges", default=",".join(bench.RANGES))
+    parser.add_argument("--repeat", type=int, default=1, help="run the interleaved rounds this many times")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -71,25 +72,30 @@ def main() -> None:
         sides = {args.ref: (ref_pkg, {"PYTHONPATH": str(ref_pkg)}), "this tree": (None, {})}
         with sync_playwright() as pw:
             chromium = pw.chromium.launch(executable_path=browser_helpers.chromium_path(), args=["--no-sandbox"])
-            for rng in args.ranges.split(","):
-                for name, path in bench.PAGES.items():
-                    for side, (cwd, env) in sides.items():
-                        browser_helpers.subprocess.Popen = popen_in(cwd)  # type: ignore[attr-defined]
-                        url_path, port = f"{path}?range={rng}&refresh=off", browser_helpers.free_port()
-                        context = chromium.new_context(viewport={"width": 1500, "height": 1600})
-                        context.add_init_script(browser_helpers.TIMELINE_INIT)
-                        page = context.new_page()
-                        with browser_helpers.serve_ui(args.db, port=port, env=env) as (base, _):
-                            cold = bench.load(page, f"{base}/{url_path}")
-                            warm = bench.load(page, None)
-                            page.goto("about:blank")
-                        with browser_helpers.serve_ui(args.db, port=port, env=env) as (base, _):
-                            cold_server = bench.load(page, f"{base}/{url_path}")
-                            page.goto("about:blank")
-                        context.close()
-                        row = {"cold_s": cold["s"], "cold_server_warm_browser_s": cold_server["s"], "warm_s": warm["s"]}
-                        out[f"{name} ({rng}) {side}"] = row
-                        print(f"{name} ({rng}) {side}: {row}", file=sys.stderr, flush=True)
+            rounds = [(i, rng, name, path) for i in range(args.repeat) for rng in args.ranges.split(",")
+                      for name, path in bench.PAGES.items()]
+            for i, rng, name, path in rounds:
+                for side, (cwd, env) in sides.items():
+                    browser_helpers.subprocess.Popen = popen_in(cwd)  # type: ignore[attr-defined]
+                    url_path, port = f"{path}?range={rng}&refresh=off", browser_helpers.free_port()
+                    context = chromium.new_context(viewport={"width": 1500, "height": 1600})
+                    context.add_init_script(browser_helpers.TIMELINE_INIT)
+                    page = context.new_page()
+                    bench.drop_from_page_cache(args.db)     # "cold" as bench_dashboard means it
+                    with bench.started_ui(args.db, port=port, env=env) as (base, _, start_s):
+                        cold = bench.load(page, f"{base}/{url_path}")
+                        warm = bench.load(page, None)
+                        page.goto("about:blank")
+                    with browser_helpers.serve_ui(args.db, port=port, env=env) as (base, _):
+                        cold_server = bench.load(page, f"{base}/{url_path}")
+                        page.goto("about:blank")
+                    context.close()
+                    row = {"cold_s": cold["s"], "cold_server_warm_browser_s": cold_server["s"], "warm_s": warm["s"],
+                           "server_start_s": start_s, "cold_timeline_ms": {k: v for k, v in cold.items() if k != "s"},
+                           "warm_timeline_ms": {k: v for k, v in warm.items() if k != "s"}}
+                    key = f"{name} ({rng}) {side}" + (f" #{i + 1}" if args.repeat > 1 else "")
+                    out[key] = row
+                    print(f"{key}: {row}", file=sys.stderr, flush=True)
             chromium.close()
         browser_helpers.subprocess.Popen = popen  # type: ignore[attr-defined]
     out["loadavg_end"] = __import__("os").getloadavg()

@@ -9,8 +9,10 @@ a child process and opens the pages in headless Chromium (Debian's `chromium`, P
 "Full render": from navigation to the page's last change, once its heading is there, no
 script run is in progress (Streamlit's data-test-script-state), every chart has painted
 pixels and nothing changed for 0.75 s (tests/dashboard_browser.py wait_rendered).
-"cold": a fresh UI server (st.cache_data empty) and a fresh browser context (empty HTTP
-cache); the OS file cache is not dropped. "cold_server_warm_browser": the server restarted
+"cold": the database file dropped from the OS page cache (posix_fadvise DONTNEED), then a
+fresh UI server (st.cache_data empty; its start, reported as server_start_s, includes
+launch.warm_up reading the default view's data, which the query cache then forgets) and a
+fresh browser context (empty HTTP cache). "cold_server_warm_browser": the server restarted
 at the same address (cache empty again) and the page opened in the same browser context, whose
 HTTP cache holds Streamlit's static files, as a returning user's does. "warm": the tab
 reloaded right after the cold visit, within the cache TTL (30 s). Each page is measured at the default range (last 7d) and at last 24h.
@@ -32,7 +34,9 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -108,6 +112,25 @@ def build(path: Path, rows: int) -> dict[str, float]:
     store.close()
     return {"build_s": round(time.perf_counter() - t0, 1), **counts,
             "file_mib": round(path.stat().st_size / 2**20, 1)}
+
+
+def drop_from_page_cache(path: Path) -> None:
+    """Make the next read of ``path`` come from the disk (clean pages only; no root needed)."""
+    import os
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def started_ui(db: Path, **kwargs: object) -> Iterator[tuple[str, object, float]]:
+    """serve_ui, plus the seconds from spawning the server to its health check answering."""
+    t = time.perf_counter()
+    with serve_ui(db, **kwargs) as (base, proc):
+        yield base, proc, round(time.perf_counter() - t, 2)
 
 
 def rss_mib(pid: int) -> dict[str, float]:
@@ -216,7 +239,8 @@ def measure(db: Path, screens: Path | None, tag: str) -> dict[str, object]:
                 context = browser.new_context(viewport={"width": 1500, "height": 1600})
                 context.add_init_script(TIMELINE_INIT)
                 page = context.new_page()
-                with serve_ui(db, port=port) as (base, proc):
+                drop_from_page_cache(db)
+                with started_ui(db, port=port) as (base, proc, start_s):
                     idle = rss_mib(proc.pid)
                     cold = load(page, f"{base}/{url_path}")
                     warm = load(page, None)
@@ -227,7 +251,7 @@ def measure(db: Path, screens: Path | None, tag: str) -> dict[str, object]:
                     page.goto("about:blank")
                 # Restarted at the same address: the server's cache is empty again, the
                 # browser's holds Streamlit's static files (a returning user).
-                with serve_ui(db, port=port) as (base, proc):
+                with started_ui(db, port=port) as (base, proc, restart_s):
                     cold_server = load(page, f"{base}/{url_path}")
                     page.goto("about:blank")
                 context.close()
@@ -235,6 +259,7 @@ def measure(db: Path, screens: Path | None, tag: str) -> dict[str, object]:
                     "cold_s": cold.pop("s"), "cold_server_warm_browser_s": cold_server.pop("s"),
                     "warm_s": warm.pop("s"), "cold_timeline_ms": cold,
                     "cold_server_warm_browser_timeline_ms": cold_server, "warm_timeline_ms": warm,
+                    "server_start_s": start_s, "server_restart_s": restart_s,
                     "server_idle": idle, "server_after": after}
         browser.close()
     return out

@@ -238,6 +238,35 @@ def show_chart(chart: Any) -> None:
     st.altair_chart(chart, width="stretch")
 
 
+def md_cell(value: Any) -> str:
+    """Text for a Markdown table cell: pipes and newlines would break the table, and the
+    characters Markdown would format are escaped (the text is data, not markup)."""
+    text = "—" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    for ch in "*_`[]<>#~$":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+class MdLink(str):
+    """Markdown the page built (a link), passed through markdown_table unescaped."""
+
+
+def md_link(label: str, url: str) -> MdLink:
+    """A Markdown link to a relative URL of this app (e.g. samples_link's)."""
+    return MdLink(f"[{md_cell(label)}]({url.replace(' ', '%20').replace('(', '%28').replace(')', '%29')})")
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A static table as Markdown: cells are escaped with md_cell unless they are md_link
+    links. One element the browser draws as plain HTML (no interactive grid to load)."""
+    def cell(value: Any) -> str:
+        return value if isinstance(value, MdLink) else md_cell(value)
+    lines = ["| " + " | ".join(md_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def link_column(label: str = "open") -> Any:
     return st.column_config.LinkColumn(label, display_text="open ↗", width="small")
 
@@ -266,7 +295,8 @@ def empty_window(what: str = "samples") -> None:
 
 def metric_row(items: Iterable[tuple[str, str, str | None]]) -> None:
     """A row of st.metric tiles: (label, value, help)."""
-    items = list(items)
-    cols = st.columns(len(items))
-    for col, (label, value, help_text) in zip(cols, items):
-        col.metric(label, value, help=help_text)
+    # One horizontal container, not st.columns: a column is a block of its own, so a row of
+    # n tiles in columns costs n + 1 more elements for the browser to lay out and draw.
+    row = st.container(horizontal=True, gap="medium")
+    for label, value, help_text in items:
+        row.metric(label, value, help=help_text, width="stretch")

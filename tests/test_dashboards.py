@@ -200,3 +200,50 @@ def test_read_only_open_refuses_missing_or_unmigrated_files(tmp_path: Path) -> N
 def test_ui_host_rule(configured: str, explicit: str | None, token: bool, host: str, says: str) -> None:
     choice = launch.choose_ui_host(configured, explicit, token_set=token, oidc=False)
     assert choice.host == host and says in choice.note
+
+
+def test_chart_buckets_are_time_buckets() -> None:
+    """queries._bucket (integer epoch arithmetic, 5x faster on 10M rows) puts every instant in
+    the same bucket as DuckDB's time_bucket, for every width the pages use, before and after
+    time_bucket's origin (2000-01-03), whatever the session's time zone."""
+    import duckdb
+
+    from genobs.dashboards.queries import _bucket
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/New_York'")
+    con.execute("CREATE TABLE t AS SELECT TIMESTAMPTZ '1969-06-01 00:00:00+00' "
+                "+ to_microseconds((hash(i) % 2000000000000000)::BIGINT) AS ts FROM range(50000) r(i)")
+    assert con.execute("SELECT min(ts) < TIMESTAMPTZ '2000-01-03 00:00:00+00' FROM t").fetchone()[0]
+    for width in (60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400):
+        differ = con.execute(f"SELECT count(*) FILTER ({_bucket('ts', width)} <> time_bucket(to_seconds({width}), ts)) "
+                             "FROM t").fetchone()[0]
+        assert differ == 0, width
+
+
+def test_server_warm_up_reads_ahead_and_leaves_the_query_cache_cold(
+        demo_db: Path, tmp_path: Path, ui_env: pytest.MonkeyPatch) -> None:
+    """launch.warm_up(db) runs the default views' queries before the UI listens, then empties
+    the query cache (a first visit computes its figures); a file it cannot read does not stop
+    the server from starting (the pages say what is wrong)."""
+    import streamlit as st
+
+    from genobs.dashboards import queries
+
+    st.cache_data.clear()
+    launch.warm_up(str(demo_db))
+    calls: list[str] = []
+    real = queries.store
+
+    def counting(db: str) -> Store:
+        calls.append(db)
+        return real(db)
+
+    ui_env.setattr(queries, "store", counting)
+    queries.table_counts(str(demo_db))
+    assert calls, "warm_up left a cached answer behind"
+    garbage = tmp_path / "not-a-db.duckdb"
+    garbage.write_bytes(b"this is not a DuckDB file" * 100)
+    launch.warm_up(str(garbage))
+    launch.warm_up(str(tmp_path / "missing.duckdb"))
+    assert not (tmp_path / "missing.duckdb").exists()

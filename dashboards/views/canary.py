@@ -149,10 +149,25 @@ def _verdict(f: w.Filters, counts: dict[str, int], baseline: str, canary: str) -
     if isinstance(per_metric, list) and per_metric and isinstance(per_metric[0], dict):
         table = pd.DataFrame(per_metric)
         first = [c for c in VERDICT_COLUMNS if c in table.columns]
-        table = table[first + [c for c in table.columns if c not in first]]
+        rest = [c for c in table.columns if c not in first]
+        full, table = table, table[first]
+        # Narrow figures first, the long reason last with what width is left: the table fits
+        # the page (a long reason ends in an ellipsis inside its cell, not past the page edge).
         st.dataframe(table.style.apply(_classification_colours, axis=1), hide_index=True, width="stretch",
-                     column_config={"effect_size": st.column_config.NumberColumn("effect (ratio)", format="%.3f"),
-                                    "p_value": st.column_config.NumberColumn("p-value", format="%.2g")})
+                     column_config={
+                         "name": st.column_config.TextColumn("metric", width=125),
+                         "classification": st.column_config.TextColumn("class", width=70),
+                         "critical": st.column_config.CheckboxColumn("critical", width=55),
+                         "effect_size": st.column_config.NumberColumn("effect (ratio)", format="%.3f", width=80),
+                         "p_value": st.column_config.NumberColumn("p-value", format="%.2g", width=65),
+                         "n_baseline": st.column_config.NumberColumn("n baseline", width=75),
+                         "n_canary": st.column_config.NumberColumn("n canary", width=70),
+                         "mean_baseline": st.column_config.NumberColumn("mean baseline", format="%.4g", width=95),
+                         "mean_canary": st.column_config.NumberColumn("mean canary", format="%.4g", width=90),
+                         "reason": st.column_config.TextColumn("reason", width=280)})
+        if rest:
+            with st.expander(f"Every field the judge recorded per metric ({len(full.columns)} columns; scroll sideways)"):
+                st.dataframe(full[first + rest], hide_index=True, width="stretch")
     elif isinstance(per_metric, dict):
         st.dataframe(pd.DataFrame([{"metric": k, **(v if isinstance(v, dict) else {"value": v})}
                                    for k, v in per_metric.items()]), hide_index=True, width="stretch")
@@ -163,8 +178,8 @@ def _verdict(f: w.Filters, counts: dict[str, int], baseline: str, canary: str) -
             st.dataframe(verdicts.drop(columns=["details"]), hide_index=True, width="stretch")
 
 
-VERDICT_COLUMNS = ("name", "classification", "critical", "reason", "effect_size", "p_value", "n_baseline",
-                   "n_canary", "mean_baseline", "mean_canary")
+VERDICT_COLUMNS = ("name", "classification", "critical", "effect_size", "p_value", "n_baseline",
+                   "n_canary", "mean_baseline", "mean_canary", "reason")
 
 
 def _classification_colours(row: pd.Series) -> list[str]:

@@ -56,10 +56,17 @@ def _body(f: w.Filters) -> None:
                          alt.Tooltip(f"{y}:Q", title=y_title, format=".2f")]).properties(height=260)
             w.show_chart(chart)
         with right:
-            st.dataframe(by_version, hide_index=True, width="stretch", column_config={
-                "mean_score": st.column_config.NumberColumn("mean score", format="%.3f"),
-                "hallucinated_pct": st.column_config.NumberColumn(
-                    "hallucinated (%)" if metric == queries.HALLUCINATION_METRIC else "flagged (%)", format="%.1f")})
+            # Four columns that fit this narrow column of the page (model, version and arm in one).
+            shown = by_version.assign(version=by_version["model"] + " " + by_version["model_version"] + " ("
+                                      + by_version["variant"] + ")")
+            st.dataframe(shown[["version", "scored", "mean_score", "hallucinated_pct"]], hide_index=True,
+                         width="stretch", column_config={
+                             "version": st.column_config.TextColumn("model version (arm)", width=150),
+                             "scored": st.column_config.NumberColumn("scored", width=55),
+                             "mean_score": st.column_config.NumberColumn("mean score", format="%.3f", width=75),
+                             "hallucinated_pct": st.column_config.NumberColumn(
+                                 "hallucinated (%)" if metric == queries.HALLUCINATION_METRIC else "flagged (%)",
+                                 format="%.1f", width=95)})
             if metric == queries.HALLUCINATION_METRIC and len(by_version) > 1:
                 worst = by_version.loc[by_version["hallucinated_pct"].idxmax()]
                 best = by_version.loc[by_version["hallucinated_pct"].idxmin()]
@@ -70,9 +77,16 @@ def _body(f: w.Filters) -> None:
         st.subheader(f"Worst samples — {title.lower()}")
         worst_rows = queries.worst_samples(f.db, f.scope, metric, descending=higher_is_worse)
         worst_rows["open"] = [w.samples_link(None, rid=r) for r in worst_rows["request_id"]]
+        # Fixed widths that add up to the page's width: the long text ends in an ellipsis in
+        # its cell (the sample page shows it whole) and the request id stays on the page.
         st.dataframe(worst_rows, hide_index=True, width="stretch", column_config={
-            "open": w.link_column(), "score": st.column_config.NumberColumn("score", format="%.3f"),
-            "timestamp": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm")},
+            "open": w.link_column(), "score": st.column_config.NumberColumn("score", format="%.3f", width=55),
+            "label": st.column_config.TextColumn("label", width=95),
+            "model_version": st.column_config.TextColumn("version", width=65),
+            "variant": st.column_config.TextColumn("arm", width=70),
+            "timestamp": st.column_config.DatetimeColumn("time (UTC)", format="YYYY-MM-DD HH:mm", width=125),
+            "text": st.column_config.TextColumn("text", width=380),
+            "request_id": st.column_config.TextColumn("request id", width=150)},
             column_order=["open", "score", "label", "model_version", "variant", "timestamp", "text", "request_id"])
 
 
